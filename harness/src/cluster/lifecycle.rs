@@ -1,0 +1,438 @@
+//! `up`, `down` and `status`: the cluster lifecycle behind
+//! `cargo xtask up|down|status`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cluster::kind::KindProvider;
+use crate::cluster::kubectl::Kubectl;
+use crate::cluster::{ClusterError, ClusterProvider, ClusterSpec, NodeInfo, cluster_dir};
+use crate::docker::{Docker, EngineSetup, ensure_engine};
+use crate::node_image;
+use crate::tools::{ToolSource, Toolchain, versions};
+
+const METRICS_SERVER_MANIFEST: &str = include_str!("../../assets/manifests/metrics-server.yaml");
+
+/// What `up` should make.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Cluster name (reused when it exists).
+    pub name: String,
+    /// Untainted CPU workers.
+    pub cpu_workers: u32,
+    /// Workers in the GPU pool (labelled and tainted like GPU nodes).
+    pub gpu_workers: u32,
+    /// Where tools come from; `None`: [`ToolSource::from_env`].
+    pub tool_source: Option<ToolSource>,
+    /// Skip building and loading the mock-server image.
+    pub skip_mock_server: bool,
+    /// How long nodes and add-ons may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions {
+            name: super::DEFAULT_CLUSTER_NAME.to_string(),
+            cpu_workers: 1,
+            gpu_workers: 2,
+            tool_source: None,
+            skip_mock_server: false,
+            ready_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What `up` did.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    pub name: String,
+    /// False when an existing cluster was reused.
+    pub created: bool,
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+    pub node_image: String,
+    pub tool_source: ToolSource,
+    pub engine: EngineSetup,
+    pub mock_server_image: Option<String>,
+    pub nodes: Vec<NodeInfo>,
+    /// Seconds per step, in order.
+    pub timings: Vec<(String, f64)>,
+}
+
+impl UpReport {
+    /// Human instructions: how to reach the cluster.
+    pub fn how_to_reach(&self) -> String {
+        let mut s = format!(
+            "cluster {:?} is {} ({} nodes, node image {}).\n\
+             Reach it with:\n  export KUBECONFIG={}\n  {} get nodes -L nvidia.com/gpu.present\n",
+            self.name,
+            if self.created { "up" } else { "up (reused)" },
+            self.nodes.len(),
+            self.node_image,
+            self.kubeconfig.display(),
+            self.kubectl.display(),
+        );
+        if let Some(img) = &self.mock_server_image {
+            s.push_str(&format!(
+                "The mock-server image {img} is loaded on every node.\n"
+            ));
+        }
+        s.push_str(&format!(
+            "Delete it with: cargo xtask down --name {}\n",
+            self.name
+        ));
+        s
+    }
+}
+
+/// What `down` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownReport {
+    pub name: String,
+    pub existed: bool,
+    /// Containers of the cluster still present afterwards (should be none).
+    pub leftover_containers: Vec<String>,
+}
+
+/// What exists.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterStatus {
+    pub engine_running: bool,
+    pub docker_server_version: Option<String>,
+    pub clusters: Vec<ClusterInfo>,
+    pub node_image: String,
+    pub node_image_present: bool,
+    pub cached_tools: Vec<String>,
+}
+
+/// One cluster in [`ClusterStatus`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub nodes: Vec<NodeInfo>,
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl std::fmt::Display for ClusterStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "docker engine: {}",
+            match (&self.engine_running, &self.docker_server_version) {
+                (true, Some(v)) => format!("running ({v})"),
+                (true, None) => "running".to_string(),
+                _ => "not running".to_string(),
+            }
+        )?;
+        writeln!(
+            f,
+            "node image: {} ({})",
+            self.node_image,
+            if self.node_image_present {
+                "built"
+            } else {
+                "not built"
+            }
+        )?;
+        writeln!(
+            f,
+            "cached tools: {}",
+            if self.cached_tools.is_empty() {
+                "none".to_string()
+            } else {
+                self.cached_tools.join(", ")
+            }
+        )?;
+        if self.clusters.is_empty() {
+            writeln!(f, "clusters: none")?;
+        }
+        for c in &self.clusters {
+            writeln!(f, "cluster {}:", c.name)?;
+            for n in &c.nodes {
+                writeln!(f, "  {:<40} {:<14} {}", n.name, n.role, n.state)?;
+            }
+            if let Some(k) = &c.kubeconfig {
+                writeln!(f, "  kubeconfig: {}", k.display())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Timer(Vec<(String, f64)>, Instant);
+
+impl Timer {
+    fn step(&mut self, name: &str) {
+        let now = Instant::now();
+        self.0
+            .push((name.to_string(), (now - self.1).as_secs_f64()));
+        eprintln!(
+            "inferbench: {name} done in {:.1}s",
+            (now - self.1).as_secs_f64()
+        );
+        self.1 = now;
+    }
+}
+
+/// Creates (or reuses, by name) a kind cluster with a GPU pool, installs
+/// metrics-server, builds and loads the mock-server image.
+pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
+    let mut t = Timer(Vec::new(), Instant::now());
+    let spec = ClusterSpec::new(&opts.name, opts.cpu_workers, opts.gpu_workers)?;
+    let (docker, engine) = ensure_engine()?;
+    t.step("docker engine");
+    let source = match opts.tool_source {
+        Some(s) => s,
+        None => ToolSource::from_env()?,
+    };
+    let tools = Toolchain::new(source);
+    let kind = tools.kind()?;
+    let kubectl_bin = tools.kubectl()?;
+    t.step("tools");
+    let node_image = match source {
+        ToolSource::Download => versions::KIND_NODE_IMAGE_OFFICIAL.to_string(),
+        ToolSource::BuildFromGoProxy => node_image::ensure_node_image(&docker, &tools)?,
+    };
+    t.step("node image");
+    let provider = KindProvider::new(kind, docker.clone());
+    let created = if provider.exists(&spec.name)? {
+        eprintln!("inferbench: reusing cluster {:?}", spec.name);
+        false
+    } else {
+        eprintln!(
+            "inferbench: creating kind cluster {:?} ({} nodes, image {node_image})",
+            spec.name,
+            spec.node_count()
+        );
+        let mut spec = spec.clone();
+        spec.node_image = Some(node_image.clone());
+        provider.create(&spec)?;
+        true
+    };
+    t.step("cluster");
+    let kubeconfig = provider.kubeconfig(&spec.name)?;
+    let kubectl = Kubectl::new(kubectl_bin.clone(), kubeconfig.clone());
+    kubectl.wait_nodes_ready(opts.ready_timeout)?;
+    if created {
+        // A new cluster's nodes are Ready before kube-proxy and the CNI
+        // have programmed every node; give them a moment.
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    t.step("nodes ready");
+    install_metrics_server(&kubectl, opts.ready_timeout)?;
+    t.step("metrics-server");
+    let mock_server_image = if opts.skip_mock_server {
+        None
+    } else {
+        let image = crate::images::build_mock_server_image(&docker)?;
+        provider.load_image(&spec.name, &image)?;
+        Some(image)
+    };
+    t.step("mock-server image");
+    let nodes = provider.nodes(&spec.name)?;
+    Ok(UpReport {
+        name: spec.name,
+        created,
+        kubeconfig,
+        kubectl: kubectl_bin,
+        node_image,
+        tool_source: source,
+        engine,
+        mock_server_image,
+        nodes,
+        timings: t.0,
+    })
+}
+
+/// Applies metrics-server (with `--kubelet-insecure-tls`) and waits until
+/// the metrics API answers with node metrics.
+///
+/// The `APIService` is registered only once the Deployment is available:
+/// registered earlier, kube-apiserver may dial the Service's ClusterIP before
+/// kube-proxy has programmed it, and keep that connection (on hosts whose
+/// egress is intercepted by a transparent proxy it even succeeds, and the
+/// metrics API then answers 404 for the life of the API server).
+pub fn install_metrics_server(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
+    let (workload, apiservice) = split_apiservice(&metrics_server_manifest());
+    kubectl.apply(&workload)?;
+    kubectl.wait_rollout("kube-system", "metrics-server", timeout)?;
+    kubectl.apply(&apiservice)?;
+    wait_metrics_api(kubectl, timeout)
+}
+
+/// Polls the metrics API until it lists node metrics.
+pub fn wait_metrics_api(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
+    kubectl.poll(
+        "the metrics API (metrics.k8s.io) to list nodes",
+        timeout,
+        |k| {
+            let out = k
+                .cmd()
+                .args(["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])
+                .timeout(Duration::from_secs(30))
+                .run()?;
+            let v: serde_json::Value =
+                serde_json::from_str(&out.stdout).map_err(|e| ClusterError::Parse {
+                    what: "metrics API".into(),
+                    detail: e.to_string(),
+                })?;
+            Ok(v["items"]
+                .as_array()
+                .filter(|items| !items.is_empty())
+                .map(|_| ()))
+        },
+    )
+}
+
+/// Splits a multi-document manifest into (everything else, APIService documents).
+fn split_apiservice(manifest: &str) -> (String, String) {
+    let mut rest = String::new();
+    let mut api = String::new();
+    for doc in manifest.split("\n---") {
+        let target = if doc.lines().any(|l| l.trim() == "kind: APIService") {
+            &mut api
+        } else {
+            &mut rest
+        };
+        target.push_str(doc);
+        target.push_str("\n---");
+    }
+    (rest, api)
+}
+
+/// The metrics-server manifest inferbench applies.
+pub fn metrics_server_manifest() -> String {
+    METRICS_SERVER_MANIFEST.replace(
+        "@METRICS_SERVER_IMAGE@",
+        &node_image::metrics_server_image(),
+    )
+}
+
+/// Deletes the cluster `name` and checks that none of its containers is
+/// left. Starts no engine and builds nothing when there is nothing to do.
+pub fn down(name: &str) -> Result<DownReport, ClusterError> {
+    super::validate_name(name)?;
+    let docker = Docker::detect();
+    if !docker.engine_running() {
+        return Ok(DownReport {
+            name: name.to_string(),
+            existed: false,
+            leftover_containers: Vec::new(),
+        });
+    }
+    let label = format!("{}={name}", super::kind::CLUSTER_LABEL);
+    let before = docker.containers_with_label(&label)?;
+    let existed = !before.is_empty();
+    if existed {
+        let tools = Toolchain::new(ToolSource::from_env()?);
+        let provider = KindProvider::new(tools.kind()?, docker.clone());
+        provider.delete(name)?;
+    }
+    let _ = std::fs::remove_file(cluster_dir(name).join("kubeconfig"));
+    let leftover_containers = docker
+        .containers_with_label(&label)?
+        .into_iter()
+        .map(|c| c.names)
+        .collect();
+    Ok(DownReport {
+        name: name.to_string(),
+        existed,
+        leftover_containers,
+    })
+}
+
+/// What exists: engine, node image, cached tools, clusters and their nodes.
+/// Starts and builds nothing.
+pub fn status() -> Result<ClusterStatus, ClusterError> {
+    let docker = Docker::detect();
+    let engine_running = docker.engine_running();
+    let node_image = node_image::node_image_reference();
+    let mut clusters = Vec::new();
+    let mut node_image_present = false;
+    let mut docker_server_version = None;
+    if engine_running {
+        docker_server_version = docker.server_version().ok();
+        node_image_present = docker.image_exists(&node_image)?;
+        let all = docker.containers_with_label(super::kind::CLUSTER_LABEL)?;
+        let mut names: Vec<String> = all
+            .iter()
+            .filter_map(|c| {
+                c.labels
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == super::kind::CLUSTER_LABEL)
+                    .map(|(_, v)| v.to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let mut nodes: Vec<NodeInfo> = all
+                .iter()
+                .filter(|c| {
+                    c.labels
+                        .contains(&format!("{}={name}", super::kind::CLUSTER_LABEL))
+                })
+                .map(|c| NodeInfo {
+                    name: c.names.clone(),
+                    role: c
+                        .labels
+                        .split(',')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == super::kind::ROLE_LABEL)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or_default(),
+                    state: c.status.clone(),
+                })
+                .collect();
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let kc = cluster_dir(&name).join("kubeconfig");
+            clusters.push(ClusterInfo {
+                name,
+                nodes,
+                kubeconfig: kc.exists().then_some(kc),
+            });
+        }
+    }
+    let tools_root = crate::workspace::cache_dir().join("tools");
+    let mut cached_tools = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&tools_root) {
+        for e in entries.flatten() {
+            if let Ok(versions) = std::fs::read_dir(e.path()) {
+                for v in versions.flatten() {
+                    if v.path().join(".complete").exists() || v.path().join("bin").is_dir() {
+                        cached_tools.push(format!(
+                            "{} {}",
+                            e.file_name().to_string_lossy(),
+                            v.file_name().to_string_lossy()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    cached_tools.sort();
+    Ok(ClusterStatus {
+        engine_running,
+        docker_server_version,
+        clusters,
+        node_image,
+        node_image_present,
+        cached_tools,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apiservice_is_applied_separately() {
+        let (rest, api) = split_apiservice(&metrics_server_manifest());
+        assert!(api.contains("kind: APIService") && !api.contains("kind: Deployment"));
+        assert!(rest.contains("kind: Deployment") && !rest.contains("kind: APIService"));
+        assert!(rest.contains("--kubelet-insecure-tls"));
+        assert!(rest.contains("registry.k8s.io/metrics-server/metrics-server:v0.9.0"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Container images we build locally (no registry is needed or used).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::docker::{Docker, DockerError};
+use crate::tools::exec::{Cmd, ExecError};
+use crate::workspace::{cache_dir, repo_root};
+
+/// The mock-server image, as clusters and tests refer to it.
+pub const MOCK_SERVER_IMAGE: &str = "inferbench/mock-server:dev";
+
+/// Rust target for fully static binaries.
+const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("building the static mock-server binary failed: {0}")]
+    Cargo(#[source] ExecError),
+    #[error("building image {image} failed: {source}")]
+    Docker {
+        image: String,
+        #[source]
+        source: DockerError,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
+    let what = what.into();
+    move |source| ImageError::Io { what, source }
+}
+
+/// How a static Linux binary is produced here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticTarget {
+    /// The musl target, installed through rustup when missing.
+    Musl,
+    /// glibc with `crt-static`, when the musl target cannot be installed.
+    GnuCrtStatic,
+}
+
+impl StaticTarget {
+    fn triple(&self) -> &'static str {
+        match self {
+            StaticTarget::Musl => MUSL_TARGET,
+            StaticTarget::GnuCrtStatic => "x86_64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// Picks musl, installing it with `rustup target add` if needed; falls back
+/// to a `crt-static` glibc build, saying so.
+pub fn static_target() -> StaticTarget {
+    let installed = Cmd::new("rustup")
+        .args(["target", "list", "--installed"])
+        .timeout(Duration::from_secs(30))
+        .output_string()
+        .map(|out| out.lines().any(|l| l.trim() == MUSL_TARGET))
+        .unwrap_or(false);
+    if installed {
+        return StaticTarget::Musl;
+    }
+    eprintln!("inferbench: installing the Rust target {MUSL_TARGET} (rustup target add)");
+    match Cmd::new("rustup")
+        .args(["target", "add", MUSL_TARGET])
+        .timeout(Duration::from_secs(600))
+        .run()
+    {
+        Ok(_) => StaticTarget::Musl,
+        Err(e) => {
+            eprintln!(
+                "inferbench: could not install {MUSL_TARGET} ({e}); building a static glibc binary (crt-static) instead"
+            );
+            StaticTarget::GnuCrtStatic
+        }
+    }
+}
+
+/// Builds `package`'s binary `bin` as a static Linux executable in release
+/// mode and returns its path.
+pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageError> {
+    let root = repo_root();
+    let target = static_target();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Cmd::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--target",
+            target.triple(),
+        ])
+        .current_dir(&root)
+        .timeout(Duration::from_secs(1800))
+        .progress(format!("cargo build {bin} ({})", target.triple()));
+    if target == StaticTarget::GnuCrtStatic {
+        cmd = cmd.env("RUSTFLAGS", "-C target-feature=+crt-static");
+    }
+    cmd.run().map_err(ImageError::Cargo)?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target_dir.join(target.triple()).join("release").join(bin))
+}
+
+/// Builds the `FROM scratch` mock-server image from a static binary and
+/// `mock-server/Dockerfile`; returns its reference ([`MOCK_SERVER_IMAGE`]).
+pub fn build_mock_server_image(docker: &Docker) -> Result<String, ImageError> {
+    let binary = build_static_binary("mock-server", "mock-server")?;
+    let dockerfile = repo_root().join("mock-server").join("Dockerfile");
+    build_scratch_image(
+        docker,
+        MOCK_SERVER_IMAGE,
+        &binary,
+        "mock-server",
+        &dockerfile,
+    )?;
+    Ok(MOCK_SERVER_IMAGE.to_string())
+}
+
+/// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in the cache and builds `image`.
+fn build_scratch_image(
+    docker: &Docker,
+    image: &str,
+    binary: &Path,
+    name: &str,
+    dockerfile: &Path,
+) -> Result<(), ImageError> {
+    let ctx = cache_dir().join("images").join(name);
+    if ctx.exists() {
+        std::fs::remove_dir_all(&ctx).map_err(io(format!("clearing {}", ctx.display())))?;
+    }
+    std::fs::create_dir_all(&ctx).map_err(io(format!("creating {}", ctx.display())))?;
+    std::fs::copy(binary, ctx.join(name)).map_err(io(format!("copying {}", binary.display())))?;
+    std::fs::copy(dockerfile, ctx.join("Dockerfile"))
+        .map_err(io(format!("copying {}", dockerfile.display())))?;
+    docker
+        .build_image(&ctx, image, None, Duration::from_secs(600))
+        .map_err(|source| ImageError::Docker {
+            image: image.to_string(),
+            source,
+        })
+}

@@ -1,0 +1,228 @@
+//! A real kind cluster, end to end: up, nodes Ready with the GPU pool,
+//! the mock server behind a Service answering HTTP, the metrics API
+//! returning numbers, down with no containers left.
+//!
+//! Cold (nothing cached) this builds Kubernetes and the node image (about
+//! 30 minutes on 2 cores); warm it takes about 3 minutes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harness::cluster::kubectl::Kubectl;
+use harness::cluster::{self, UpOptions};
+
+const CLUSTER: &str = "inferbench-it";
+const NAMESPACE: &str = "inferbench-it";
+
+/// Deletes the cluster when the test ends, pass or fail, unless
+/// INFERBENCH_KEEP_CLUSTER is set.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
+            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {CLUSTER} up");
+            return;
+        }
+        match cluster::down(CLUSTER) {
+            Ok(r) if r.leftover_containers.is_empty() => eprintln!("cluster {CLUSTER} deleted"),
+            Ok(r) => eprintln!(
+                "cluster {CLUSTER} deleted but containers remain: {:?}",
+                r.leftover_containers
+            ),
+            Err(e) => eprintln!("deleting cluster {CLUSTER} failed: {e}"),
+        }
+    }
+}
+
+fn workload(image: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: {NAMESPACE}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: mock-server
+  namespace: {NAMESPACE}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: mock-server}}
+  template:
+    metadata:
+      labels: {{app: mock-server}}
+    spec:
+      containers:
+        - name: mock-server
+          image: {image}
+          imagePullPolicy: IfNotPresent
+          ports:
+            - {{name: http, containerPort: 8000}}
+          readinessProbe:
+            httpGet: {{path: /health, port: http}}
+            periodSeconds: 2
+          resources:
+            requests: {{cpu: 50m, memory: 32Mi}}
+          volumeMounts:
+            - {{name: data, mountPath: /data}}
+      volumes:
+        - name: data
+          persistentVolumeClaim: {{claimName: mock-server-data}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: mock-server-data
+  namespace: {NAMESPACE}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {{storage: 10Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: mock-server
+  namespace: {NAMESPACE}
+spec:
+  selector: {{app: mock-server}}
+  ports:
+    - {{name: http, port: 80, targetPort: http}}
+"#
+    )
+}
+
+#[test]
+#[ignore = "needs Docker and a kind cluster: run cargo xtask test"]
+fn kind_cluster_end_to_end() {
+    let opts = UpOptions {
+        name: CLUSTER.to_string(),
+        ..UpOptions::default()
+    };
+    let _teardown = Teardown;
+    let report = cluster::up(&opts).expect("cluster up");
+    eprintln!("{}", report.how_to_reach());
+    eprintln!("timings: {:?}", report.timings);
+    let k = Kubectl::new(report.kubectl.clone(), report.kubeconfig.clone());
+
+    // All nodes Ready; the GPU pool labelled and tainted.
+    let nodes: serde_json::Value =
+        serde_json::from_str(&k.run(&["get", "nodes", "-o", "json"]).expect("get nodes"))
+            .expect("nodes JSON");
+    let items = nodes["items"].as_array().expect("node list");
+    assert_eq!(items.len(), 4, "1 control plane + 1 CPU + 2 GPU workers");
+    for n in items {
+        let ready = n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        assert!(ready, "node {} not Ready", n["metadata"]["name"]);
+    }
+    let gpu: Vec<_> = items
+        .iter()
+        .filter(|n| n["metadata"]["labels"]["nvidia.com/gpu.present"] == "true")
+        .collect();
+    assert_eq!(gpu.len(), 2, "two GPU-pool nodes");
+    for n in &gpu {
+        let tainted = n["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                t["key"] == "nvidia.com/gpu"
+                    && t["value"] == "present"
+                    && t["effect"] == "NoSchedule"
+            });
+        assert!(
+            tainted,
+            "GPU node {} lacks the nvidia.com/gpu taint",
+            n["metadata"]["name"]
+        );
+    }
+
+    // The mock server (with a volume from the default StorageClass),
+    // Available behind a Service, answers over HTTP (through the API
+    // server's service proxy).
+    let image = report
+        .mock_server_image
+        .clone()
+        .expect("mock-server image loaded");
+    k.apply(&workload(&image)).expect("apply workload");
+    k.cmd()
+        .args([
+            "-n",
+            NAMESPACE,
+            "wait",
+            "--for=condition=Available",
+            "deployment/mock-server",
+            "--timeout=180s",
+        ])
+        .timeout(Duration::from_secs(200))
+        .run()
+        .expect("mock-server Available");
+    let phase = k
+        .run(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            "pvc",
+            "mock-server-data",
+            "-o",
+            "jsonpath={.status.phase}",
+        ])
+        .expect("get pvc");
+    assert_eq!(
+        phase.trim(),
+        "Bound",
+        "the default StorageClass provisions volumes"
+    );
+    let health = k
+        .poll(
+            "GET /health through the Service",
+            Duration::from_secs(60),
+            |k| {
+                let out = k
+                    .cmd()
+                    .args(["get", "--raw"])
+                    .arg(format!(
+                        "/api/v1/namespaces/{NAMESPACE}/services/mock-server:http/proxy/health"
+                    ))
+                    .timeout(Duration::from_secs(20))
+                    .run()?;
+                Ok(Some(out.stdout))
+            },
+        )
+        .expect("mock-server answers /health");
+    eprintln!("GET /health -> {health}");
+
+    // The metrics API returns numbers for the pod.
+    let top = k
+        .poll(
+            "kubectl top pods to report the mock server",
+            Duration::from_secs(240),
+            |k| {
+                let out = k
+                    .cmd()
+                    .args(["top", "pods", "-n", NAMESPACE, "--no-headers"])
+                    .timeout(Duration::from_secs(30))
+                    .run()?;
+                Ok(out
+                    .stdout
+                    .lines()
+                    .find(|l| l.starts_with("mock-server-"))
+                    .filter(|l| {
+                        let cols: Vec<&str> = l.split_whitespace().collect();
+                        cols.len() >= 3 && cols[1].ends_with('m') && cols[2].ends_with("Mi")
+                    })
+                    .map(String::from))
+            },
+        )
+        .expect("metrics for the mock-server pod");
+    eprintln!("kubectl top pods: {top}");
+    let kubeconfig: PathBuf = report.kubeconfig.clone();
+    assert!(kubeconfig.exists());
+}

@@ -1,0 +1,126 @@
+//! `cargo xtask up|down|status`: the cluster lifecycle commands.
+//!
+//! Wire them into the CLI with:
+//!
+//! ```ignore
+//! Up(cluster_cmd::UpArgs)         => cluster_cmd::up(&args),
+//! Down(cluster_cmd::DownArgs)     => cluster_cmd::down(&args),
+//! Status(cluster_cmd::StatusArgs) => cluster_cmd::status(&args),
+//! ```
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use harness::cluster::{self, UpOptions};
+use harness::tools::ToolSource;
+
+/// Where pinned tools (kind, kubectl, Kubernetes) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// Official releases and the kindest/node image (needs internet).
+    Download,
+    /// Build everything from the Go module proxy, node image included.
+    Build,
+}
+
+impl From<SourceArg> for ToolSource {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Download => ToolSource::Download,
+            SourceArg::Build => ToolSource::BuildFromGoProxy,
+        }
+    }
+}
+
+/// Create (or reuse) a kind cluster with a GPU node pool.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Cluster name; an existing cluster of that name is reused.
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    /// Untainted CPU workers.
+    #[arg(long, default_value_t = 1)]
+    pub cpu_workers: u32,
+    /// GPU-pool workers (labelled nvidia.com/gpu.present=true, tainted nvidia.com/gpu=present:NoSchedule).
+    #[arg(long, default_value_t = 2)]
+    pub gpu_workers: u32,
+    /// Tool source; default: INFERBENCH_TOOL_SOURCE, else download when dl.k8s.io answers, else build.
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Do not build and load the mock-server image.
+    #[arg(long)]
+    pub skip_mock_server: bool,
+    /// Seconds nodes and add-ons may take to become ready.
+    #[arg(long, default_value_t = 600)]
+    pub ready_timeout: u64,
+}
+
+/// Delete a cluster, leaving no containers behind.
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Cluster name.
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+}
+
+/// Show the Docker engine, cached tools, node image and clusters.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cargo xtask up`.
+pub fn up(args: &UpArgs) -> anyhow::Result<()> {
+    let opts = UpOptions {
+        name: args.name.clone(),
+        cpu_workers: args.cpu_workers,
+        gpu_workers: args.gpu_workers,
+        tool_source: args.source.map(Into::into),
+        skip_mock_server: args.skip_mock_server,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+    };
+    let report =
+        cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.name))?;
+    println!("{}", report.how_to_reach());
+    let total: f64 = report.timings.iter().map(|(_, s)| s).sum();
+    let steps: Vec<String> = report
+        .timings
+        .iter()
+        .map(|(n, s)| format!("{n} {s:.0}s"))
+        .collect();
+    println!("took {total:.0}s: {}", steps.join(", "));
+    Ok(())
+}
+
+/// `cargo xtask down`.
+pub fn down(args: &DownArgs) -> anyhow::Result<()> {
+    let report =
+        cluster::down(&args.name).with_context(|| format!("deleting cluster {:?}", args.name))?;
+    if !report.leftover_containers.is_empty() {
+        bail!(
+            "cluster {:?} deleted but containers remain: {}",
+            report.name,
+            report.leftover_containers.join(", ")
+        );
+    }
+    if report.existed {
+        println!("cluster {:?} deleted; no containers left", report.name);
+    } else {
+        println!("cluster {:?} does not exist; nothing to do", report.name);
+    }
+    Ok(())
+}
+
+/// `cargo xtask status`.
+pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let status = cluster::status().context("reading cluster status")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{status}");
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `cargo xtask`: the one entry point for the test bench.
+
+mod bench_mock;
+mod cluster_cmd;
+mod test_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// A local test bench for GPU inference on Kubernetes.
+///
+/// Brings up kind clusters with (fake or real) GPU node pools, builds and
+/// loads our images, and runs the test suite and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create (or reuse) the kind cluster with CPU and GPU node pools.
+    Up(cluster_cmd::UpArgs),
+    /// Delete the cluster and every container it used.
+    Down(cluster_cmd::DownArgs),
+    /// Show which clusters and nodes exist.
+    Status(cluster_cmd::StatusArgs),
+    /// Build our container images locally (mock-server).
+    Images,
+    /// Install what the tests need (Docker), build images, run every test.
+    Test(test_cmd::TestArgs),
+    /// Benchmarks that print results side by side.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Drive the mock server with goose at rising concurrency on loopback.
+    Mock(bench_mock::BenchMockArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up(args) => cluster_cmd::up(&args),
+        Command::Down(args) => cluster_cmd::down(&args),
+        Command::Status(args) => cluster_cmd::status(&args),
+        Command::Images => {
+            let (docker, _) = harness::docker::ensure_engine()?;
+            let image = harness::images::build_mock_server_image(&docker)?;
+            println!("built {image}");
+            Ok(())
+        }
+        Command::Test(args) => test_cmd::run(&args),
+        Command::Bench(BenchCommand::Mock(args)) => bench_mock::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_snapshot() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_help().to_string();
+        insta::assert_snapshot!("xtask_help", help);
+        let bench = cmd
+            .find_subcommand_mut("bench")
+            .and_then(|b| b.find_subcommand_mut("mock"))
+            .map(|c| c.render_help().to_string());
+        insta::assert_snapshot!("xtask_bench_mock_help", bench.unwrap_or_default());
+    }
+}
