@@ -11,3 +11,4 @@ pub mod images;
 pub mod node_image;
 pub mod tools;
 pub mod workspace;
+pub mod scenario;

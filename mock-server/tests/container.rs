@@ -126,20 +126,33 @@ mod api_shim {
         eprintln!(
             "Docker engine API {version} is older than testcontainers' {CLIENT_API:?}: using a version shim"
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind shim");
-        let addr = listener.local_addr().expect("shim address");
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(forward);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        // The shim runs on a thread and runtime of its own, so it outlives the
+        // test's runtime and testcontainers' drop can still remove the
+        // container after a failed assertion.
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind shim");
+        std_listener
+            .set_nonblocking(true)
+            .expect("non-blocking shim socket");
+        let addr = std_listener.local_addr().expect("shim address");
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("shim runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).expect("shim listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(forward);
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
         });
         Some(format!("tcp://{addr}"))
     }

@@ -29,9 +29,23 @@ enum Command {
     Images,
     /// Install what the tests need (Docker), build images, run every test.
     Test(test_cmd::TestArgs),
+    /// Check scenario files, or print their JSON Schema.
+    #[command(subcommand)]
+    Scenarios(ScenariosCommand),
     /// Benchmarks that print results side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenariosCommand {
+    /// Parse and check scenario files (default: scenarios/); nothing runs.
+    Lint {
+        /// Files or folders of *.yaml scenarios.
+        paths: Vec<std::path::PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files (for yaml-language-server).
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +67,31 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Test(args) => test_cmd::run(&args),
+        Command::Scenarios(ScenariosCommand::Lint { paths }) => {
+            let paths = if paths.is_empty() {
+                vec![harness::workspace::repo_root().join("scenarios")]
+            } else {
+                paths
+            };
+            let loaded = harness::scenario::load_all(&paths)?;
+            for (file, s) in &loaded {
+                println!(
+                    "ok  {}  {} ({} steps)",
+                    file.display(),
+                    s.metadata.name,
+                    s.spec.steps.len()
+                );
+            }
+            println!("{} scenario file(s) valid", loaded.len());
+            Ok(())
+        }
+        Command::Scenarios(ScenariosCommand::Schema) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&harness::scenario::json_schema())?
+            );
+            Ok(())
+        }
         Command::Bench(BenchCommand::Mock(args)) => bench_mock::run(&args),
     }
 }

@@ -1,0 +1,436 @@
+//! Scenarios: the YAML format, loading with precise errors, lint, and the
+//! JSON Schema editors use. (Running scenarios against a cluster is not
+//! built yet.)
+
+pub mod model;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use model::{API_VERSION, Action, Operation, Scenario, Step};
+
+/// A problem in a scenario file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based; `None` when the problem has no single place.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why scenarios could not be loaded.
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+/// Parses and checks one scenario from `text`; `file` is only used in messages.
+pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<Problem>> {
+    let scenario: Scenario = yaml_serde::from_str(text).map_err(|e| {
+        let loc = e.location();
+        vec![Problem {
+            file: file.to_path_buf(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message: e.to_string(),
+        }]
+    })?;
+    let problems = check(file, text, &scenario);
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks what the types alone don't.
+fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut problem = |needle: Option<&str>, message: String| {
+        let line = needle.and_then(|n| line_of(text, n));
+        out.push(Problem {
+            file: file.to_path_buf(),
+            line,
+            column: line.map(|_| 1),
+            message,
+        });
+    };
+    if s.api_version != API_VERSION {
+        problem(
+            Some("apiVersion:"),
+            format!(
+                "apiVersion is {:?}; expected {API_VERSION:?}",
+                s.api_version
+            ),
+        );
+    }
+    if s.kind != "Scenario" {
+        problem(
+            Some("kind:"),
+            format!("kind is {:?}; expected \"Scenario\"", s.kind),
+        );
+    }
+    if !is_dns_label(&s.metadata.name) {
+        problem(
+            Some("name:"),
+            format!(
+                "metadata.name {:?} must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)",
+                s.metadata.name
+            ),
+        );
+    }
+    if let Some(ns) = &s.spec.namespace
+        && !is_dns_label(ns)
+    {
+        problem(
+            Some("namespace:"),
+            format!("spec.namespace {ns:?} must be a DNS-1123 label"),
+        );
+    }
+    if s.spec.steps.is_empty() {
+        problem(
+            Some("steps:"),
+            "spec.steps is empty; a scenario needs at least one step".into(),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, step) in s.spec.steps.iter().enumerate() {
+        let needle = format!("name: {}", step.name);
+        if !seen.insert(step.name.as_str()) {
+            problem(
+                Some(&needle),
+                format!("spec.steps[{i}]: step name {:?} is used twice", step.name),
+            );
+        }
+        if step.try_.is_empty() {
+            problem(
+                Some(&needle),
+                format!("spec.steps[{i}] ({}): `try` is empty", step.name),
+            );
+        }
+        for (block, ops) in [
+            ("try", &step.try_),
+            ("catch", &step.catch),
+            ("finally", &step.finally),
+        ] {
+            for (j, op) in ops.iter().enumerate() {
+                if let Err(m) = check_action(&op.action) {
+                    problem(
+                        Some(&needle),
+                        format!("spec.steps[{i}].{block}[{j}] ({}): {m}", op.action.kind()),
+                    );
+                }
+            }
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, m) in s.spec.matrix.iter().enumerate() {
+        if !names.insert(m.name.as_str()) {
+            problem(
+                Some(&format!("name: {}", m.name)),
+                format!("spec.matrix[{i}]: name {:?} is used twice", m.name),
+            );
+        }
+    }
+    out
+}
+
+fn check_action(a: &Action) -> Result<(), String> {
+    match a {
+        Action::Apply(x) => {
+            let n = [
+                x.file.is_some(),
+                x.kustomize.is_some(),
+                x.resource.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if n != 1 {
+                return Err("needs exactly one of file, kustomize, resource".into());
+            }
+        }
+        Action::Assert(x) => {
+            if x.file.is_some() == x.resource.is_some() {
+                return Err("needs exactly one of file, resource".into());
+            }
+        }
+        Action::Wait(x) => {
+            if x.rollout.is_none() && x.resource.is_none() {
+                return Err(
+                    "needs rollout: kind/name, or resource: kind/name with a condition".into(),
+                );
+            }
+            if x.resource.is_some() && x.condition.is_none() {
+                return Err("resource needs a condition (e.g. Available)".into());
+            }
+        }
+        Action::Load(x) => {
+            if x.users == 0 {
+                return Err("users must be at least 1".into());
+            }
+            if x.duration.is_none() && x.requests.is_none() {
+                return Err("needs duration or requests".into());
+            }
+            if !["completions", "chat", "chat-stream"].contains(&x.request.as_str()) {
+                return Err(format!(
+                    "request {:?}: expected completions, chat or chat-stream",
+                    x.request
+                ));
+            }
+        }
+        Action::Inject(x) => {
+            const FAULTS: [&str; 6] = [
+                "kill-pod",
+                "evict",
+                "fill-memory",
+                "fail-readiness",
+                "gpu-unhealthy",
+                "mock-config",
+            ];
+            if !FAULTS.contains(&x.fault.as_str()) {
+                return Err(format!(
+                    "fault {:?}: expected one of {}",
+                    x.fault,
+                    FAULTS.join(", ")
+                ));
+            }
+        }
+        Action::Expect(x) => {
+            let any = x.event.is_some()
+                || x.container_terminated.is_some()
+                || x.min_restarts.is_some()
+                || x.hpa_replicas.is_some()
+                || x.zero_failed_requests.is_some();
+            if !any {
+                return Err("expects nothing: give event, containerTerminated, minRestarts, hpaReplicas or zeroFailedRequests".into());
+            }
+        }
+        Action::Rollout(x) => {
+            if x.image.is_none() && x.env.is_empty() && x.resources.is_none() {
+                return Err("changes nothing: give image, env or resources".into());
+            }
+        }
+        Action::Rollback(_) | Action::Scale(_) | Action::Sleep(_) | Action::Script(_) => {}
+    }
+    Ok(())
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// The 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// Loads every `*.yaml` / `*.yml` under `paths` (files or folders), all or nothing.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files)?;
+    }
+    files.sort();
+    let mut problems = Vec::new();
+    let mut loaded = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| ScenarioError::Read {
+            path: f.clone(),
+            source,
+        })?;
+        match parse(&f, &text) {
+            Ok(s) => loaded.push((f, s)),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ScenarioError::Invalid { problems })
+    }
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let meta = std::fs::metadata(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let p = entry.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The JSON Schema of a scenario file, for editors (yaml-language-server).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const GOOD: &str = r#"
+apiVersion: inferbench.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: rollout-under-load
+  description: zero failed requests
+spec:
+  bindings: { replicas: 2 }
+  timeouts: { assert: 2m, load: 90s }
+  steps:
+    - name: deploy
+      try:
+        - apply: { file: fixtures/mock-server/deployment.yaml }
+        - wait: { rollout: deployment/mock-server }
+          timeout: 1m30s
+    - name: load-and-roll
+      retries: 1
+      try:
+        - load: { target: "service/mock-server:8000", users: 8, duration: 30s, background: true }
+        - rollout: { target: deployment/mock-server, image: "inferbench/mock-server:dev", env: { MOCK_VERSION: v2 } }
+        - expect: { zeroFailedRequests: true }
+      finally:
+        - sleep: { duration: 500ms }
+"#;
+
+    #[test]
+    fn parses_a_good_scenario() {
+        let s = parse(Path::new("good.yaml"), GOOD).expect("valid");
+        assert_eq!(s.metadata.name, "rollout-under-load");
+        assert_eq!(s.spec.timeouts.load, Some(Duration::from_secs(90)));
+        assert_eq!(
+            s.spec.steps[0].try_[1].timeout,
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(s.spec.steps[1].try_[0].action.kind(), "load");
+        assert!(
+            matches!(&s.spec.steps[1].finally[0].action, Action::Sleep(x) if x.duration == Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let bad = GOOD.replace("users: 8", "users: eight");
+        let p = parse(Path::new("s.yaml"), &bad).unwrap_err();
+        assert_eq!(p.len(), 1);
+        let msg = p[0].to_string();
+        assert!(msg.starts_with("s.yaml:"), "{msg}");
+        assert!(p[0].line.is_some(), "{msg}");
+        assert!(
+            msg.contains("users") || msg.contains("invalid type"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_operation_holds_exactly_one_action() {
+        let two = GOOD.replace(
+            "- sleep: { duration: 500ms }",
+            "- sleep: { duration: 500ms }\n          script: { run: date }",
+        );
+        let msg = parse(Path::new("s.yaml"), &two).unwrap_err()[0].to_string();
+        assert!(msg.contains("2 actions (sleep, script)"), "{msg}");
+        let unknown = GOOD.replace(
+            "- sleep: { duration: 500ms }",
+            "- snooze: { duration: 500ms }",
+        );
+        let msg = parse(Path::new("s.yaml"), &unknown).unwrap_err()[0].to_string();
+        assert!(msg.contains("unknown operation key `snooze`"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_problems_point_at_their_line() {
+        let bad = GOOD
+            .replace("name: load-and-roll", "name: deploy")
+            .replace("rollout-under-load", "Rollout_Under_Load");
+        let problems = parse(Path::new("s.yaml"), &bad).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("DNS-1123")), "{text:?}");
+        let dup = problems
+            .iter()
+            .find(|p| p.message.contains("used twice"))
+            .expect("duplicate step found");
+        assert_eq!(dup.line, line_of(&bad, "name: deploy"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(model::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            model::parse_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(
+            model::parse_duration("10")
+                .unwrap_err()
+                .contains("needs a unit")
+        );
+        assert!(
+            model::parse_duration("5d")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert_eq!(model::format_duration(Duration::from_secs(120)), "2m");
+    }
+
+    #[test]
+    fn schema_names_every_action() {
+        let schema = json_schema().to_string();
+        for a in model::ACTIONS {
+            assert!(
+                schema.contains(&format!("\"{a}\"")),
+                "{a} missing from the schema"
+            );
+        }
+    }
+}
