@@ -12,3 +12,4 @@ pub mod node_image;
 pub mod tools;
 pub mod workspace;
 pub mod scenario;
+pub mod template;

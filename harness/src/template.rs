@@ -1,0 +1,188 @@
+//! Manifest templates: `{{ name }}` placeholders filled from bindings.
+//!
+//! Deliberately small: a placeholder is a binding name (letters, digits,
+//! `_`, `-`, `.`), replaced by the binding's scalar value. An unknown name,
+//! a non-scalar value or an unclosed placeholder is an error naming the
+//! file, line and column, so nothing half-rendered reaches a cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Bindings: names to YAML/JSON values.
+pub type Bindings = BTreeMap<String, serde_json::Value>;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum TemplateError {
+    #[error("{file}:{line}:{column}: {message}")]
+    At {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("cannot read {file}: {message}")]
+    Read { file: PathBuf, message: String },
+    #[error("{file}: the values file must be a YAML mapping of names to values: {message}")]
+    Values { file: PathBuf, message: String },
+}
+
+/// Renders `text` (from `file`, used in messages) with `bindings`.
+pub fn render(file: &Path, text: &str, bindings: &Bindings) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let at = offset + start;
+        let err = |message: String| {
+            let (line, column) = line_col(text, at);
+            TemplateError::At {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| err("`{{` is never closed by `}}`".into()))?;
+        let name = after[..end].trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(err(format!(
+                "`{{{{{}}}}}` is not a binding name",
+                &after[..end]
+            )));
+        }
+        let value = bindings.get(name).ok_or_else(|| {
+            let known: Vec<&str> = bindings.keys().map(String::as_str).collect();
+            err(format!(
+                "no binding named `{name}`; bindings are: {}",
+                known.join(", ")
+            ))
+        })?;
+        match value {
+            serde_json::Value::String(s) => out.push_str(s),
+            serde_json::Value::Number(n) => out.push_str(&n.to_string()),
+            serde_json::Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            other => {
+                return Err(err(format!(
+                    "binding `{name}` is {other}, but only strings, numbers and booleans can be placed"
+                )));
+            }
+        }
+        let consumed = start + 2 + end + 2;
+        rest = &rest[consumed..];
+        offset += consumed;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn line_col(text: &str, byte: usize) -> (usize, usize) {
+    let before = &text[..byte.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// Reads a values file (a YAML mapping).
+pub fn load_values(file: &Path) -> Result<Bindings, TemplateError> {
+    let text = std::fs::read_to_string(file).map_err(|e| TemplateError::Read {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    yaml_serde::from_str(&text).map_err(|e| TemplateError::Values {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and renders a template file; `overrides` win over `defaults`.
+pub fn render_file(
+    file: &Path,
+    defaults: &Bindings,
+    overrides: &Bindings,
+) -> Result<String, TemplateError> {
+    let text = std::fs::read_to_string(file).map_err(|e| TemplateError::Read {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut b = defaults.clone();
+    b.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    render(file, &text, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b(pairs: &[(&str, serde_json::Value)]) -> Bindings {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn fills_scalars() {
+        let out = render(
+            Path::new("t"),
+            "a: {{ x }}\nb: {{y}}\nc: {{ z }}",
+            &b(&[("x", json!("s")), ("y", json!(3)), ("z", json!(true))]),
+        );
+        assert_eq!(out.unwrap(), "a: s\nb: 3\nc: true");
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = render(
+            Path::new("t.yaml"),
+            "a: 1\nb: {{ nope }}",
+            &b(&[("x", json!(1))]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.yaml:2:4: no binding named `nope`; bindings are: x"
+        );
+        let e = render(Path::new("t.yaml"), "a: {{ x", &b(&[])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.yaml:1:4: `{{` is never closed"),
+            "{e}"
+        );
+        let e = render(Path::new("t.yaml"), "a: {{ x }}", &b(&[("x", json!([1]))])).unwrap_err();
+        assert!(
+            e.to_string().contains("only strings, numbers and booleans"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mock_server_fixture_renders_with_its_defaults() {
+        let root = crate::workspace::repo_root()
+            .join("fixtures")
+            .join("mock-server");
+        let defaults = load_values(&root.join("values.yaml")).expect("values load");
+        let out = render_file(&root.join("deployment.yaml"), &defaults, &Bindings::new())
+            .expect("renders");
+        // The result is valid YAML documents.
+        for doc in out.split("\n---\n") {
+            let _: serde_json::Value = yaml_serde::from_str(doc).expect("valid YAML");
+        }
+        insta::assert_snapshot!("mock_server_deployment", out);
+    }
+}
