@@ -13,3 +13,4 @@ pub mod tools;
 pub mod workspace;
 pub mod scenario;
 pub mod template;
+pub mod k8s;

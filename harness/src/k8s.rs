@@ -1,0 +1,306 @@
+//! Kubernetes operations the scenarios build on, through kube-rs: connect
+//! from a kubeconfig, server-side apply of multi-document YAML, namespaces,
+//! and waits that watch (not poll) until a rollout completes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Namespace};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, ResourceExt};
+use thiserror::Error;
+
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "inferbench";
+
+#[derive(Debug, Error)]
+pub enum K8sError {
+    #[error("cannot read kubeconfig {path}: {message}")]
+    Kubeconfig { path: String, message: String },
+    #[error("cannot reach the API server: {0}")]
+    Connect(#[source] kube::Error),
+    #[error("document {index} of the manifest is not valid YAML: {message}")]
+    Yaml { index: usize, message: String },
+    #[error("document {index} has no {field}")]
+    Missing { index: usize, field: &'static str },
+    #[error("the cluster does not know {gvk} (document {index}): {source}")]
+    UnknownKind {
+        index: usize,
+        gvk: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{what} did not happen within {after:?}")]
+    Timeout { what: String, after: Duration },
+}
+
+fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sError {
+    let what = what.into();
+    move |source| K8sError::Api { what, source }
+}
+
+/// A client for the cluster that `kubeconfig` describes (its current context).
+pub async fn connect(kubeconfig: &Path) -> Result<Client, K8sError> {
+    let path = kubeconfig.display().to_string();
+    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| K8sError::Kubeconfig {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| K8sError::Kubeconfig {
+            path,
+            message: e.to_string(),
+        })?;
+    Client::try_from(config).map_err(K8sError::Connect)
+}
+
+/// One applied object, as reports name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// Server-side applies every document of `yaml`; namespaced objects without
+/// a namespace go to `namespace`.
+pub async fn apply_yaml(
+    client: &Client,
+    namespace: &str,
+    yaml: &str,
+) -> Result<Vec<Applied>, K8sError> {
+    let mut kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
+    let mut applied = Vec::new();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (index, doc) in split_documents(yaml).into_iter().enumerate() {
+        let obj: DynamicObject = yaml_serde::from_str(doc).map_err(|e| K8sError::Yaml {
+            index,
+            message: e.to_string(),
+        })?;
+        let types = obj.types.clone().ok_or(K8sError::Missing {
+            index,
+            field: "apiVersion/kind",
+        })?;
+        let name = obj.metadata.name.clone().ok_or(K8sError::Missing {
+            index,
+            field: "metadata.name",
+        })?;
+        let gvk = GroupVersionKind::try_from(&types).map_err(|e| K8sError::Yaml {
+            index,
+            message: e.to_string(),
+        })?;
+        if !kinds.contains_key(&gvk) {
+            let found = kube::discovery::pinned_kind(client, &gvk)
+                .await
+                .map_err(|source| K8sError::UnknownKind {
+                    index,
+                    gvk: format!("{}/{}", types.api_version, types.kind),
+                    source,
+                })?;
+            kinds.insert(gvk.clone(), found);
+        }
+        let (ar, caps) = &kinds[&gvk];
+        let (api, ns): (Api<DynamicObject>, Option<String>) = match caps.scope {
+            Scope::Namespaced => {
+                let ns = obj
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.to_string());
+                (Api::namespaced_with(client.clone(), &ns, ar), Some(ns))
+            }
+            Scope::Cluster => (Api::all_with(client.clone(), ar), None),
+        };
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(api_err(format!("applying {} {name}", types.kind)))?;
+        applied.push(Applied {
+            kind: types.kind,
+            name,
+            namespace: ns,
+        });
+    }
+    Ok(applied)
+}
+
+/// Splits a multi-document YAML stream, dropping empty documents.
+pub fn split_documents(yaml: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    for line in yaml.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            docs.push(&yaml[start..pos]);
+            start = pos + line.len();
+        }
+        pos += line.len();
+    }
+    docs.push(&yaml[start..]);
+    docs.into_iter()
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
+}
+
+/// Creates namespace `name` (labelled as ours) if it does not exist.
+pub async fn ensure_namespace(client: &Client, name: &str) -> Result<(), K8sError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.to_string());
+    ns.metadata.labels = Some(
+        [(
+            "app.kubernetes.io/managed-by".to_string(),
+            FIELD_MANAGER.to_string(),
+        )]
+        .into(),
+    );
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(api_err(format!("creating namespace {name}"))(e)),
+    }
+}
+
+/// Deletes namespace `name` and waits (watching) until it is gone.
+pub async fn delete_namespace(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), K8sError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let uid = match api
+        .get_opt(name)
+        .await
+        .map_err(api_err(format!("reading namespace {name}")))?
+    {
+        Some(ns) => ns.uid().unwrap_or_default(),
+        None => return Ok(()),
+    };
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(api_err(format!("deleting namespace {name}"))(e)),
+    }
+    tokio::time::timeout(
+        timeout,
+        await_condition(api, name, conditions::is_deleted(&uid)),
+    )
+    .await
+    .map_err(|_| K8sError::Timeout {
+        what: format!("deletion of namespace {name}"),
+        after: timeout,
+    })?
+    .map_err(|e| K8sError::Api {
+        what: format!("watching namespace {name}"),
+        source: wait_error(e),
+    })?;
+    Ok(())
+}
+
+fn wait_error(e: kube::runtime::wait::Error) -> kube::Error {
+    match e {
+        kube::runtime::wait::Error::ProbeFailed(w) => kube::Error::Service(Box::new(w)),
+    }
+}
+
+/// Whether a Deployment's latest spec is fully rolled out and available.
+pub fn rollout_complete(d: Option<&Deployment>) -> bool {
+    let Some(d) = d else { return false };
+    let (Some(spec), Some(status)) = (&d.spec, &d.status) else {
+        return false;
+    };
+    let want = spec.replicas.unwrap_or(1);
+    status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+        && status.updated_replicas.unwrap_or(0) == want
+        && status.replicas.unwrap_or(0) == want
+        && status.available_replicas.unwrap_or(0) == want
+}
+
+/// Watches Deployment `name` until its rollout completes, or `timeout`.
+pub async fn wait_rollout(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Deployment, K8sError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let found = tokio::time::timeout(timeout, await_condition(api, name, rollout_complete))
+        .await
+        .map_err(|_| K8sError::Timeout {
+            what: format!("rollout of deployment {namespace}/{name}"),
+            after: timeout,
+        })?
+        .map_err(|e| K8sError::Api {
+            what: format!("watching deployment {namespace}/{name}"),
+            source: wait_error(e),
+        })?;
+    found.ok_or_else(|| K8sError::Timeout {
+        what: format!("deployment {namespace}/{name} to exist"),
+        after: timeout,
+    })
+}
+
+/// Events in `namespace`, oldest first: the evidence failure reports quote.
+pub async fn events(client: &Client, namespace: &str) -> Result<Vec<Event>, K8sError> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(api_err(format!("listing events in {namespace}")))?
+        .items;
+    list.sort_by_key(|e| {
+        e.last_timestamp
+            .clone()
+            .map(|t| t.0)
+            .or(e.event_time.clone().map(|t| t.0))
+    });
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents() {
+        let docs = split_documents("# c\n---\na: 1\n---\n\n---\nb: 2\n");
+        assert_eq!(docs, vec!["a: 1\n", "b: 2\n"]);
+        assert_eq!(split_documents("a: 1"), vec!["a: 1"]);
+    }
+
+    #[test]
+    fn rollout_complete_needs_every_replica_updated_and_available() {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "m", "generation": 2},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2}
+        }))
+        .expect("deployment");
+        assert!(!rollout_complete(Some(&d)), "an old pod still runs");
+        if let Some(s) = d.status.as_mut() {
+            s.replicas = Some(2);
+        }
+        assert!(rollout_complete(Some(&d)));
+        d.metadata.generation = Some(3);
+        assert!(
+            !rollout_complete(Some(&d)),
+            "spec changed since last observed"
+        );
+        assert!(!rollout_complete(None));
+    }
+}
