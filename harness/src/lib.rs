@@ -8,9 +8,9 @@
 pub mod cluster;
 pub mod docker;
 pub mod images;
+pub mod k8s;
 pub mod node_image;
-pub mod tools;
-pub mod workspace;
 pub mod scenario;
 pub mod template;
-pub mod k8s;
+pub mod tools;
+pub mod workspace;

@@ -23,6 +23,7 @@ fn builds_all_tools_from_the_go_module_proxy() {
     step("etcd", &|| tools.etcd());
     step("coredns", &|| tools.coredns());
     step("metrics-server", &|| tools.metrics_server());
+    step("local-path-provisioner", &|| tools.local_path_provisioner());
     step("kind source", &|| tools.kind_source());
     eprintln!("tool build timings: {}", timings.join(", "));
     let kubeadm = tools.kubernetes().expect("cached").join("kubeadm");
