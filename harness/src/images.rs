@@ -56,9 +56,26 @@ impl StaticTarget {
     }
 }
 
-/// Picks musl, installing it with `rustup target add` if needed; falls back
-/// to a `crt-static` glibc build, saying so.
+/// Picks musl (the Rust target, and `musl-gcc` for crates that compile C,
+/// such as `ring`), installing what is missing; falls back to a `crt-static`
+/// glibc build, saying so.
 pub fn static_target() -> StaticTarget {
+    let target = musl_rust_target();
+    if target == StaticTarget::Musl && crate::tools::exec::which("musl-gcc").is_none() {
+        eprintln!(
+            "inferbench: installing musl-tools (musl-gcc), needed to build C code for {MUSL_TARGET}"
+        );
+        if let Err(e) = crate::docker::apt_install(&["musl-tools"]) {
+            eprintln!(
+                "inferbench: could not install musl-tools ({e}); building a static glibc binary (crt-static) instead"
+            );
+            return StaticTarget::GnuCrtStatic;
+        }
+    }
+    target
+}
+
+fn musl_rust_target() -> StaticTarget {
     let installed = Cmd::new("rustup")
         .args(["target", "list", "--installed"])
         .timeout(Duration::from_secs(30))
@@ -130,8 +147,20 @@ pub fn build_mock_server_image(docker: &Docker) -> Result<String, ImageError> {
     Ok(MOCK_SERVER_IMAGE.to_string())
 }
 
+/// The gpu-fakes image (device plugin, labels, exporter), as the DaemonSet names it.
+pub const GPU_FAKES_IMAGE: &str = "inferbench/gpu-fakes:dev";
+
+/// Builds the `FROM scratch` gpu-fakes image from a static binary and
+/// `gpu-fakes/Dockerfile`; returns its reference ([`GPU_FAKES_IMAGE`]).
+pub fn build_gpu_fakes_image(docker: &Docker) -> Result<String, ImageError> {
+    let binary = build_static_binary("gpu-fakes", "gpu-fakes")?;
+    let dockerfile = repo_root().join("gpu-fakes").join("Dockerfile");
+    build_scratch_image(docker, GPU_FAKES_IMAGE, &binary, "gpu-fakes", &dockerfile)?;
+    Ok(GPU_FAKES_IMAGE.to_string())
+}
+
 /// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in the cache and builds `image`.
-fn build_scratch_image(
+pub fn build_scratch_image(
     docker: &Docker,
     image: &str,
     binary: &Path,

@@ -225,4 +225,78 @@ fn kind_cluster_end_to_end() {
     eprintln!("kubectl top pods: {top}");
     let kubeconfig: PathBuf = report.kubeconfig.clone();
     assert!(kubeconfig.exists());
+
+    fixture_deploys_through_kube_rs(&kubeconfig, &image);
+}
+
+/// The mock-server fixture, rendered from its template and applied with
+/// kube-rs (server-side apply), rolls out (watched, not polled), gates
+/// readiness on the simulated model load, and answers through its Service
+/// with the pod and namespace that served.
+fn fixture_deploys_through_kube_rs(kubeconfig: &std::path::Path, image: &str) {
+    use harness::{k8s, template};
+    const NS: &str = "inferbench-it-fixture";
+    let root = harness::workspace::repo_root()
+        .join("fixtures")
+        .join("mock-server");
+    let defaults = template::load_values(&root.join("values.yaml")).expect("fixture values");
+    let overrides: template::Bindings = [
+        ("image".to_string(), serde_json::json!(image)),
+        ("modelLoadMs".to_string(), serde_json::json!(2000)),
+        ("version".to_string(), serde_json::json!("fixture-v1")),
+    ]
+    .into();
+    let manifest = template::render_file(&root.join("deployment.yaml"), &defaults, &overrides)
+        .expect("fixture renders");
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async {
+        let client = k8s::connect(kubeconfig).await.expect("kube client");
+        k8s::ensure_namespace(&client, NS).await.expect("namespace");
+        let applied = k8s::apply_yaml(&client, NS, &manifest)
+            .await
+            .expect("server-side apply");
+        let kinds: Vec<&str> = applied.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["Deployment", "Service"]);
+        let started = std::time::Instant::now();
+        let d = k8s::wait_rollout(&client, NS, "mock-server", Duration::from_secs(240))
+            .await
+            .expect("fixture rollout completes");
+        let took = started.elapsed();
+        assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
+        // Readiness waits for the 2 s model load, so the rollout cannot be instant.
+        assert!(
+            took >= Duration::from_secs(2),
+            "rollout completed after {took:?}"
+        );
+
+        let req = http::Request::get(format!(
+            "/api/v1/namespaces/{NS}/services/mock-server:http/proxy/v1/models"
+        ))
+        .body(kube::client::Body::empty())
+        .expect("request");
+        let resp = client.send(req).await.expect("service proxy answers");
+        assert_eq!(resp.status(), 200);
+        let pod = resp
+            .headers()
+            .get("x-inference-pod")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(pod.starts_with("mock-server-"), "x-inference-pod {pod:?}");
+        assert_eq!(
+            resp.headers()
+                .get("x-inference-namespace")
+                .and_then(|v| v.to_str().ok()),
+            Some(NS)
+        );
+        assert_eq!(
+            resp.headers()
+                .get("x-inference-version")
+                .and_then(|v| v.to_str().ok()),
+            Some("fixture-v1")
+        );
+
+        k8s::delete_namespace(&client, NS, Duration::from_secs(180))
+            .await
+            .expect("namespace deleted");
+    });
 }

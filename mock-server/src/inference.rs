@@ -466,6 +466,44 @@ async fn prepare(
     Ok((app.config(), bytes))
 }
 
+/// Streams a generation as server-sent events: an optional prelude chunk,
+/// one chunk per token, a final chunk with the finish reason (and usage when
+/// asked), then `[DONE]`. `chunk(text, finish)` shapes each event's JSON:
+/// `(Some(token), None)` for tokens, `(prelude, None)` for the prelude,
+/// `(None, Some(reason))` for the final chunk. If the client goes away the
+/// generation stops and its slot is released.
+fn stream_events(
+    mut gen_: Generation,
+    include_usage: bool,
+    prelude: Option<Option<String>>,
+    chunk: impl Fn(Option<&str>, Option<&str>) -> serde_json::Value + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
+    tokio::spawn(async move {
+        let send = |v: serde_json::Value| tx.send(Ok(Event::default().data(v.to_string())));
+        if let Some(p) = prelude
+            && send(chunk(p.as_deref(), None)).await.is_err()
+        {
+            return;
+        }
+        while let Some(text) = gen_.next_token().await {
+            if send(chunk(Some(&text), None)).await.is_err() {
+                return; // client went away
+            }
+        }
+        gen_.complete();
+        let mut last = chunk(None, Some(gen_.finish_reason()));
+        if include_usage {
+            last["usage"] = gen_.usage();
+        }
+        let _ = send(last).await;
+        let _ = tx.send(Ok(Event::default().data("[DONE]"))).await;
+    });
+    Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 /// `POST /v1/completions`.
 pub async fn completions(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let arrived = Instant::now();
@@ -495,45 +533,19 @@ async fn completions_inner(
 
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
-        tokio::spawn(async move {
-            let chunk = |text: &str, finish: Option<&str>| {
+        let prelude = req.echo.then_some(Some(prompt_text));
+        return Ok(stream_events(
+            gen_,
+            include_usage,
+            prelude,
+            move |text, finish| {
                 json!({
                     "id": id, "object": "text_completion", "created": created, "model": model,
                     "system_fingerprint": fingerprint,
-                    "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
+                    "choices": [{"index": 0, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}],
                 })
-            };
-            if req.echo
-                && tx
-                    .send(Ok(
-                        Event::default().data(chunk(&prompt_text, None).to_string())
-                    ))
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-            while let Some(text) = gen_.next_token().await {
-                if tx
-                    .send(Ok(Event::default().data(chunk(&text, None).to_string())))
-                    .await
-                    .is_err()
-                {
-                    return; // client went away
-                }
-            }
-            gen_.complete();
-            let mut last = chunk("", Some(gen_.finish_reason()));
-            if include_usage {
-                last["usage"] = gen_.usage();
-            }
-            let _ = tx.send(Ok(Event::default().data(last.to_string()))).await;
-            let _ = tx.send(Ok(Event::default().data("[DONE]"))).await;
-        });
-        return Ok(Sse::new(ReceiverStream::new(rx))
-            .keep_alive(KeepAlive::default())
-            .into_response());
+            },
+        ));
     }
 
     let mut text = if req.echo { prompt_text } else { String::new() };
@@ -595,45 +607,25 @@ async fn chat_inner(
 
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
-        tokio::spawn(async move {
-            let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        // The first chunk announces the assistant's role, as OpenAI's does.
+        let prelude = Some(None);
+        return Ok(stream_events(
+            gen_,
+            include_usage,
+            prelude,
+            move |text, finish| {
+                let delta = match (text, finish) {
+                    (Some(t), _) => json!({"content": t}),
+                    (None, None) => json!({"role": "assistant", "content": ""}),
+                    (None, Some(_)) => json!({}),
+                };
                 json!({
                     "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                     "system_fingerprint": fingerprint,
                     "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
                 })
-            };
-            let first = chunk(json!({"role": "assistant", "content": ""}), None);
-            if tx
-                .send(Ok(Event::default().data(first.to_string())))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            while let Some(text) = gen_.next_token().await {
-                if tx
-                    .send(Ok(
-                        Event::default().data(chunk(json!({"content": text}), None).to_string())
-                    ))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            gen_.complete();
-            let mut last = chunk(json!({}), Some(gen_.finish_reason()));
-            if include_usage {
-                last["usage"] = gen_.usage();
-            }
-            let _ = tx.send(Ok(Event::default().data(last.to_string()))).await;
-            let _ = tx.send(Ok(Event::default().data("[DONE]"))).await;
-        });
-        return Ok(Sse::new(ReceiverStream::new(rx))
-            .keep_alive(KeepAlive::default())
-            .into_response());
+            },
+        ));
     }
 
     let mut text = String::new();

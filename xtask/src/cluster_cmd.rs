@@ -51,6 +51,9 @@ pub struct UpArgs {
     /// Do not build and load the mock-server image.
     #[arg(long)]
     pub skip_mock_server: bool,
+    /// Do not install the fake GPUs (device plugin, labels, exporter) on the GPU pool.
+    #[arg(long)]
+    pub skip_gpu_fakes: bool,
     /// Seconds nodes and add-ons may take to become ready.
     #[arg(long, default_value_t = 600)]
     pub ready_timeout: u64,
@@ -80,6 +83,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
         gpu_workers: args.gpu_workers,
         tool_source: args.source.map(Into::into),
         skip_mock_server: args.skip_mock_server,
+        skip_gpu_fakes: args.skip_gpu_fakes,
         ready_timeout: Duration::from_secs(args.ready_timeout),
     };
     let report =

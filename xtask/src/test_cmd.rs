@@ -23,11 +23,16 @@ pub struct TestArgs {
 }
 
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with_env(args, &[])
+}
+
+fn cargo_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = harness::workspace::repo_root();
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(&root)
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
@@ -35,6 +40,55 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// Cluster used by the gpu-fakes cluster tests (separate from the harness's own).
+const GPU_FAKES_CLUSTER: &str = "inferbench-gpu-it";
+
+/// Deletes the gpu-fakes test cluster however the tests ended.
+struct ClusterGuard(&'static str);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
+            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {} up", self.0);
+            return;
+        }
+        match harness::cluster::down(self.0) {
+            Ok(r) if r.leftover_containers.is_empty() => {
+                eprintln!("==> cluster {} deleted", self.0)
+            }
+            Ok(r) => eprintln!(
+                "cluster {} deleted but containers remain: {:?}",
+                self.0, r.leftover_containers
+            ),
+            Err(e) => eprintln!("deleting cluster {} failed: {e}", self.0),
+        }
+    }
+}
+
+/// Brings up a cluster with the fake GPUs and runs gpu-fakes' cluster tests against it.
+fn gpu_fakes_cluster_tests(extra: &[String]) -> anyhow::Result<()> {
+    eprintln!("==> gpu-fakes cluster tests: bringing up {GPU_FAKES_CLUSTER}");
+    let _guard = ClusterGuard(GPU_FAKES_CLUSTER);
+    let opts = harness::cluster::UpOptions {
+        name: GPU_FAKES_CLUSTER.to_string(),
+        ..Default::default()
+    };
+    let report = harness::cluster::up(&opts).context("bringing up the gpu-fakes test cluster")?;
+    let mut args = vec![
+        "test",
+        "--locked",
+        "-p",
+        "gpu-fakes",
+        "--test",
+        "cluster",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    cargo_with_env(&args, &[("KUBECONFIG", report.kubeconfig.as_os_str())])
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {
@@ -51,21 +105,36 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
             "warnings",
         ])?;
     }
-    let mut test = vec!["test", "--workspace", "--locked"];
-    if !args.offline {
-        eprintln!("==> making sure a Docker engine runs");
-        let (docker, setup) = harness::docker::ensure_engine().context(
-            "Docker is needed for the container and cluster tests (use --offline to skip them)",
-        )?;
-        eprintln!("    {setup:?}");
-        eprintln!("==> building images");
-        let image = harness::images::build_mock_server_image(&docker)?;
-        eprintln!("    built {image}");
+    let extra: Vec<&str> = args.cargo_test_args.iter().map(String::as_str).collect();
+    if args.offline {
+        let mut test = vec!["test", "--workspace", "--locked", "--"];
+        test.extend(&extra);
+        return cargo(&test);
     }
-    test.push("--");
-    if !args.offline {
-        test.push("--include-ignored");
-    }
-    test.extend(args.cargo_test_args.iter().map(String::as_str));
-    cargo(&test)
+    eprintln!("==> making sure a Docker engine runs");
+    let (docker, setup) = harness::docker::ensure_engine().context(
+        "Docker is needed for the container and cluster tests (use --offline to skip them)",
+    )?;
+    eprintln!("    {setup:?}");
+    eprintln!("==> building images");
+    let image = harness::images::build_mock_server_image(&docker)?;
+    eprintln!("    built {image}");
+    // Everything but gpu-fakes' cluster tests, ignored ones included (they
+    // bring up what they need: containers, the harness's own cluster).
+    let mut test = vec![
+        "test",
+        "--workspace",
+        "--locked",
+        "--exclude",
+        "gpu-fakes",
+        "--",
+        "--include-ignored",
+    ];
+    test.extend(&extra);
+    cargo(&test)?;
+    let mut test = vec!["test", "--locked", "-p", "gpu-fakes", "--"];
+    test.extend(&extra);
+    cargo(&test)?;
+    // gpu-fakes' cluster tests need a cluster with the fake GPUs installed.
+    gpu_fakes_cluster_tests(&args.cargo_test_args)
 }

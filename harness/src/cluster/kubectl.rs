@@ -81,10 +81,19 @@ impl Kubectl {
         deployment: &str,
         timeout: Duration,
     ) -> Result<(), ClusterError> {
+        self.wait_rollout_of(namespace, &format!("deployment/{deployment}"), timeout)
+    }
+
+    /// `kubectl rollout status` of `kind/name` (a deployment, daemonset or statefulset).
+    pub fn wait_rollout_of(
+        &self,
+        namespace: &str,
+        resource: &str,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
         let out = self
             .cmd()
-            .args(["-n", namespace, "rollout", "status"])
-            .arg(format!("deployment/{deployment}"))
+            .args(["-n", namespace, "rollout", "status", resource])
             .arg(format!("--timeout={}s", timeout.as_secs()))
             .timeout(timeout + Duration::from_secs(30))
             .run_unchecked()?;
@@ -98,7 +107,7 @@ impl Kubectl {
             .run(&["-n", namespace, "get", "events", "--sort-by=.lastTimestamp"])
             .unwrap_or_default();
         Err(ClusterError::Timeout {
-            what: format!("deployment {namespace}/{deployment} rolled out"),
+            what: format!("{resource} in {namespace} rolled out"),
             secs: timeout.as_secs(),
             detail: format!(
                 "{}{}\n{pods}\n{}",

@@ -26,6 +26,8 @@ pub struct UpOptions {
     pub tool_source: Option<ToolSource>,
     /// Skip building and loading the mock-server image.
     pub skip_mock_server: bool,
+    /// Skip the fake GPUs (device plugin, labels, exporter) on the GPU pool.
+    pub skip_gpu_fakes: bool,
     /// How long nodes and add-ons may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -38,6 +40,7 @@ impl Default for UpOptions {
             gpu_workers: 2,
             tool_source: None,
             skip_mock_server: false,
+            skip_gpu_fakes: false,
             ready_timeout: Duration::from_secs(600),
         }
     }
@@ -55,6 +58,8 @@ pub struct UpReport {
     pub tool_source: ToolSource,
     pub engine: EngineSetup,
     pub mock_server_image: Option<String>,
+    /// The gpu-fakes image, when the fake GPUs were installed.
+    pub gpu_fakes_image: Option<String>,
     pub nodes: Vec<NodeInfo>,
     /// Seconds per step, in order.
     pub timings: Vec<(String, f64)>,
@@ -77,6 +82,11 @@ impl UpReport {
             s.push_str(&format!(
                 "The mock-server image {img} is loaded on every node.\n"
             ));
+        }
+        if self.gpu_fakes_image.is_some() {
+            s.push_str(
+                "Fake GPUs: the gpu-fakes DaemonSet (namespace gpu-fakes) advertises nvidia.com/gpu on the GPU pool.\n",
+            );
         }
         s.push_str(&format!(
             "Delete it with: cargo xtask down --name {}\n",
@@ -230,6 +240,15 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
         Some(image)
     };
     t.step("mock-server image");
+    let gpu_fakes_image = if opts.skip_gpu_fakes || opts.gpu_workers == 0 {
+        None
+    } else {
+        let image = crate::images::build_gpu_fakes_image(&docker)?;
+        provider.load_image(&spec.name, &image)?;
+        install_gpu_fakes(&kubectl, opts.gpu_workers, opts.ready_timeout)?;
+        Some(image)
+    };
+    t.step("gpu-fakes");
     let nodes = provider.nodes(&spec.name)?;
     Ok(UpReport {
         name: spec.name,
@@ -240,8 +259,43 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
         tool_source: source,
         engine,
         mock_server_image,
+        gpu_fakes_image,
         nodes,
         timings: t.0,
+    })
+}
+
+/// The gpu-fakes DaemonSet and its RBAC, as rendered into fixtures.
+pub fn gpu_fakes_manifest_path() -> PathBuf {
+    crate::workspace::repo_root()
+        .join("fixtures")
+        .join("gpu-fakes")
+        .join("gpu-fakes.yaml")
+}
+
+/// Applies the gpu-fakes DaemonSet and waits until every GPU-pool node
+/// advertises a non-zero `nvidia.com/gpu` (or `.shared` / MIG) allocatable.
+pub fn install_gpu_fakes(
+    kubectl: &Kubectl,
+    gpu_nodes: u32,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    let path = gpu_fakes_manifest_path();
+    let manifest = std::fs::read_to_string(&path)
+        .map_err(super::io_err(format!("reading {}", path.display())))?;
+    kubectl.apply(&manifest)?;
+    kubectl.wait_rollout_of("gpu-fakes", "daemonset/gpu-fakes-gpu", timeout)?;
+    kubectl.poll("the GPU pool to advertise nvidia.com/gpu", timeout, |k| {
+        let out = k.run(&[
+            "get",
+            "nodes",
+            "-l",
+            "nvidia.com/gpu.present=true",
+            "-o",
+            "jsonpath={range .items[*]}{.status.allocatable}{\"\\n\"}{end}",
+        ])?;
+        let advertised = out.lines().filter(|l| l.contains("nvidia.com/")).count();
+        Ok((advertised as u32 >= gpu_nodes).then_some(()))
     })
 }
 

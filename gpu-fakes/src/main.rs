@@ -1,0 +1,216 @@
+//! `gpu-fakes`: fake GPUs for a Kubernetes node (see the library docs).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use gpu_fakes::admin::{admin_router, metrics_router};
+use gpu_fakes::backend::{BackendChoice, select_backend};
+use gpu_fakes::config::PoolConfig;
+use gpu_fakes::exporter::{DEFAULT_POD_RESOURCES_SOCKET, Exporter, LoadProbe, VllmMetricsProbe};
+use gpu_fakes::gpus::FakeGpus;
+use gpu_fakes::manifests::{ManifestOptions, render_yaml};
+use gpu_fakes::plugin::{self, DEFAULT_PLUGIN_DIR, PluginOptions};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Fake GPUs: kubelet device plugin, GFD labels, dcgm-exporter metrics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Device plugin + labels + fault injection + /metrics (what the DaemonSet runs).
+    NodeAgent(AgentArgs),
+    /// Device plugin + labels + fault injection, no /metrics.
+    DevicePlugin(AgentArgs),
+    /// /metrics only (real GPUs through NVML when available).
+    Exporter(AgentArgs),
+    /// Print NVIDIA_VISIBLE_DEVICES (as the device plugin's Allocate set it)
+    /// and sleep: a workload for tests in images without a shell.
+    ShowEnv,
+    /// Print the DaemonSet/RBAC manifests of one node pool.
+    RenderManifests {
+        #[command(flatten)]
+        pool: PoolArgs,
+        #[arg(long, default_value = "gpu-fakes")]
+        namespace: String,
+        #[arg(long, default_value = "inferbench/gpu-fakes:dev")]
+        image: String,
+        #[arg(long = "pool-name", default_value = "gpu")]
+        pool_name: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct PoolArgs {
+    /// Physical GPUs on the node.
+    #[arg(long, env = "GPU_COUNT", default_value_t = 2)]
+    gpu_count: u32,
+    /// GFD product name (`nvidia.com/gpu.product`).
+    #[arg(long, env = "GPU_PRODUCT", default_value = "NVIDIA-H100-80GB-HBM3")]
+    product: String,
+    /// Memory per GPU, MiB.
+    #[arg(long, env = "GPU_MEMORY_MIB", default_value_t = 81559)]
+    memory_mib: u64,
+    /// Time-slicing replicas per GPU (>1 registers `nvidia.com/gpu.shared`).
+    #[arg(long, env = "GPU_REPLICAS", default_value_t = 1)]
+    replicas: u32,
+    /// MIG profile, e.g. `1g.10gb` (registers `nvidia.com/mig-1g.10gb`).
+    #[arg(long, env = "GPU_MIG_PROFILE")]
+    mig_profile: Option<String>,
+    /// MIG instances per GPU.
+    #[arg(long, env = "GPU_MIG_INSTANCES", default_value_t = 1)]
+    mig_instances: u32,
+}
+
+impl PoolArgs {
+    fn config(&self) -> anyhow::Result<PoolConfig> {
+        let c = PoolConfig {
+            gpu_count: self.gpu_count,
+            product: self.product.clone(),
+            memory_mib: self.memory_mib,
+            replicas: self.replicas,
+            mig_profile: self.mig_profile.clone(),
+            mig_instances: self.mig_instances,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Args, Clone)]
+struct AgentArgs {
+    #[command(flatten)]
+    pool: PoolArgs,
+    /// This node's name (Downward API); labels are skipped without it.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    #[arg(long, default_value = DEFAULT_PLUGIN_DIR)]
+    plugin_dir: PathBuf,
+    #[arg(long, default_value = DEFAULT_POD_RESOURCES_SOCKET)]
+    pod_resources_socket: PathBuf,
+    /// Address of /metrics and /admin.
+    #[arg(long, default_value = "0.0.0.0:9400")]
+    listen: SocketAddr,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Running requests on a holding pod at which its GPU is 100% busy.
+    #[arg(long, default_value_t = 8.0)]
+    saturation: f64,
+    /// Do not patch GFD labels onto the node.
+    #[arg(long)]
+    no_labels: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().cmd {
+        Cmd::NodeAgent(a) => agent(a, true, true).await,
+        Cmd::DevicePlugin(a) => agent(a, true, false).await,
+        Cmd::Exporter(a) => agent(a, false, true).await,
+        Cmd::ShowEnv => {
+            println!(
+                "NVIDIA_VISIBLE_DEVICES={}",
+                std::env::var("NVIDIA_VISIBLE_DEVICES").unwrap_or_default()
+            );
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            }
+        }
+        Cmd::RenderManifests {
+            pool,
+            namespace,
+            image,
+            pool_name,
+        } => {
+            let o = ManifestOptions {
+                namespace,
+                image,
+                pool: pool_name,
+                config: pool.config()?,
+                ..Default::default()
+            };
+            print!("{}", render_yaml(&o)?);
+            Ok(())
+        }
+    }
+}
+
+async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::Result<()> {
+    let cfg = a.pool.config()?;
+    let hostname = a
+        .node_name
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    let gpus = FakeGpus::new(cfg.clone(), &hostname);
+    let kube = match kube::Client::try_default().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "no Kubernetes API access: no labels, no pod load");
+            None
+        }
+    };
+    if with_plugin && !a.no_labels {
+        match (&kube, &a.node_name) {
+            (Some(k), Some(node)) => {
+                gpu_fakes::labels::apply_labels(k.clone(), node, &cfg)
+                    .await
+                    .with_context(|| format!("labelling node {node}"))?;
+                tracing::info!(%node, "GFD labels applied");
+            }
+            _ => tracing::warn!("NODE_NAME or API access missing: GFD labels not applied"),
+        }
+    }
+    let mut app = axum::Router::new();
+    if with_plugin {
+        app = app.merge(admin_router(gpus.clone()));
+    }
+    if with_metrics {
+        let backend = select_backend(a.backend, gpus.clone())?;
+        let probe: Option<Arc<dyn LoadProbe>> = match &kube {
+            Some(k) => Some(Arc::new(VllmMetricsProbe::new(k.clone(), a.saturation)?)),
+            None => None,
+        };
+        let exporter = Exporter {
+            backend,
+            pod_resources: Some(a.pod_resources_socket.clone()),
+            probe,
+            hostname: hostname.clone(),
+        };
+        app = app.merge(metrics_router(Arc::new(exporter)));
+    } else {
+        app = app.route("/healthz", axum::routing::get(|| async { "ok" }));
+    }
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("binding {}", a.listen))?;
+    tracing::info!(listen = %a.listen, resource = %cfg.resource_name(), "serving");
+    let http = async { axum::serve(listener, app).await.context("HTTP server") };
+    if with_plugin {
+        let opts = PluginOptions {
+            plugin_dir: a.plugin_dir.clone(),
+            ..Default::default()
+        };
+        tokio::select! {
+            r = http => r,
+            r = plugin::run(gpus, opts) => r.context("device plugin"),
+        }
+    } else {
+        http.await
+    }
+}

@@ -1,0 +1,248 @@
+//! On a real kind cluster with gpu-fakes deployed to the GPU pool (as
+//! `cargo xtask up` does): the kubelet accepts the plugin. Uses the cluster
+//! from `KUBECONFIG`; namespace `gpu-fakes`, 2 GPUs per GPU node (the default
+//! rendering in `fixtures/gpu-fakes/gpu-fakes.yaml`).
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+
+const NS: &str = "gpu-fakes";
+const IMAGE: &str = "inferbench/gpu-fakes:dev";
+const GPUS_PER_NODE: &str = "2";
+
+async fn client() -> Client {
+    Client::try_default()
+        .await
+        .expect("KUBECONFIG must point at the kind cluster")
+}
+
+async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn gpu_nodes(c: &Client) -> Vec<Node> {
+    Api::<Node>::all(c.clone())
+        .list(&ListParams::default().labels("nvidia.com/gpu.present=true"))
+        .await
+        .expect("list nodes")
+        .items
+}
+
+fn allocatable(n: &Node) -> Option<String> {
+    n.status
+        .as_ref()?
+        .allocatable
+        .as_ref()?
+        .get("nvidia.com/gpu")
+        .map(|q| q.0.clone())
+}
+
+fn gpu_pod(name: &str, gpus: u32) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "restartPolicy": "Never",
+            "tolerations": [{ "key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule" }],
+            "containers": [{
+                "name": "main", "image": IMAGE, "imagePullPolicy": "Never",
+                "args": ["show-env"],
+                "resources": { "limits": { "nvidia.com/gpu": gpus.to_string() } },
+            }],
+        },
+    }))
+    .expect("pod")
+}
+
+async fn recreate(pods: &Api<Pod>, pod: Pod) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let _ = pods
+        .delete(&name, &DeleteParams::default().grace_period(0))
+        .await;
+    poll("old pod gone", Duration::from_secs(60), || async {
+        pods.get_opt(&name)
+            .await
+            .ok()
+            .and_then(|p| p.is_none().then_some(()))
+    })
+    .await;
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+}
+
+/// GET/POST through the API server's pod proxy to a gpu-fakes agent.
+async fn agent_call(c: &Client, node: &str, method: &str, path: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
+    let list = pods
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/name=gpu-fakes")
+                .fields(&format!("spec.nodeName={node}")),
+        )
+        .await
+        .expect("agent pods");
+    let agent = list
+        .items
+        .first()
+        .and_then(|p| p.metadata.name.clone())
+        .expect("an agent on the node");
+    let uri = format!("/api/v1/namespaces/{NS}/pods/{agent}:9400/proxy{path}");
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Vec::new())
+        .expect("request");
+    c.request_text(req).await.expect("agent call")
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn gpu_nodes_report_allocatable_and_labels() {
+    let c = client().await;
+    let nodes = gpu_nodes(&c).await;
+    assert!(
+        !nodes.is_empty(),
+        "no nodes labelled nvidia.com/gpu.present=true"
+    );
+    for n in nodes {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let api: Api<Node> = Api::all(c.clone());
+        let node = poll(
+            "allocatable nvidia.com/gpu",
+            Duration::from_secs(120),
+            || async {
+                let n = api.get(&name).await.ok()?;
+                (allocatable(&n).as_deref() == Some(GPUS_PER_NODE)).then_some(n)
+            },
+        )
+        .await;
+        let labels = node.metadata.labels.unwrap_or_default();
+        assert_eq!(
+            labels.get("nvidia.com/gpu.count").map(String::as_str),
+            Some(GPUS_PER_NODE)
+        );
+        assert!(labels.contains_key("nvidia.com/gpu.product"));
+        assert_eq!(
+            labels
+                .get("nvidia.com/gpu.sharing-strategy")
+                .map(String::as_str),
+            Some("none")
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn too_many_gpus_stay_pending_with_insufficient_event() {
+    let c = client().await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
+    recreate(&pods, gpu_pod("it-too-many-gpus", 64)).await;
+    let events: Api<Event> = Api::namespaced(c.clone(), NS);
+    poll(
+        "Insufficient nvidia.com/gpu event",
+        Duration::from_secs(60),
+        || async {
+            let list = events
+                .list(&ListParams::default().fields("involvedObject.name=it-too-many-gpus"))
+                .await
+                .ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.message
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("Insufficient nvidia.com/gpu")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let p = pods.get("it-too-many-gpus").await.expect("pod");
+    assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+    let _ = pods
+        .delete("it-too-many-gpus", &DeleteParams::default().grace_period(0))
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn allocated_pod_sees_devices_and_is_named_in_metrics() {
+    let c = client().await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
+    recreate(&pods, gpu_pod("it-one-gpu", 1)).await;
+    let node = poll("pod running", Duration::from_secs(120), || async {
+        let p = pods.get("it-one-gpu").await.ok()?;
+        let running = p.status.as_ref()?.phase.as_deref() == Some("Running");
+        running.then(|| p.spec?.node_name).flatten()
+    })
+    .await;
+    let logs = poll("show-env output", Duration::from_secs(30), || async {
+        let l = pods.logs("it-one-gpu", &Default::default()).await.ok()?;
+        l.contains("NVIDIA_VISIBLE_DEVICES=GPU-").then_some(l)
+    })
+    .await;
+    assert_eq!(
+        logs.lines().next().unwrap_or("").matches("GPU-").count(),
+        1,
+        "{logs}"
+    );
+    let metrics = agent_call(&c, &node, "GET", "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("DCGM_FI_DEV_GPU_UTIL{")
+                && l.contains("pod=\"it-one-gpu\"")
+                && l.contains(&format!("namespace=\"{NS}\""))),
+        "{metrics}"
+    );
+    let _ = pods
+        .delete("it-one-gpu", &DeleteParams::default().grace_period(0))
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn unhealthy_device_lowers_allocatable() {
+    let c = client().await;
+    let nodes = gpu_nodes(&c).await;
+    let node = nodes
+        .first()
+        .and_then(|n| n.metadata.name.clone())
+        .expect("a GPU node");
+    let api: Api<Node> = Api::all(c.clone());
+    agent_call(&c, &node, "POST", "/admin/gpus/1/unhealthy").await;
+    poll(
+        "allocatable drops to 1",
+        Duration::from_secs(60),
+        || async {
+            let n = api.get(&node).await.ok()?;
+            (allocatable(&n).as_deref() == Some("1")).then_some(())
+        },
+    )
+    .await;
+    agent_call(&c, &node, "POST", "/admin/gpus/1/healthy").await;
+    poll("allocatable back to 2", Duration::from_secs(60), || async {
+        let n = api.get(&node).await.ok()?;
+        (allocatable(&n).as_deref() == Some(GPUS_PER_NODE)).then_some(())
+    })
+    .await;
+}
