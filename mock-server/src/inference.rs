@@ -505,20 +505,13 @@ fn stream_events(
 }
 
 /// `POST /v1/completions`.
-pub async fn completions(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
-    match completions_inner(&app, &headers, body, arrived).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn completions_inner(
-    app: &App,
-    headers: &HeaderMap,
+pub async fn completions(
+    State(app): State<App>,
+    headers: HeaderMap,
     body: Body,
-    arrived: Instant,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
+    let (app, headers) = (&app, &headers);
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: CompletionRequest = parse_json(app, &bytes)?;
     let model = resolve_model(app, &cfg, req.model.as_deref())?;
@@ -563,20 +556,13 @@ async fn completions_inner(
 }
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    let arrived = Instant::now();
-    match chat_inner(&app, &headers, body, arrived).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn chat_inner(
-    app: &App,
-    headers: &HeaderMap,
+pub async fn chat_completions(
+    State(app): State<App>,
+    headers: HeaderMap,
     body: Body,
-    arrived: Instant,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
+    let (app, headers) = (&app, &headers);
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: ChatCompletionRequest = parse_json(app, &bytes)?;
     if req.messages.is_empty() {
@@ -648,18 +634,12 @@ async fn chat_inner(
 }
 
 /// `POST /v1/embeddings`: deterministic unit vectors derived from the input text.
-pub async fn embeddings(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
-    match embeddings_inner(&app, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn embeddings_inner(
-    app: &App,
-    headers: &HeaderMap,
+pub async fn embeddings(
+    State(app): State<App>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let (app, headers) = (&app, &headers);
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: EmbeddingRequest = parse_json(app, &bytes)?;
     let model = resolve_model(app, &cfg, req.model.as_deref())?;
