@@ -158,6 +158,8 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
     let gpus = FakeGpus::new(cfg.clone(), &hostname);
+    // One TLS provider for kube's rustls, whatever else the build links.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let kube = match kube::Client::try_default().await {
         Ok(c) => Some(c),
         Err(e) => {

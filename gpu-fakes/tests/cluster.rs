@@ -14,6 +14,7 @@ const IMAGE: &str = "inferbench/gpu-fakes:dev";
 const GPUS_PER_NODE: &str = "2";
 
 async fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::try_default()
         .await
         .expect("KUBECONFIG must point at the kind cluster")

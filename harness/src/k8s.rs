@@ -51,8 +51,17 @@ fn api_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sError {
     move |source| K8sError::Api { what, source }
 }
 
+/// Installs rustls' ring provider as the process default, once. Builds
+/// that link both ring and aws-lc-rs (kube and goose's reqwest do) must
+/// choose, or the first TLS connection panics.
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A client for the cluster that `kubeconfig` describes (its current context).
 pub async fn connect(kubeconfig: &Path) -> Result<Client, K8sError> {
+    install_crypto_provider();
     let path = kubeconfig.display().to_string();
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| K8sError::Kubeconfig {
         path: path.clone(),
