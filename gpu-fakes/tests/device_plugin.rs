@@ -109,6 +109,16 @@ async fn client(s: &Setup) -> DevicePluginClient<tonic::transport::Channel> {
     )
 }
 
+/// Opens the plugin's ListAndWatch stream.
+async fn watch(
+    c: &mut DevicePluginClient<tonic::transport::Channel>,
+) -> Streaming<ListAndWatchResponse> {
+    c.list_and_watch(Empty {})
+        .await
+        .expect("ListAndWatch")
+        .into_inner()
+}
+
 #[tokio::test]
 async fn registers_streams_health_and_allocates() {
     let s = setup(PoolConfig::default());
@@ -131,11 +141,7 @@ async fn registers_streams_health_and_allocates() {
         .into_inner();
     assert!(!opts.pre_start_required);
 
-    let mut stream = c
-        .list_and_watch(Empty {})
-        .await
-        .expect("ListAndWatch")
-        .into_inner();
+    let mut stream = watch(&mut c).await;
     let devs = next_devices(&mut stream).await;
     assert_eq!(devs.len(), 2);
     assert!(
@@ -229,11 +235,7 @@ async fn reregisters_after_kubelet_restart() {
 
     // The plugin serves again on a fresh socket.
     let mut c = client(&s).await;
-    let mut stream = c
-        .list_and_watch(Empty {})
-        .await
-        .expect("ListAndWatch")
-        .into_inner();
+    let mut stream = watch(&mut c).await;
     assert_eq!(next_devices(&mut stream).await.len(), 2);
     s.plugin.abort();
 }
@@ -251,11 +253,7 @@ async fn time_slicing_registers_shared_replicas() {
         "nvidia.com/gpu.shared"
     );
     let mut c = client(&s).await;
-    let mut stream = c
-        .list_and_watch(Empty {})
-        .await
-        .expect("ListAndWatch")
-        .into_inner();
+    let mut stream = watch(&mut c).await;
     let devs = next_devices(&mut stream).await;
     assert_eq!(devs.len(), 4);
     let uuid = s.gpus.uuid(0).expect("gpu 0");
@@ -293,11 +291,7 @@ async fn mig_profile_registers_mig_resource() {
         "nvidia.com/mig-1g.10gb"
     );
     let mut c = client(&s).await;
-    let mut stream = c
-        .list_and_watch(Empty {})
-        .await
-        .expect("ListAndWatch")
-        .into_inner();
+    let mut stream = watch(&mut c).await;
     let devs = next_devices(&mut stream).await;
     assert_eq!(devs.len(), 7);
     assert!(devs.iter().all(|(id, _)| id.starts_with("MIG-")));
