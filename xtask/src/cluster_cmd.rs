@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use harness::cluster::kwok::{self, GpuShape, KwokOptions, KwokUpOptions};
 use harness::cluster::{self, UpOptions};
 use harness::tools::ToolSource;
 
@@ -33,9 +34,32 @@ impl From<SourceArg> for ToolSource {
     }
 }
 
+/// Which cluster provider a command acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// Docker containers as nodes (real kubelets, real pods).
+    #[default]
+    Kind,
+    /// A local control plane and fake nodes driven by kwok: no Docker, hundreds of nodes, pods run nothing.
+    Kwok,
+}
+
+/// The kwok cluster name for `name`: the kind default's folder would
+/// collide, so the default name becomes `inferbench-kwok`.
+fn kwok_name(name: &str) -> &str {
+    if name == cluster::DEFAULT_CLUSTER_NAME {
+        kwok::lifecycle::DEFAULT_NAME
+    } else {
+        name
+    }
+}
+
 /// Create (or reuse) a kind cluster with a GPU node pool.
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
+    /// Cluster provider (kwok: the default name becomes inferbench-kwok).
+    #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
+    pub provider: ProviderArg,
     /// Cluster name; an existing cluster of that name is reused.
     #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub name: String,
@@ -57,11 +81,17 @@ pub struct UpArgs {
     /// Seconds nodes and add-ons may take to become ready.
     #[arg(long, default_value_t = 600)]
     pub ready_timeout: u64,
+    /// nvidia.com/gpu on each GPU node (kwok only; kind's come from gpu-fakes).
+    #[arg(long, default_value_t = 8)]
+    pub gpus_per_node: u32,
 }
 
 /// Delete a cluster, leaving no containers behind.
 #[derive(Debug, Clone, Args)]
 pub struct DownArgs {
+    /// Cluster provider (kwok: the default name becomes inferbench-kwok).
+    #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
+    pub provider: ProviderArg,
     /// Cluster name.
     #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub name: String,
@@ -70,6 +100,9 @@ pub struct DownArgs {
 /// Show the Docker engine, cached tools, node image and clusters.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
+    /// Cluster provider (kwok: the default name becomes inferbench-kwok).
+    #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
+    pub provider: ProviderArg,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -77,6 +110,9 @@ pub struct StatusArgs {
 
 /// `cargo xtask up`.
 pub fn up(args: &UpArgs) -> anyhow::Result<()> {
+    if args.provider == ProviderArg::Kwok {
+        return up_kwok(args);
+    }
     let opts = UpOptions {
         name: args.name.clone(),
         cpu_workers: args.cpu_workers,
@@ -99,8 +135,63 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask up --provider kwok`.
+fn up_kwok(args: &UpArgs) -> anyhow::Result<()> {
+    let opts = KwokUpOptions {
+        name: kwok_name(&args.name).to_string(),
+        cpu_nodes: args.cpu_workers,
+        gpu_nodes: args.gpu_workers,
+        tool_source: args.source.map(Into::into),
+        options: KwokOptions {
+            gpu: GpuShape {
+                gpus_per_node: args.gpus_per_node,
+                ..GpuShape::default()
+            },
+            ready_timeout: Duration::from_secs(args.ready_timeout),
+            ..KwokOptions::default()
+        },
+    };
+    let report = kwok::lifecycle::up(&opts)
+        .with_context(|| format!("bringing up kwok cluster {:?}", opts.name))?;
+    println!("{}", report.how_to_reach());
+    let steps: Vec<String> = report
+        .timings
+        .iter()
+        .map(|(n, s)| format!("{n} {s:.0}s"))
+        .collect();
+    println!("took {}", steps.join(", "));
+    Ok(())
+}
+
+/// `cargo xtask down --provider kwok`.
+fn down_kwok(args: &DownArgs) -> anyhow::Result<()> {
+    let name = kwok_name(&args.name);
+    let report =
+        kwok::lifecycle::down(name).with_context(|| format!("deleting kwok cluster {name:?}"))?;
+    if !report.leftover_processes.is_empty() {
+        let left: Vec<String> = report
+            .leftover_processes
+            .iter()
+            .map(|p| format!("{} (pid {})", p.component, p.pid))
+            .collect();
+        bail!(
+            "kwok cluster {name:?} deleted but processes remain: {}",
+            left.join(", ")
+        );
+    }
+    if report.existed {
+        println!("kwok cluster {name:?} deleted; no processes left");
+    } else {
+        println!("kwok cluster {name:?} does not exist; nothing to do");
+    }
+    Ok(())
+}
+
 /// `cargo xtask down`.
 pub fn down(args: &DownArgs) -> anyhow::Result<()> {
+    if args.provider == ProviderArg::Kwok {
+        return down_kwok(args);
+    }
     let report =
         cluster::down(&args.name).with_context(|| format!("deleting cluster {:?}", args.name))?;
     if !report.leftover_containers.is_empty() {
@@ -120,6 +211,15 @@ pub fn down(args: &DownArgs) -> anyhow::Result<()> {
 
 /// `cargo xtask status`.
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    if args.provider == ProviderArg::Kwok {
+        let status = kwok::lifecycle::status().context("reading kwok cluster status")?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            print!("{status}");
+        }
+        return Ok(());
+    }
     let status = cluster::status().context("reading cluster status")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);

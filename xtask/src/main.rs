@@ -1,7 +1,10 @@
 //! `cargo xtask`: the one entry point for the test bench.
 
+mod bench_kwok;
 mod bench_mock;
 mod cluster_cmd;
+mod report_cmd;
+mod run_cmd;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,12 +32,19 @@ enum Command {
     Images,
     /// Install what the tests need (Docker), build images, run every test.
     Test(test_cmd::TestArgs),
+    /// Run scenarios against an existing cluster and write a report.
+    Run(run_cmd::RunArgs),
+    /// Bring up the default cluster, run every built-in scenario, write the report, tear down.
+    E2e(run_cmd::E2eArgs),
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]
     Scenarios(ScenariosCommand),
     /// Benchmarks that print results side by side.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Compare two runs' reports, re-render one, or print report.json's JSON Schema.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +62,8 @@ enum ScenariosCommand {
 enum BenchCommand {
     /// Drive the mock server with goose at rising concurrency on loopback.
     Mock(bench_mock::BenchMockArgs),
+    /// Scale: a kwok cluster (no Docker) with many GPU nodes and pods; time to Ready, bound, Running.
+    Kwok(bench_kwok::BenchKwokArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +79,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Test(args) => test_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
+        Command::E2e(args) => run_cmd::e2e(&args),
         Command::Scenarios(ScenariosCommand::Lint { paths }) => {
             let paths = if paths.is_empty() {
                 vec![harness::workspace::repo_root().join("scenarios")]
@@ -93,6 +107,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Mock(args)) => bench_mock::run(&args),
+        Command::Report(command) => report_cmd::run(&command),
+        Command::Bench(BenchCommand::Kwok(args)) => bench_kwok::run(&args),
     }
 }
 

@@ -2,11 +2,14 @@
 //! wants (a control plane, CPU workers and a GPU pool), and the `up` /
 //! `down` / `status` lifecycle behind `cargo xtask up|down|status`.
 //!
-//! kind is the first provider ([`kind::KindProvider`]); another (kwok, an
-//! existing cluster) can stand beside it by implementing the trait.
+//! kind is the first provider ([`kind::KindProvider`]); kwok
+//! ([`kwok::KwokProvider`]: a local control plane and fake nodes, no Docker)
+//! stands beside it, with its own `up` / `down` / `status` in
+//! [`kwok::lifecycle`].
 
 pub mod kind;
 pub mod kubectl;
+pub mod kwok;
 pub mod lifecycle;
 
 use std::collections::BTreeMap;
@@ -60,6 +63,8 @@ pub enum ClusterError {
     Parse { what: String, detail: String },
     #[error(transparent)]
     Image(Box<ImageError>),
+    #[error(transparent)]
+    Kwok(Box<kwok::KwokError>),
 }
 
 macro_rules! boxed_from {

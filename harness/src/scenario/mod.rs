@@ -1,8 +1,8 @@
-//! Scenarios: the YAML format, loading with precise errors, lint, and the
-//! JSON Schema editors use. (Running scenarios against a cluster is not
-//! built yet.)
+//! Scenarios: the YAML format, loading with precise errors, lint, the
+//! JSON Schema editors use, and running them against a cluster ([`run`]).
 
 pub mod model;
+pub mod run;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -147,6 +147,29 @@ fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
             }
         }
     }
+    let steps: Vec<&str> = s.spec.steps.iter().map(|st| st.name.as_str()).collect();
+    let expectations = s
+        .spec
+        .expect_failure
+        .iter()
+        .map(|x| ("spec.expectFailure".to_string(), x))
+        .chain(s.spec.matrix.iter().enumerate().filter_map(|(i, m)| {
+            m.expect_failure
+                .as_ref()
+                .map(|x| (format!("spec.matrix[{i}].expectFailure"), x))
+        }));
+    for (at, x) in expectations {
+        if !steps.contains(&x.step.as_str()) {
+            problem(
+                Some(&format!("step: {}", x.step)),
+                format!(
+                    "{at}: no step named {:?}; the steps are {}",
+                    x.step,
+                    steps.join(", ")
+                ),
+            );
+        }
+    }
     let mut names = HashSet::new();
     for (i, m) in s.spec.matrix.iter().enumerate() {
         if !names.insert(m.name.as_str()) {
@@ -221,13 +244,32 @@ fn check_action(a: &Action) -> Result<(), String> {
             }
         }
         Action::Expect(x) => {
-            let any = x.event.is_some()
-                || x.container_terminated.is_some()
-                || x.min_restarts.is_some()
-                || x.hpa_replicas.is_some()
-                || x.zero_failed_requests.is_some();
-            if !any {
-                return Err("expects nothing: give event, containerTerminated, minRestarts, hpaReplicas or zeroFailedRequests".into());
+            let n = [
+                x.event.is_some(),
+                x.container_terminated.is_some() || x.min_restarts.is_some(),
+                x.hpa_replicas.is_some(),
+                x.zero_failed_requests.is_some(),
+                x.failed_requests.is_some(),
+                x.served_by.is_some(),
+                x.endpoints.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if n != 1 {
+                return Err(format!(
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints"
+                ));
+            }
+            if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
+            {
+                return Err("selector only applies to containerTerminated and minRestarts".into());
+            }
+            if let Some(e) = &x.endpoints
+                && e.ready.is_none()
+                && e.min.is_none()
+            {
+                return Err("endpoints needs ready (exact) or min".into());
             }
         }
         Action::Rollout(x) => {
@@ -338,7 +380,7 @@ spec:
       try:
         - load: { target: "service/mock-server:8000", users: 8, duration: 30s, background: true }
         - rollout: { target: deployment/mock-server, image: "inferbench/mock-server:dev", env: { MOCK_VERSION: v2 } }
-        - expect: { zeroFailedRequests: true }
+        - expect: { zeroFailedRequests: { load: load } }
       finally:
         - sleep: { duration: 500ms }
 "#;
@@ -401,6 +443,21 @@ spec:
             .find(|p| p.message.contains("used twice"))
             .expect("duplicate step found");
         assert_eq!(dup.line, line_of(&bad, "name: deploy"));
+    }
+
+    #[test]
+    fn negative_twins_must_name_a_real_step() {
+        let bad = GOOD.replace(
+            "  timeouts: { assert: 2m, load: 90s }",
+            "  matrix:\n    - name: twin\n      expectFailure: { step: nowhere }\n  timeouts: { assert: 2m, load: 90s }",
+        );
+        let p = parse(Path::new("s.yaml"), &bad).unwrap_err();
+        assert!(
+            p[0].message.contains("no step named \"nowhere\""),
+            "{}",
+            p[0]
+        );
+        assert_eq!(p[0].line, line_of(&bad, "step: nowhere"));
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct ScenarioSpec {
     /// Value sets: the scenario runs once per entry, each overriding `bindings`.
     #[serde(default)]
     pub matrix: Vec<MatrixEntry>,
+    /// Set for a scenario that must fail (matrix entries can set their own).
+    #[serde(default)]
+    pub expect_failure: Option<ExpectFailure>,
     /// Timeouts by operation type, overriding the suite's defaults.
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -80,10 +83,26 @@ pub struct ScenarioSpec {
 pub struct MatrixEntry {
     pub name: String,
     #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
     pub values: BTreeMap<String, serde_json::Value>,
     /// A values file (YAML mapping) merged under `values`.
     #[serde(default)]
     pub values_file: Option<String>,
+    /// A negative twin: this entry must fail in this step (with this text).
+    #[serde(default)]
+    pub expect_failure: Option<ExpectFailure>,
+}
+
+/// Where a negative twin must fail: proof that the scenario's assertion can fail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectFailure {
+    /// The step that must fail.
+    pub step: String,
+    /// Text its error must contain.
+    #[serde(default)]
+    pub message_contains: Option<String>,
 }
 
 /// Timeouts keyed by operation type; unset ones inherit.
@@ -300,9 +319,13 @@ pub struct Apply {
     pub kustomize: Option<String>,
     #[serde(default)]
     pub resource: Option<serde_json::Value>,
+    /// Bindings for this apply only, over the scenario's.
+    #[serde(default)]
+    pub bindings: BTreeMap<String, serde_json::Value>,
 }
 
-/// A partial object that must match (retried until the timeout).
+/// A partial object that must match (retried until the timeout). Without
+/// `metadata.name` it is a list assert: one object of that kind must match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Assert {
@@ -360,6 +383,9 @@ pub struct Scale {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Load {
+    /// Other operations refer to the load by this name (default `load`).
+    #[serde(default = "default_load_name")]
+    pub name: String,
     /// `service/name:port`.
     pub target: String,
     pub users: u32,
@@ -376,9 +402,19 @@ pub struct Load {
     pub request: String,
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// Size of each request body in bytes (the prompt is padded to it).
+    #[serde(default)]
+    pub prompt_bytes: Option<u64>,
+    /// Extra request headers, e.g. `x-mock-fail`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// Run in the background while the next operations run.
     #[serde(default)]
     pub background: bool,
+}
+
+fn default_load_name() -> String {
+    "load".to_string()
 }
 
 fn default_load_kind() -> String {
@@ -402,17 +438,69 @@ pub struct Expect {
     /// An event reason (e.g. `FailedScheduling`) and text its message must contain.
     #[serde(default)]
     pub event: Option<ExpectEvent>,
-    /// A container state reason, e.g. `OOMKilled`.
+    /// A container termination reason, e.g. `OOMKilled` (current or last state).
     #[serde(default)]
     pub container_terminated: Option<String>,
+    /// At least this many restarts of one container.
     #[serde(default)]
     pub min_restarts: Option<u32>,
+    /// Label selector for the pods `containerTerminated` and `minRestarts` look at.
+    #[serde(default)]
+    pub selector: Option<String>,
     /// HPA `name` with replicas in `min..=max`.
     #[serde(default)]
     pub hpa_replicas: Option<ExpectReplicas>,
-    /// No failed request in the named load operation.
+    /// The named load had no failed request (waits for it to finish).
     #[serde(default)]
-    pub zero_failed_requests: Option<bool>,
+    pub zero_failed_requests: Option<LoadRef>,
+    /// The named load had at least `min` failed requests (waits for it to finish).
+    #[serde(default)]
+    pub failed_requests: Option<ExpectFailedRequests>,
+    /// Every successful response of the named load came from `version`.
+    #[serde(default)]
+    pub served_by: Option<ExpectServedBy>,
+    /// The Service's ready endpoints.
+    #[serde(default)]
+    pub endpoints: Option<ExpectEndpoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadRef {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectFailedRequests {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+    pub min: u64,
+    /// Only count failures with this HTTP status.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectServedBy {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+    /// The `x-inference-version` every successful response must carry.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectEndpoints {
+    pub service: String,
+    /// Exactly this many ready endpoints.
+    #[serde(default)]
+    pub ready: Option<u32>,
+    /// At least this many ready endpoints.
+    #[serde(default)]
+    pub min: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

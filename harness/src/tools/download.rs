@@ -67,6 +67,154 @@ pub fn kubectl(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
     )
 }
 
+/// The official actionlint release archive for this machine
+/// (`actionlint_1.7.11_linux_amd64.tar.gz`; release assets drop the `v`).
+pub fn actionlint_archive(version: &str) -> String {
+    format!(
+        "actionlint_{}_linux_{}.tar.gz",
+        version.trim_start_matches('v'),
+        arch()
+    )
+}
+
+/// Official actionlint release URL.
+pub fn actionlint_url(version: &str) -> String {
+    format!(
+        "https://github.com/rhysd/actionlint/releases/download/{version}/{}",
+        actionlint_archive(version)
+    )
+}
+
+/// The release's SHA-256 list (one `SUM  FILE` line per asset).
+pub fn actionlint_checksums_url(version: &str) -> String {
+    format!(
+        "https://github.com/rhysd/actionlint/releases/download/{version}/actionlint_{}_checksums.txt",
+        version.trim_start_matches('v')
+    )
+}
+
+/// `actionlint` into `dir/bin/actionlint` unless already there: the
+/// release tarball, checked against the release's checksum list, then the
+/// binary taken out of it.
+pub fn actionlint(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
+    let dest = dir.join("bin").join("actionlint");
+    if dest.is_file() {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let url = actionlint_url(version);
+    eprintln!("inferbench: downloading {url}");
+    let archive = actionlint_archive(version);
+    let tarball = dir.join(&archive);
+    let sums = dir.join("checksums.txt");
+    curl(&url, &tarball)?;
+    curl(&actionlint_checksums_url(version), &sums)?;
+    let list =
+        std::fs::read_to_string(&sums).map_err(io_err(format!("reading {}", sums.display())))?;
+    install_actionlint_archive(&url, &tarball, &list, &archive, &dest)
+}
+
+/// Checks `tarball` against the line naming `archive` in `checksums`, then
+/// extracts its `actionlint` (at the archive's top level) to `dest`.
+fn install_actionlint_archive(
+    url: &str,
+    tarball: &Path,
+    checksums: &str,
+    archive: &str,
+    dest: &Path,
+) -> Result<PathBuf, ToolError> {
+    let expected = checksum_for(checksums, archive).unwrap_or_default();
+    let actual = sha256_of(url, tarball)?;
+    if expected.is_empty() || expected != actual {
+        let _ = std::fs::remove_file(tarball);
+        return Err(ToolError::Checksum {
+            url: url.to_string(),
+            expected,
+            actual,
+        });
+    }
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let unpack = dir.with_extension("unpack");
+    let _ = std::fs::remove_dir_all(&unpack);
+    std::fs::create_dir_all(&unpack).map_err(io_err(format!("creating {}", unpack.display())))?;
+    Cmd::new("tar")
+        .arg("-xzf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(&unpack)
+        .arg("actionlint")
+        .timeout(Duration::from_secs(120))
+        .run()
+        .map_err(|source| ToolError::Download {
+            url: url.to_string(),
+            source,
+        })?;
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let unpacked = unpack.join("actionlint");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755))
+        .map_err(io_err(format!("chmod {}", unpacked.display())))?;
+    std::fs::rename(&unpacked, dest).map_err(io_err(format!("renaming {}", unpacked.display())))?;
+    let _ = std::fs::remove_dir_all(&unpack);
+    let _ = std::fs::remove_file(tarball);
+    Ok(dest.to_path_buf())
+}
+
+/// The SHA-256 on the line naming `file` in a `sha256sum`-style list.
+pub fn checksum_for(list: &str, file: &str) -> Option<String> {
+    list.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let sum = words.next()?;
+        let name = words.next()?.trim_start_matches('*');
+        (name == file).then(|| sum.to_ascii_lowercase())
+    })
+}
+
+fn sha256_of(url: &str, file: &Path) -> Result<String, ToolError> {
+    Ok(Cmd::new("sha256sum")
+        .arg(file)
+        .timeout(Duration::from_secs(60))
+        .output_string()
+        .map_err(|source| ToolError::Download {
+            url: url.to_string(),
+            source,
+        })?
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Official kwok release URL (a bare binary per platform).
+pub fn kwok_url(version: &str) -> String {
+    format!(
+        "https://github.com/kubernetes-sigs/kwok/releases/download/{version}/kwok-linux-{}",
+        arch()
+    )
+}
+
+/// `kwok` into `dir/bin/kwok` unless already there. kwok's releases
+/// publish no checksums, so this trusts HTTPS alone; the Go-proxy build
+/// (`INFERBENCH_TOOL_SOURCE=build`) is checked against the Go checksum
+/// database instead.
+pub fn kwok(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
+    let dest = dir.join("bin").join("kwok");
+    if dest.is_file() {
+        return Ok(dest);
+    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(io_err(format!("creating {}", bin.display())))?;
+    let url = kwok_url(version);
+    eprintln!("inferbench: downloading {url}");
+    let tmp = dest.with_extension("download");
+    curl(&url, &tmp)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        .map_err(io_err(format!("chmod {}", tmp.display())))?;
+    std::fs::rename(&tmp, &dest).map_err(io_err(format!("renaming {}", tmp.display())))?;
+    Ok(dest)
+}
+
 fn curl(url: &str, out: &Path) -> Result<(), ToolError> {
     Cmd::new("curl")
         .args(["-fsSL", "--retry", "3", "--max-time", "600", "-o"])
@@ -137,5 +285,88 @@ mod tests {
             "https://github.com/kubernetes-sigs/kind/releases/download/v0.30.0/kind-linux-"
         ));
         assert!(kubectl_url("v1.34.4").starts_with("https://dl.k8s.io/release/v1.34.4/bin/linux/"));
+        assert!(kwok_url("v0.8.0").starts_with(
+            "https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/kwok-linux-"
+        ));
+    }
+
+    #[test]
+    fn actionlint_release_urls_drop_the_v_in_file_names() {
+        let url = actionlint_url("v1.7.11");
+        assert!(url.starts_with(
+            "https://github.com/rhysd/actionlint/releases/download/v1.7.11/actionlint_1.7.11_linux_"
+        ));
+        assert!(url.ends_with(".tar.gz"));
+        assert_eq!(
+            actionlint_checksums_url("v1.7.11"),
+            "https://github.com/rhysd/actionlint/releases/download/v1.7.11/actionlint_1.7.11_checksums.txt"
+        );
+    }
+
+    #[test]
+    fn checksum_list_lookup_matches_whole_names() {
+        let list = "aa11  actionlint_1.7.11_linux_amd64.tar.gz.sig\n\
+                    BB22  actionlint_1.7.11_linux_amd64.tar.gz\n\
+                    cc33 *actionlint_1.7.11_linux_arm64.tar.gz\n";
+        assert_eq!(
+            checksum_for(list, "actionlint_1.7.11_linux_amd64.tar.gz").as_deref(),
+            Some("bb22")
+        );
+        assert_eq!(
+            checksum_for(list, "actionlint_1.7.11_linux_arm64.tar.gz").as_deref(),
+            Some("cc33")
+        );
+        assert_eq!(
+            checksum_for(list, "actionlint_1.7.11_linux_386.tar.gz"),
+            None
+        );
+    }
+
+    /// The release archive's layout (binary at the top, docs beside it),
+    /// checked and unpacked as the download path does, without a network.
+    #[test]
+    fn actionlint_archive_is_checked_and_unpacked() {
+        let root =
+            std::env::temp_dir().join(format!("inferbench-actionlint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let stage = root.join("stage");
+        std::fs::create_dir_all(stage.join("docs")).unwrap();
+        std::fs::write(stage.join("actionlint"), "#!/bin/sh\necho 1.7.11\n").unwrap();
+        std::fs::write(stage.join("README.md"), "readme").unwrap();
+        std::fs::write(stage.join("docs").join("checks.md"), "checks").unwrap();
+        let archive = "actionlint_1.7.11_linux_amd64.tar.gz";
+        let tarball = root.join(archive);
+        let pack = || {
+            Cmd::new("tar")
+                .arg("-czf")
+                .arg(&tarball)
+                .arg("-C")
+                .arg(&stage)
+                .args(["actionlint", "README.md", "docs"])
+                .run()
+                .expect("tar");
+            sha256_of("test", &tarball).expect("sha256sum")
+        };
+        let dest = root.join("tool").join("bin").join("actionlint");
+
+        pack();
+        let wrong = format!("{}  {archive}\n", "0".repeat(64));
+        let err = install_actionlint_archive("test", &tarball, &wrong, archive, &dest)
+            .expect_err("a wrong checksum is refused");
+        assert!(matches!(err, ToolError::Checksum { .. }), "{err}");
+        assert!(!dest.exists() && !tarball.exists());
+
+        let list = format!("{}  {archive}\n", pack());
+        let got =
+            install_actionlint_archive("test", &tarball, &list, archive, &dest).expect("installs");
+        assert_eq!(got, dest);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(
+            !dest.with_file_name("README.md").exists(),
+            "only the binary is taken"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

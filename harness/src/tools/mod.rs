@@ -213,6 +213,45 @@ impl Toolchain {
             .ensure(&self.tool_dir("local-path-provisioner", v))
     }
 
+    /// The `actionlint` binary (GitHub Actions workflow linter): the
+    /// official release tarball, or built from the Go module proxy with its
+    /// version stamped as the release build does.
+    pub fn actionlint(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::ACTIONLINT;
+        let dir = self.tool_dir("actionlint", v);
+        match self.source {
+            ToolSource::Download => download::actionlint(&dir, v),
+            ToolSource::BuildFromGoProxy => {
+                let bin = gobuild::GoBuild::new("actionlint", v)
+                    .package("github.com/rhysd/actionlint/cmd/actionlint", v)
+                    .ldflags(actionlint_version_ldflags(v))
+                    .expected_minutes(1)
+                    .ensure(&dir)?;
+                Ok(bin.join("actionlint"))
+            }
+        }
+    }
+
+    /// The `kwok` binary (the fake-node controller of the kwok provider):
+    /// the official release binary, or `sigs.k8s.io/kwok/cmd/kwok` built
+    /// from the Go module proxy with its version stamped as kwok's release
+    /// build (hack/releases.sh) does.
+    pub fn kwok(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::KWOK;
+        let dir = self.tool_dir("kwok", v);
+        match self.source {
+            ToolSource::Download => download::kwok(&dir, v),
+            ToolSource::BuildFromGoProxy => {
+                let bin = gobuild::GoBuild::new("kwok", v)
+                    .package("sigs.k8s.io/kwok/cmd/kwok", v)
+                    .ldflags(format!("-X sigs.k8s.io/kwok/pkg/consts.Version={v}"))
+                    .expected_minutes(4)
+                    .ensure(&dir)?;
+                Ok(bin.join("kwok"))
+            }
+        }
+    }
+
     /// kind's source tree for [`versions::KIND`] in the Go module cache
     /// (the node image build reads its base-image files from there).
     pub fn kind_source(&self) -> Result<PathBuf, ToolError> {
@@ -244,6 +283,16 @@ pub fn kubernetes_version_ldflags(version: &str) -> String {
     flags.join(" ")
 }
 
+/// The `-X` flag stamping actionlint's version as its release build
+/// (.goreleaser.yaml) does: `actionlint -version` prints `1.7.11`, not the
+/// wrapper module's `(devel)`.
+pub fn actionlint_version_ldflags(version: &str) -> String {
+    format!(
+        "-X github.com/rhysd/actionlint.version={}",
+        version.trim_start_matches('v')
+    )
+}
+
 /// Writes `contents` to `path` atomically (temporary file, then rename).
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ToolError> {
     if let Some(dir) = path.parent() {
@@ -264,6 +313,14 @@ mod tests {
         assert!(f.contains("-X k8s.io/component-base/version.gitVersion=v1.34.4"));
         assert!(f.contains("-X k8s.io/client-go/pkg/version.gitMinor=34"));
         assert!(f.contains("gitMajor=1 "));
+    }
+
+    #[test]
+    fn actionlint_version_is_stamped_without_the_v() {
+        assert_eq!(
+            actionlint_version_ldflags("v1.7.11"),
+            "-X github.com/rhysd/actionlint.version=1.7.11"
+        );
     }
 
     #[test]

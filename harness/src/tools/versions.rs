@@ -29,8 +29,18 @@ pub const LOCAL_PATH_PROVISIONER: &str = "v0.0.30";
 /// The node image kind v0.30.0 uses by default (download path).
 pub const KIND_NODE_IMAGE_OFFICIAL: &str =
     "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
+/// kwok, the fake-node controller behind the kwok provider: the newest
+/// release the Go module proxy serves (client-go v0.36; its
+/// supported_releases.txt lists Kubernetes 1.32 to 1.36, so 1.34 included).
+/// Its go.mod asks for Go 1.26: an older `go` fetches that toolchain
+/// through the module proxy itself (GOTOOLCHAIN=auto).
+pub const KWOK: &str = "v0.8.0";
 /// The Debian release the locally built node image is made of.
 pub const DEBIAN_SUITE: &str = "bookworm";
+/// actionlint, the GitHub Actions workflow linter (`harness/tests/workflows.rs`).
+/// v1.7.11 is the newest release whose go.mod asks for no more than Go 1.24
+/// (v1.7.12 needs Go 1.25), the oldest Go this project supports.
+pub const ACTIONLINT: &str = "v1.7.11";
 
 /// The Kubernetes staging modules that `k8s.io/kubernetes`' go.mod replaces
 /// with local paths; our wrapper module replaces each with its published

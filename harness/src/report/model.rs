@@ -1,0 +1,406 @@
+//! The report model: run -> scenario -> step -> operation, plus what the
+//! harness measured (load, time series) and what it collected when something
+//! failed (timeline, evidence, diagnoses).
+//!
+//! Every renderer (JSON, JUnit XML, Markdown, HTML) reads this one model, and
+//! the JSON form *is* this model, versioned by [`SCHEMA_VERSION`].
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or disappears (adding one is not a bump).
+pub const SCHEMA_VERSION: &str = "inferbench.dev/report/v1";
+
+/// How something ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Not run (an earlier step failed, or the run was interrupted).
+    Skipped,
+    /// A negative twin: it was meant to fail where it failed.
+    FailedAsExpected,
+    /// A negative twin that passed: its assertion cannot fail, which is a defect.
+    PassedUnexpectedly,
+}
+
+impl Outcome {
+    /// Whether this counts as success for the run's verdict.
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            Outcome::Passed | Outcome::FailedAsExpected | Outcome::Skipped
+        )
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::FailedAsExpected => "failed as expected",
+            Outcome::PassedUnexpectedly => "passed unexpectedly",
+        }
+    }
+}
+
+/// One `cargo xtask run` or `cargo xtask e2e`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema: String,
+    /// Unique per run, e.g. `20261123-163000-ab12`.
+    pub run_id: String,
+    #[schemars(with = "String")]
+    pub started: Timestamp,
+    #[schemars(with = "String")]
+    pub finished: Timestamp,
+    pub outcome: Outcome,
+    pub harness: HarnessInfo,
+    pub cluster: ClusterInfo,
+    /// Images under test (mock server, gpu-fakes, inference server).
+    #[serde(default)]
+    pub images: Vec<ImageInfo>,
+    pub scenarios: Vec<ScenarioReport>,
+    /// Set when the run stopped early (Ctrl-C, cluster lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HarnessInfo {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// The command line that produced this run.
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    pub name: String,
+    /// `kind`, `kwok`, or `external` (a kubeconfig given by the user).
+    pub provider: String,
+    pub kubernetes_version: String,
+    pub node_pools: Vec<NodePoolInfo>,
+    /// `fake`, `real` or `none`.
+    pub gpu_kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolInfo {
+    pub name: String,
+    pub nodes: u32,
+    /// `nvidia.com/gpu` allocatable per node (0 for CPU pools).
+    pub gpus_per_node: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_product: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    pub name: String,
+    /// Image ID or digest when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One scenario, or one matrix entry of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioReport {
+    /// `metadata.name`, with `[entry]` appended for matrix entries.
+    pub name: String,
+    /// The scenario file, relative to the repository when inside it.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The matrix entry's name, when the scenario has a matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix_entry: Option<String>,
+    /// The bindings this run used (after the matrix entry was applied).
+    #[serde(default)]
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// Set for negative twins: where and how this run must fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_failure: Option<ExpectedFailure>,
+    pub namespace: String,
+    #[schemars(with = "String")]
+    pub started: Timestamp,
+    #[schemars(with = "String")]
+    pub finished: Timestamp,
+    pub outcome: Outcome,
+    /// The first failure's text, as the failing operation reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub steps: Vec<StepReport>,
+    #[serde(default)]
+    pub loads: Vec<LoadReport>,
+    /// Values over time, e.g. replicas of a Deployment or an HPA.
+    #[serde(default)]
+    pub series: Vec<Series>,
+    /// Kubernetes events, rollout steps, injected faults and load phases.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// One per failure, following Kubernetes' own evidence.
+    #[serde(default)]
+    pub diagnoses: Vec<Diagnosis>,
+    /// Files in the report folder's `artifacts/`, relative to the report folder.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedFailure {
+    /// The step that must fail.
+    pub step: String,
+    /// Text the failure must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[schemars(with = "String")]
+    pub started: Timestamp,
+    #[schemars(with = "String")]
+    pub finished: Timestamp,
+    pub outcome: Outcome,
+    /// How many times `try` ran (1 + retries used).
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub operations: Vec<OperationReport>,
+}
+
+/// Which block of a step an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Block {
+    Try,
+    Catch,
+    Finally,
+    /// The harness's own evidence collection after a failure.
+    DefaultCatch,
+    Cleanup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationReport {
+    pub block: Block,
+    /// `apply`, `assert`, `wait`, `rollout`, `rollback`, `scale`, `load`,
+    /// `inject`, `expect`, `sleep`, `script`, `collect`.
+    pub kind: String,
+    /// The operation's description, or a summary the harness made.
+    pub description: String,
+    #[schemars(with = "String")]
+    pub started: Timestamp,
+    #[schemars(with = "String")]
+    pub finished: Timestamp,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What it did or saw, e.g. the objects applied or the matching object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What a `load` operation measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    /// The load's name (other operations refer to it).
+    pub name: String,
+    /// `service/name:port`.
+    pub target: String,
+    /// `completions`, `chat` or `chat-stream`.
+    pub request: String,
+    pub users: u32,
+    #[schemars(with = "String")]
+    pub started: Timestamp,
+    #[schemars(with = "String")]
+    pub finished: Timestamp,
+    pub requests: u64,
+    pub failures: u64,
+    pub throughput_rps: f64,
+    /// failures / requests, 0..1.
+    pub error_rate: f64,
+    pub latency_ms: Percentiles,
+    /// Time to first token, for streaming requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    /// Responses by HTTP status (`"200"`, `"503"`) or error class (`"connect"`, `"reset"`).
+    #[serde(default)]
+    pub by_status: BTreeMap<String, u64>,
+    /// Responses by the `x-inference-version` header that answered them.
+    #[serde(default)]
+    pub by_version: BTreeMap<String, u64>,
+    /// Responses by the `x-inference-pod` header that answered them.
+    #[serde(default)]
+    pub by_pod: BTreeMap<String, u64>,
+    /// One bucket per second (or coarser for long runs), from `started`.
+    pub buckets: Vec<LoadBucket>,
+    /// The first failed requests, with what came back.
+    #[serde(default)]
+    pub failed_samples: Vec<FailedRequest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBucket {
+    /// Seconds from the load's start to the bucket's start.
+    pub offset_s: f64,
+    /// Bucket width in seconds.
+    pub width_s: f64,
+    pub requests: u64,
+    pub failures: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedRequest {
+    #[schemars(with = "String")]
+    pub at: Timestamp,
+    /// HTTP status, absent when no response came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The error or the start of the response body.
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Request body size in bytes.
+    pub request_bytes: u64,
+}
+
+/// A value sampled over time (replicas, ready replicas, HPA desired replicas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Series {
+    /// e.g. `deployment/mock-server ready replicas`.
+    pub name: String,
+    /// e.g. `replicas`.
+    pub unit: String,
+    pub points: Vec<SeriesPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPoint {
+    #[schemars(with = "String")]
+    pub at: Timestamp,
+    pub value: f64,
+}
+
+/// Where a timeline entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TimelineSource {
+    /// A Kubernetes Event.
+    Event,
+    /// A rollout, rollback or scale the scenario made.
+    Rollout,
+    /// A fault the scenario injected.
+    Fault,
+    /// A load operation starting or ending.
+    Load,
+    /// A step starting or ending.
+    Step,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    #[schemars(with = "String")]
+    pub at: Timestamp,
+    pub source: TimelineSource,
+    /// Event reason, or what the harness did (`rollout`, `kill-pod`).
+    pub reason: String,
+    /// `kind/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    pub message: String,
+    /// Kubernetes `Warning` events, failed steps.
+    #[serde(default)]
+    pub warning: bool,
+}
+
+/// Which part of Kubernetes (or of the service) decided what went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Decider {
+    Scheduler,
+    KubeletProbes,
+    KernelOomKiller,
+    RolloutController,
+    ServiceSelector,
+    Autoscaler,
+    /// The inference service itself answered with errors.
+    Service,
+    /// The scenario's own assertion, with no Kubernetes evidence beyond it.
+    Assertion,
+}
+
+impl Decider {
+    pub fn label(self) -> &'static str {
+        match self {
+            Decider::Scheduler => "scheduler",
+            Decider::KubeletProbes => "kubelet probes",
+            Decider::KernelOomKiller => "kernel OOM killer",
+            Decider::RolloutController => "rollout controller",
+            Decider::ServiceSelector => "Service selector",
+            Decider::Autoscaler => "horizontal pod autoscaler",
+            Decider::Service => "inference service",
+            Decider::Assertion => "scenario assertion",
+        }
+    }
+}
+
+/// A one-paragraph explanation of one failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnosis {
+    /// The step whose failure this explains.
+    pub step: String,
+    pub decider: Decider,
+    /// One paragraph: what happened, who decided it, what they recorded.
+    pub summary: String,
+    /// The records quoted (event lines, container states), verbatim.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Relative to the report folder, e.g. `artifacts/rolling-update/events.txt`.
+    pub path: String,
+    pub description: String,
+}

@@ -1,0 +1,242 @@
+//! A kwok cluster end to end: a real control plane as local processes and
+//! fake GPU nodes; a 1-GPU pod is scheduled onto the GPU pool and becomes
+//! Running, a 64-GPU pod stays Pending with `Insufficient nvidia.com/gpu`,
+//! and `down` leaves no process behind.
+//!
+//! Needs the pinned Kubernetes and etcd (built from the Go module proxy on
+//! first use, cached) and builds kwok; no Docker.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harness::cluster::kwok::{self, GPU_RESOURCE, KwokOptions, KwokUpOptions, process};
+use harness::cluster::{GPU_PRESENT_LABEL, GPU_TAINT_KEY, cluster_dir};
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+
+const CLUSTER: &str = "inferbench-kwok-it";
+const NAMESPACE: &str = "kwok-it";
+const GPU_NODES: u32 = 3;
+
+/// Deletes the cluster however the test ends.
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
+            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving kwok cluster {CLUSTER} up");
+            return;
+        }
+        if let Err(e) = kwok::lifecycle::down(CLUSTER) {
+            eprintln!("deleting kwok cluster {CLUSTER}: {e}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "builds kwok and runs a control plane"]
+fn kwok_cluster_schedules_gpu_pods_and_down_leaves_nothing() {
+    // Leftovers of an interrupted run.
+    kwok::lifecycle::down(CLUSTER).expect("clearing an earlier run");
+    let _down = Down;
+    let opts = KwokUpOptions {
+        name: CLUSTER.to_string(),
+        cpu_nodes: 1,
+        gpu_nodes: GPU_NODES,
+        tool_source: None,
+        options: KwokOptions {
+            ready_timeout: Duration::from_secs(120),
+            ..KwokOptions::default()
+        },
+    };
+    let report = kwok::lifecycle::up(&opts).expect("kwok up");
+    assert!(report.created);
+    assert_eq!(
+        report.nodes.len(),
+        1 + GPU_NODES as usize,
+        "{:?}",
+        report.nodes
+    );
+    assert!(
+        report.nodes.iter().all(|n| n.state == "Ready"),
+        "{:?}",
+        report.nodes
+    );
+    let dir = cluster_dir(CLUSTER);
+    let running = process::processes_of(&dir);
+    assert_eq!(
+        running.len(),
+        5,
+        "etcd, apiserver, kcm, scheduler, kwok: {running:?}"
+    );
+
+    let status = kwok::lifecycle::status().expect("status");
+    let mine = status
+        .clusters
+        .iter()
+        .find(|c| c.name == CLUSTER)
+        .expect("status lists the cluster");
+    assert!(
+        mine.components.iter().all(|(_, _, alive)| *alive),
+        "{mine:?}"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(check_scheduling(&report.kubeconfig));
+
+    let down = kwok::lifecycle::down(CLUSTER).expect("down");
+    assert!(down.existed);
+    assert!(
+        down.leftover_processes.is_empty(),
+        "{:?}",
+        down.leftover_processes
+    );
+    assert!(!dir.exists(), "{} is removed", dir.display());
+    // Gone, not even zombies: `down` in this process reaps its children.
+    for p in running {
+        assert!(
+            !Path::new(&format!("/proc/{}", p.pid)).exists(),
+            "{} (pid {}) is still there",
+            p.component,
+            p.pid
+        );
+    }
+}
+
+async fn check_scheduling(kubeconfig: &Path) {
+    let client = harness::k8s::connect(kubeconfig).await.expect("connect");
+
+    // GPU nodes: Ready, labelled, tainted, 8 allocatable GPUs each.
+    let nodes: Api<Node> = Api::all(client.clone());
+    let gpu_nodes = nodes
+        .list(&ListParams::default().labels(&format!("{GPU_PRESENT_LABEL}=true")))
+        .await
+        .expect("list GPU nodes")
+        .items;
+    assert_eq!(gpu_nodes.len(), GPU_NODES as usize);
+    for n in &gpu_nodes {
+        assert!(kwok::nodes::is_ready(n), "{:?} Ready", n.metadata.name);
+        let alloc = n
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .expect("allocatable");
+        assert_eq!(alloc[GPU_RESOURCE].0, "8");
+        let taints = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        assert!(
+            taints
+                .iter()
+                .any(|t| t.key == GPU_TAINT_KEY && t.effect == "NoSchedule")
+        );
+        let labels = n.metadata.labels.as_ref().expect("labels");
+        assert_eq!(labels["nvidia.com/gpu.count"], "8");
+        assert!(labels.contains_key("nvidia.com/gpu.product"));
+    }
+    let gpu_names: HashSet<String> = gpu_nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+
+    harness::k8s::ensure_namespace(&client, NAMESPACE)
+        .await
+        .expect("namespace");
+    wait_for(
+        "the default ServiceAccount",
+        Duration::from_secs(60),
+        || async {
+            let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), NAMESPACE);
+            sas.get_opt("default").await.ok().flatten().map(|_| ())
+        },
+    )
+    .await;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let fits = kwok::bench::gpu_pod("one-gpu", 1);
+    let too_big = kwok::bench::gpu_pod("sixty-four-gpus", 64);
+    pods.create(&PostParams::default(), &fits)
+        .await
+        .expect("create one-gpu");
+    pods.create(&PostParams::default(), &too_big)
+        .await
+        .expect("create sixty-four-gpus");
+
+    // The 1-GPU pod: bound to a GPU node, then Running and Ready.
+    let running = wait_for("pod one-gpu Running", Duration::from_secs(60), || async {
+        let p = pods.get("one-gpu").await.ok()?;
+        let status = p.status.as_ref()?;
+        let ready = status
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (status.phase.as_deref() == Some("Running") && ready).then_some(p)
+    })
+    .await;
+    let node = running
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .expect("bound");
+    assert!(gpu_names.contains(&node), "{node} is a GPU node");
+
+    // The 64-GPU pod: FailedScheduling for want of GPUs, and still Pending.
+    let message = wait_for(
+        "a FailedScheduling event for sixty-four-gpus",
+        Duration::from_secs(60),
+        || failed_scheduling(&client),
+    )
+    .await;
+    eprintln!("FailedScheduling: {message}");
+    assert!(message.contains("Insufficient nvidia.com/gpu"), "{message}");
+    let pending = pods.get("sixty-four-gpus").await.expect("get");
+    assert_eq!(
+        pending.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Pending")
+    );
+    assert!(
+        pending
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_none()
+    );
+}
+
+async fn failed_scheduling(client: &Client) -> Option<String> {
+    let events = harness::k8s::events(client, NAMESPACE).await.ok()?;
+    events
+        .into_iter()
+        .find(|e| {
+            e.reason.as_deref() == Some("FailedScheduling")
+                && e.involved_object.name.as_deref() == Some("sixty-four-gpus")
+        })
+        .and_then(|e| e.message)
+}
+
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what} did not happen within {}s",
+            timeout.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

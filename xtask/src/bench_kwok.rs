@@ -1,0 +1,85 @@
+//! `cargo xtask bench kwok`: a kwok cluster (local control plane, fake GPU
+//! nodes, no Docker) with many GPU nodes and pods, timed: nodes Ready, pods
+//! bound and Running, pods per second. The cluster is deleted afterwards.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use harness::cluster::kwok::bench::{self, BenchOptions};
+use harness::cluster::kwok::{Binaries, GpuShape, KwokOptions};
+use harness::tools::{ToolSource, Toolchain};
+
+use crate::cluster_cmd::SourceArg;
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchKwokArgs {
+    /// Fake GPU nodes.
+    #[arg(long, default_value_t = 50)]
+    pub gpu_nodes: u32,
+    /// nvidia.com/gpu on each GPU node.
+    #[arg(long, default_value_t = 8)]
+    pub gpus_per_node: u32,
+    /// GPU pods to create (those that do not fit must stay Pending).
+    #[arg(long, default_value_t = 400)]
+    pub pods: u32,
+    /// nvidia.com/gpu each pod asks for.
+    #[arg(long, default_value_t = 1)]
+    pub gpus_per_pod: u32,
+    /// Create requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Client QPS of kube-scheduler and kube-controller-manager (burst: twice).
+    #[arg(long, default_value_t = 500)]
+    pub client_qps: u32,
+    /// Seconds the pods may take to be bound and Running.
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+    /// Cluster name (must not be running).
+    #[arg(long, default_value = "inferbench-kwok-bench")]
+    pub name: String,
+    /// Leave the cluster up afterwards (delete it with `cargo xtask down --provider kwok --name NAME`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Where kwok comes from; default: INFERBENCH_TOOL_SOURCE, else download when dl.k8s.io answers, else build.
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(args: &BenchKwokArgs) -> anyhow::Result<()> {
+    let source = match args.source {
+        Some(s) => s.into(),
+        None => ToolSource::from_env()?,
+    };
+    let bins = Binaries::from_toolchain(&Toolchain::new(source))
+        .context("getting etcd, Kubernetes and kwok")?;
+    let opts = BenchOptions {
+        name: args.name.clone(),
+        gpu_nodes: args.gpu_nodes,
+        cpu_nodes: 0,
+        pods: args.pods,
+        gpus_per_pod: args.gpus_per_pod,
+        concurrency: args.concurrency,
+        timeout: Duration::from_secs(args.timeout),
+        keep: args.keep,
+        kwok: KwokOptions {
+            gpu: GpuShape {
+                gpus_per_node: args.gpus_per_node,
+                ..GpuShape::default()
+            },
+            client_qps: args.client_qps,
+            ..KwokOptions::default()
+        },
+    };
+    let report = bench::run(&bins, &opts).context("kwok scale benchmark")?;
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

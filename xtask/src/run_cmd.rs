@@ -1,0 +1,374 @@
+//! `cargo xtask run` (scenarios against the current cluster) and
+//! `cargo xtask e2e` (bring up the default cluster, run every built-in
+//! scenario, write the report, tear down).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use harness::cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
+use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, RunReport};
+use harness::scenario::model::Timeouts;
+use harness::scenario::run::{self as runner, Cancel, RunOptions};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use crate::cluster_cmd::SourceArg;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum JunitArg {
+    /// One testcase per scenario (matrix entry).
+    #[default]
+    Scenario,
+    /// One testcase per step.
+    Step,
+}
+
+/// Options `run` and `e2e` share.
+#[derive(Debug, Clone, Args)]
+pub struct CommonRunArgs {
+    /// Report folder (default: reports/<run-id>).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// Keep each scenario's namespace (and, for e2e, the cluster) for inspection.
+    #[arg(long)]
+    pub keep: bool,
+    /// Stop after the first scenario that fails.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Print failures only.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Override a binding in every scenario, e.g. --set image=my/server:tag (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// JUnit testcases per scenario or per step.
+    #[arg(long, value_enum, default_value_t = JunitArg::Scenario)]
+    pub junit: JunitArg,
+    /// Run only scenarios whose name contains this text (repeatable).
+    #[arg(long)]
+    pub only: Vec<String>,
+}
+
+/// Run scenarios against an existing cluster.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// The inferbench cluster to use (its kubeconfig is found by name).
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    pub cluster: String,
+    /// A kubeconfig to use instead of a named inferbench cluster.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
+
+/// Bring up the default cluster, run the built-in scenarios, write the report, tear down.
+#[derive(Debug, Clone, Args)]
+pub struct E2eArgs {
+    /// Cluster name (created if missing, reused if present).
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    pub cluster: String,
+    /// Tool source; default: INFERBENCH_TOOL_SOURCE, else download when dl.k8s.io answers, else build.
+    #[arg(long, value_enum)]
+    pub source: Option<SourceArg>,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
+
+fn parse_set(set: &[String]) -> anyhow::Result<harness::template::Bindings> {
+    let mut out = BTreeMap::new();
+    for s in set {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s:?}: expected NAME=VALUE"))?;
+        let value: serde_json::Value =
+            yaml_serde::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        out.insert(k.trim().to_string(), value);
+    }
+    Ok(out)
+}
+
+/// What the cluster is made of, for the report.
+async fn describe_cluster(
+    kubeconfig: &Path,
+    name: &str,
+    provider: &str,
+) -> anyhow::Result<ClusterInfo> {
+    let client = harness::k8s::connect(kubeconfig).await?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map(|v| v.git_version)
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .context("listing nodes")?
+        .items;
+    let mut pools: BTreeMap<String, NodePoolInfo> = BTreeMap::new();
+    let mut any_gpu = false;
+    for n in &nodes {
+        let labels = n.labels();
+        let pool = labels
+            .get(POOL_LABEL)
+            .cloned()
+            .unwrap_or_else(|| "default".into());
+        let gpus = n
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| a.get("nvidia.com/gpu"))
+            .and_then(|q| q.0.parse::<u32>().ok())
+            .unwrap_or(0);
+        any_gpu |= gpus > 0 || labels.contains_key(GPU_PRESENT_LABEL);
+        let entry = pools.entry(pool.clone()).or_insert(NodePoolInfo {
+            name: pool,
+            nodes: 0,
+            gpus_per_node: 0,
+            gpu_product: labels.get("nvidia.com/gpu.product").cloned(),
+        });
+        entry.nodes += 1;
+        entry.gpus_per_node = entry.gpus_per_node.max(gpus);
+    }
+    let fakes = Api::<Namespace>::all(client)
+        .get_opt("gpu-fakes")
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    Ok(ClusterInfo {
+        name: name.to_string(),
+        provider: provider.to_string(),
+        kubernetes_version: version,
+        node_pools: pools.into_values().collect(),
+        gpu_kind: match (any_gpu, fakes) {
+            (false, _) => "none",
+            (true, true) => "fake",
+            (true, false) => "real",
+        }
+        .to_string(),
+    })
+}
+
+fn image_infos() -> Vec<ImageInfo> {
+    [
+        harness::images::MOCK_SERVER_IMAGE,
+        harness::images::GPU_FAKES_IMAGE,
+    ]
+    .iter()
+    .map(|name| ImageInfo {
+        name: name.to_string(),
+        id: std::process::Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", name])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()),
+    })
+    .collect()
+}
+
+fn select(
+    mut loaded: Vec<(PathBuf, harness::scenario::Scenario)>,
+    only: &[String],
+) -> anyhow::Result<Vec<(PathBuf, harness::scenario::Scenario)>> {
+    if only.is_empty() {
+        return Ok(loaded);
+    }
+    loaded.retain(|(_, s)| only.iter().any(|o| s.metadata.name.contains(o.as_str())));
+    if loaded.is_empty() {
+        bail!("no scenario name contains any of {only:?}");
+    }
+    Ok(loaded)
+}
+
+/// Runs `scenarios`, writes the report folder, returns the report.
+fn run_and_report(
+    scenarios: &[(PathBuf, harness::scenario::Scenario)],
+    kubeconfig: &Path,
+    cluster_name: &str,
+    provider: &str,
+    common: &CommonRunArgs,
+) -> anyhow::Result<RunReport> {
+    let run_id = runner::new_run_id();
+    let root = harness::workspace::repo_root();
+    let report_dir = common
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| root.join("reports").join(&run_id));
+    let kubectl = harness::tools::ToolSource::from_env()
+        .ok()
+        .and_then(|s| harness::tools::Toolchain::new(s).kubectl().ok())
+        .or_else(|| harness::tools::exec::which("kubectl"));
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = rt.block_on(async {
+        let cluster = describe_cluster(kubeconfig, cluster_name, provider).await?;
+        let (cancel_tx, cancel) = Cancel::new();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nCtrl-C: stopping; cleaning up what the scenarios created (Ctrl-C again to leave it)");
+                let _ = cancel_tx.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("second Ctrl-C: exiting without cleanup");
+                    std::process::exit(130);
+                }
+            }
+        });
+        let opts = RunOptions {
+            kubeconfig: kubeconfig.to_path_buf(),
+            kubectl,
+            report_dir: report_dir.clone(),
+            run_id: run_id.clone(),
+            cluster,
+            images: image_infos(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            keep: common.keep,
+            fail_fast: common.fail_fast,
+            quiet: common.quiet,
+            timeouts: Timeouts::default(),
+            set: parse_set(&common.set)?,
+        };
+        anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
+    })?;
+    let options = report::WriteOptions {
+        junit: match common.junit {
+            JunitArg::Scenario => report::junit::Granularity::Scenario,
+            JunitArg::Step => report::junit::Granularity::Step,
+        },
+    };
+    let written = report::write_folder_with(&report_dir, &report, &options)
+        .with_context(|| format!("writing the report to {}", report_dir.display()))?;
+    if let Err(e) = report::markdown::write_step_summary(&report) {
+        eprintln!("warning: could not write the GitHub step summary: {e}");
+    }
+    // Background goose threads finish on their own; don't wait for them.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    print_summary(&report);
+    println!("report: {}", written.html.display());
+    println!("        {}", written.markdown.display());
+    Ok(report)
+}
+
+fn print_summary(r: &RunReport) {
+    println!();
+    for s in &r.scenarios {
+        let secs = s.finished.duration_since(s.started).as_secs();
+        println!("{:<20} {:>5}s  {}", s.outcome.label(), secs, s.name);
+        if !s.outcome.is_success()
+            && let Some(e) = &s.error
+        {
+            println!("{:<20}         {}", "", e.lines().next().unwrap_or(""));
+        }
+    }
+    let ok = r
+        .scenarios
+        .iter()
+        .filter(|s| s.outcome.is_success())
+        .count();
+    println!(
+        "\n{ok}/{} scenarios as expected: {}",
+        r.scenarios.len(),
+        r.outcome.label()
+    );
+}
+
+fn load(
+    paths: &[PathBuf],
+    only: &[String],
+) -> anyhow::Result<Vec<(PathBuf, harness::scenario::Scenario)>> {
+    let paths = if paths.is_empty() {
+        vec![harness::workspace::repo_root().join("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    select(harness::scenario::load_all(&paths)?, only)
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let scenarios = load(&args.paths, &args.common.only)?;
+    let (kubeconfig, provider) = match &args.kubeconfig {
+        Some(k) => (k.clone(), "external"),
+        None => {
+            let k = cluster::cluster_dir(&args.cluster).join("kubeconfig");
+            if !k.is_file() {
+                bail!(
+                    "cluster {:?} is not up (no {}): run `cargo xtask up --name {}` first, or pass --kubeconfig",
+                    args.cluster,
+                    k.display(),
+                    args.cluster
+                );
+            }
+            (k, "kind")
+        }
+    };
+    let report = run_and_report(
+        &scenarios,
+        &kubeconfig,
+        &args.cluster,
+        provider,
+        &args.common,
+    )?;
+    if !report.outcome.is_success() {
+        bail!("scenarios failed (see the report)");
+    }
+    Ok(())
+}
+
+/// Deletes the e2e cluster when e2e ends, however it ends (unless --keep).
+struct Teardown<'a> {
+    name: &'a str,
+    keep: bool,
+}
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!(
+                "--keep: cluster {} stays up (`cargo xtask down --name {}` deletes it)",
+                self.name, self.name
+            );
+            return;
+        }
+        eprintln!("==> deleting cluster {}", self.name);
+        if let Err(e) = cluster::down(self.name) {
+            eprintln!("deleting cluster {} failed: {e}", self.name);
+        }
+    }
+}
+
+pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
+    let scenarios = load(&[], &args.common.only)?;
+    eprintln!(
+        "==> e2e: {} scenarios; bringing up cluster {}",
+        scenarios.len(),
+        args.cluster
+    );
+    let opts = UpOptions {
+        name: args.cluster.clone(),
+        tool_source: args.source.map(Into::into),
+        ..UpOptions::default()
+    };
+    let _teardown = Teardown {
+        name: &args.cluster,
+        keep: args.common.keep,
+    };
+    let up =
+        cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.cluster))?;
+    let report = run_and_report(
+        &scenarios,
+        &up.kubeconfig,
+        &args.cluster,
+        "kind",
+        &args.common,
+    )?;
+    if !report.outcome.is_success() {
+        bail!("e2e failed: {} (see the report)", report.outcome.label());
+    }
+    Ok(())
+}
