@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use harness::cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
-use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, RunReport};
+use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunReport};
 use harness::scenario::model::Timeouts;
 use harness::scenario::run::{self as runner, Cancel, RunOptions};
 use k8s_openapi::api::core::v1::{Namespace, Node};
@@ -210,16 +210,19 @@ fn run_and_report(
     let report = rt.block_on(async {
         let cluster = describe_cluster(kubeconfig, cluster_name, provider).await?;
         let (cancel_tx, cancel) = Cancel::new();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+        let presses = std::sync::atomic::AtomicU32::new(0);
+        let handler = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                 eprintln!("\nCtrl-C: stopping; cleaning up what the scenarios created (Ctrl-C again to leave it)");
                 let _ = cancel_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("second Ctrl-C: exiting without cleanup");
-                    std::process::exit(130);
-                }
+            } else {
+                eprintln!("second Ctrl-C: exiting without cleanup");
+                std::process::exit(130);
             }
         });
+        if let Err(e) = handler {
+            eprintln!("warning: cannot catch Ctrl-C ({e}); an interrupted run will leave its namespaces");
+        }
         let opts = RunOptions {
             kubeconfig: kubeconfig.to_path_buf(),
             kubectl,
@@ -266,15 +269,17 @@ fn print_summary(r: &RunReport) {
             println!("{:<20}         {}", "", e.lines().next().unwrap_or(""));
         }
     }
-    let ok = r
-        .scenarios
-        .iter()
-        .filter(|s| s.outcome.is_success())
-        .count();
+    let count = |f: fn(Outcome) -> bool| r.scenarios.iter().filter(|s| f(s.outcome)).count();
+    let ok = count(|o| matches!(o, Outcome::Passed | Outcome::FailedAsExpected));
+    let bad = count(|o| !o.is_success());
+    let skipped = count(|o| o == Outcome::Skipped);
     println!(
-        "\n{ok}/{} scenarios as expected: {}",
-        r.scenarios.len(),
-        r.outcome.label()
+        "\n{ok} as expected, {bad} not, {skipped} skipped: {}{}",
+        r.outcome.label(),
+        r.interrupted
+            .as_ref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default()
     );
 }
 

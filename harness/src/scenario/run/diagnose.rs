@@ -24,7 +24,9 @@ pub fn diagnose(step: &str, error: &str, ev: &Evidence, loads: &[LoadReport]) ->
     if let Some((s, e)) = scheduler(ev) {
         add(Decider::Scheduler, s, e);
     }
-    for (s, e) in oom_kills(ev, loads) {
+    let ooms = oom_kills(ev, loads);
+    let oom_killed = !ooms.is_empty();
+    for (s, e) in ooms {
         add(Decider::KernelOomKiller, s, e);
     }
     if let Some((s, e)) = rollout_stalled(ev) {
@@ -37,6 +39,10 @@ pub fn diagnose(step: &str, error: &str, ev: &Evidence, loads: &[LoadReport]) ->
         add(Decider::Autoscaler, s, e);
     }
     for (decider, s, e) in failed_requests(ev, loads) {
+        // Requests cut off by an OOM kill are explained by the kill.
+        if oom_killed && decider == Decider::RolloutController {
+            continue;
+        }
         add(decider, s, e);
     }
     if out.is_empty() {
