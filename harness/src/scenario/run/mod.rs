@@ -759,28 +759,50 @@ async fn run_op(
 /// Fills `{{ name }}` placeholders in every string of an operation from
 /// the scenario's bindings, so matrix values reach rollouts and loads too.
 pub fn render_action(action: &Action, bindings: &Bindings) -> Result<Action, String> {
-    fn walk(v: &mut serde_json::Value, b: &Bindings) -> Result<(), String> {
+    fn walk(v: &mut serde_json::Value, b: &Bindings, typed: bool) -> Result<(), String> {
         match v {
             serde_json::Value::String(s) if s.contains("{{") => {
-                *s = template::render(Path::new("(operation)"), s, b).map_err(|e| e.to_string())?;
+                // A string that is one placeholder takes the binding's own
+                // type (a number stays a number in a JSON patch).
+                let whole = s
+                    .trim()
+                    .strip_prefix("{{")
+                    .and_then(|r| r.strip_suffix("}}"))
+                    .map(str::trim)
+                    .filter(|n| typed && !n.contains("{{") && !n.contains("}}"))
+                    .and_then(|n| b.get(n));
+                match whole {
+                    Some(value) => *v = value.clone(),
+                    None => {
+                        *s = template::render(Path::new("(operation)"), s, b)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
             }
             serde_json::Value::Array(items) => {
                 for i in items {
-                    walk(i, b)?;
+                    walk(i, b, typed)?;
                 }
             }
             serde_json::Value::Object(m) => {
                 for (_, i) in m.iter_mut() {
-                    walk(i, b)?;
+                    walk(i, b, typed)?;
                 }
             }
             _ => {}
         }
         Ok(())
     }
-    let mut v = serde_json::to_value(action).map_err(|e| e.to_string())?;
-    walk(&mut v, bindings)?;
-    serde_json::from_value(v).map_err(|e| format!("after filling bindings: {e}"))
+    let original = serde_json::to_value(action).map_err(|e| e.to_string())?;
+    let mut typed = original.clone();
+    walk(&mut typed, bindings, true)?;
+    if let Ok(a) = serde_json::from_value(typed) {
+        return Ok(a);
+    }
+    // Where the field wants text (an env value), the binding goes in as text.
+    let mut text = original;
+    walk(&mut text, bindings, false)?;
+    serde_json::from_value(text).map_err(|e| format!("after filling bindings: {e}"))
 }
 
 async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> ops::OpResult {
