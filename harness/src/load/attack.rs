@@ -202,10 +202,6 @@ impl RunningLoad {
             samples: self.recorder.samples(),
         })
     }
-
-    pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
-    }
 }
 
 /// Starts goose against `base_url` (`http://127.0.0.1:PORT`) on its own

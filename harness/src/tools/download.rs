@@ -248,18 +248,7 @@ fn fetch_checked(url: &str, sum_url: &str, dest: &Path) -> Result<PathBuf, ToolE
         .next()
         .unwrap_or_default()
         .to_string();
-    let actual = Cmd::new("sha256sum")
-        .arg(&tmp)
-        .timeout(Duration::from_secs(60))
-        .output_string()
-        .map_err(|source| ToolError::Download {
-            url: url.to_string(),
-            source,
-        })?
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let actual = sha256_of(url, &tmp)?;
     if expected.is_empty() || expected != actual {
         let _ = std::fs::remove_file(&tmp);
         return Err(ToolError::Checksum {

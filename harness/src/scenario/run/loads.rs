@@ -188,13 +188,3 @@ pub fn abort_all(ctx: &mut Ctx) {
         drop(bg);
     }
 }
-
-pub fn describe(r: &LoadReport) -> String {
-    summary(r)
-}
-
-impl BackgroundLoad {
-    pub fn is_finished(&self) -> bool {
-        self.running.is_finished()
-    }
-}

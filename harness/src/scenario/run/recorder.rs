@@ -71,12 +71,6 @@ impl Recorder {
         }
     }
 
-    /// The latest value of a series (e.g. an HPA's current replicas).
-    pub fn latest(&self, series: &str) -> Option<f64> {
-        let d = self.data.lock().ok()?;
-        d.series.get(series)?.last().map(|p| p.value)
-    }
-
     /// Stops watching and returns the timeline (by time) and the series.
     pub fn finish(&mut self) -> (Vec<TimelineEntry>, Vec<Series>) {
         for t in &self.tasks {
@@ -139,18 +133,30 @@ pub fn event_object(e: &Event) -> String {
     )
 }
 
-async fn watch_events(api: Api<Event>, data: Arc<Mutex<Recorded>>) {
+/// Runs `record` on every object the watch applies, until aborted.
+async fn for_each_applied<K, F>(api: Api<K>, data: Arc<Mutex<Recorded>>, mut record: F)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: FnMut(K, &Mutex<Recorded>),
+{
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .applied_objects();
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
-        let Ok(e) = item else { continue };
+        if let Ok(obj) = item {
+            record(obj, &data);
+        }
+    }
+}
+
+async fn watch_events(api: Api<Event>, data: Arc<Mutex<Recorded>>) {
+    for_each_applied(api, data, |e: Event, data| {
         // An event repeated (count bumped) is recorded once per count.
         let key = format!("{}:{}", e.uid().unwrap_or_default(), e.count.unwrap_or(1));
         let Ok(mut d) = data.lock() else { return };
         if !d.seen_events.insert(key) {
-            continue;
+            return;
         }
         d.timeline.push(TimelineEntry {
             at: event_time(&e),
@@ -160,54 +166,47 @@ async fn watch_events(api: Api<Event>, data: Arc<Mutex<Recorded>>) {
             message: e.message.clone().unwrap_or_default(),
             warning: e.type_.as_deref() == Some("Warning"),
         });
-    }
+    })
+    .await;
 }
 
 async fn watch_deployments(api: Api<Deployment>, data: Arc<Mutex<Recorded>>) {
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    futures::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        let Ok(d) = item else { continue };
+    for_each_applied(api, data, |d: Deployment, data| {
         let name = d.name_any();
         let status = d.status.unwrap_or_default();
         record_point(
-            &data,
+            data,
             format!("deployment/{name} replicas"),
             f64::from(status.replicas.unwrap_or(0)),
         );
         record_point(
-            &data,
+            data,
             format!("deployment/{name} ready replicas"),
             f64::from(status.ready_replicas.unwrap_or(0)),
         );
-    }
+    })
+    .await;
 }
 
 async fn watch_hpas(api: Api<HorizontalPodAutoscaler>, data: Arc<Mutex<Recorded>>) {
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    futures::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        let Ok(h) = item else { continue };
+    for_each_applied(api, data, |h: HorizontalPodAutoscaler, data| {
         let name = h.name_any();
         let status = h.status.unwrap_or_default();
         record_point(
-            &data,
+            data,
             hpa_series(&name, "current"),
             f64::from(status.current_replicas.unwrap_or(0)),
         );
         record_point(
-            &data,
+            data,
             hpa_series(&name, "desired"),
             f64::from(status.desired_replicas),
         );
-    }
+    })
+    .await;
 }
 
 /// The series name of an HPA's `current` or `desired` replicas.
-pub fn hpa_series(name: &str, which: &str) -> String {
+fn hpa_series(name: &str, which: &str) -> String {
     format!("hpa/{name} {which} replicas")
 }
