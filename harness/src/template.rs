@@ -185,4 +185,27 @@ mod tests {
         }
         insta::assert_snapshot!("mock_server_deployment", out);
     }
+
+    #[test]
+    fn vllm_fixture_renders_with_its_defaults() {
+        let root = crate::workspace::repo_root().join("fixtures").join("vllm");
+        let defaults = load_values(&root.join("values.yaml")).expect("values load");
+        let out = render_file(&root.join("deployment.yaml"), &defaults, &Bindings::new())
+            .expect("renders");
+        let docs: Vec<serde_json::Value> = out
+            .split("\n---\n")
+            .map(|d| yaml_serde::from_str(d).expect("valid YAML"))
+            .collect();
+        let pod = &docs[0]["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(c["command"], serde_json::json!(["vllm", "serve"]));
+        assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], "1");
+        assert_eq!(c["startupProbe"]["httpGet"]["path"], "/v1/models");
+        assert_eq!(pod["runtimeClassName"], "nvidia");
+        assert_eq!(
+            docs[1]["spec"]["selector"]["app.kubernetes.io/name"],
+            "vllm"
+        );
+        insta::assert_snapshot!("vllm_deployment", out);
+    }
 }

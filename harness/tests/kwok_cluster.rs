@@ -88,6 +88,7 @@ fn kwok_cluster_schedules_gpu_pods_and_down_leaves_nothing() {
         .build()
         .expect("runtime");
     rt.block_on(check_scheduling(&report.kubeconfig));
+    rt.block_on(run_scheduling_scenarios(&report.kubeconfig));
 
     let down = kwok::lifecycle::down(CLUSTER).expect("down");
     assert!(down.existed);
@@ -209,6 +210,76 @@ async fn check_scheduling(kubeconfig: &Path) {
             .and_then(|s| s.node_name.as_ref())
             .is_none()
     );
+}
+
+/// The built-in scenarios through the runner, as `cargo xtask e2e
+/// --provider kwok` runs them: the GPU scheduling scenario and its twin
+/// come out as expected; scenarios that need containers are skipped, and
+/// say why.
+async fn run_scheduling_scenarios(kubeconfig: &Path) {
+    use harness::report::{ClusterInfo, Outcome};
+    use harness::scenario::run::{self as runner, Cancel, RunOptions};
+    use harness::scenario::{model::Timeouts, profile};
+
+    let root = harness::workspace::repo_root();
+    let scenarios = harness::scenario::load_all(&[
+        root.join("scenarios/01-rolling-update-under-load.yaml"),
+        root.join("scenarios/04-gpu-unschedulable.yaml"),
+    ])
+    .expect("scenarios load");
+    let mock = profile::load("mock").expect("mock profile");
+    let report_dir = tempfile::tempdir().expect("tempdir");
+    let opts = RunOptions {
+        kubeconfig: kubeconfig.to_path_buf(),
+        kubectl: None,
+        report_dir: report_dir.path().to_path_buf(),
+        run_id: runner::new_run_id(),
+        cluster: ClusterInfo {
+            name: CLUSTER.into(),
+            provider: "kwok".into(),
+            kubernetes_version: String::new(),
+            node_pools: Vec::new(),
+            gpu_kind: "simulated".into(),
+        },
+        images: Vec::new(),
+        command: "kwok_cluster test".into(),
+        keep: false,
+        fail_fast: false,
+        quiet: true,
+        timeouts: Timeouts::default(),
+        set: Default::default(),
+        profile_bindings: mock.spec.bindings.clone(),
+        // kwok offers no containers; the mock profile offers its knobs.
+        capabilities: profile::offered(&Default::default(), &mock),
+    };
+    let (_tx, cancel) = Cancel::new();
+    let report = runner::run(&scenarios, &opts, cancel)
+        .await
+        .expect("the runner runs");
+    let outcome = |name: &str| {
+        report
+            .scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} in the report"))
+    };
+    let unschedulable = outcome("gpu-unschedulable[unschedulable]");
+    assert_eq!(
+        unschedulable.outcome,
+        Outcome::Passed,
+        "{:?}",
+        unschedulable.error
+    );
+    assert_eq!(unschedulable.steps.len(), 3);
+    let fits = outcome("gpu-unschedulable[fits]");
+    assert_eq!(fits.outcome, Outcome::FailedAsExpected, "{:?}", fits.error);
+    for entry in ["gated", "capacity-gap"] {
+        let rolling = outcome(&format!("rolling-update-under-load[{entry}]"));
+        assert_eq!(rolling.outcome, Outcome::Skipped);
+        let why = rolling.error.as_deref().unwrap_or_default();
+        assert!(why.contains("needs containers"), "{why}");
+    }
+    assert!(report.outcome.is_success());
 }
 
 async fn failed_scheduling(client: &Client) -> Option<String> {

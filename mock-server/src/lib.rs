@@ -27,6 +27,7 @@ pub mod openai;
 pub mod procfs;
 pub mod scheduler;
 pub mod server;
+pub mod vllm_cli;
 
 pub use app::{App, Identity};
 pub use config::{Config, FailureKind};

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use mock_server::vllm_cli;
 use mock_server::{App, Config, Identity};
 
 /// A drop-in for vLLM's HTTP API and metrics, with knobs for latency,
@@ -29,13 +30,37 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut argv = std::env::args_os();
+    let program = argv
+        .next()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rest: Vec<std::ffi::OsString> = argv.collect();
+    let vllm = if vllm_cli::is_vllm_invocation(&program, &rest) {
+        Some(vllm_cli::translate(&rest).map_err(|e| anyhow::anyhow!("vllm: {e}"))?)
+    } else {
+        None
+    };
+    let mut cli = match &vllm {
+        Some(t) => Cli::parse_from(std::iter::once("mock-server".into()).chain(t.args.clone())),
+        None => Cli::parse_from(std::iter::once(std::ffi::OsString::from(&program)).chain(rest)),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid --log filter")?,
         )
         .with_ansi(false)
         .init();
+    if let Some(t) = &vllm {
+        // vLLM opens its port only once the model is loaded; do the same.
+        let load = std::mem::take(&mut cli.config.model_load_ms);
+        tracing::info!(
+            model = t.model.as_deref().unwrap_or("(none)"),
+            ignored = ?t.ignored,
+            "vllm serve: the mock stands in for vLLM; loading for {load} ms before listening"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(load)).await;
+    }
     let identity = Identity::from_env();
     let app = App::new(cli.config, identity.clone()).context("invalid configuration")?;
     let addr = SocketAddr::new(cli.host, cli.port);

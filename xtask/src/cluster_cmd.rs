@@ -44,6 +44,25 @@ pub enum ProviderArg {
     Kwok,
 }
 
+/// Where the GPU pool's GPUs come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum GpusArg {
+    /// inferbench's gpu-fakes: a real device plugin, labels and exporter for GPUs that do not exist.
+    #[default]
+    Fake,
+    /// The host's NVIDIA GPUs, handed to the GPU workers the way nvkind does (needs the NVIDIA Container Toolkit and the internet).
+    Real,
+}
+
+impl From<GpusArg> for cluster::GpuMode {
+    fn from(g: GpusArg) -> Self {
+        match g {
+            GpusArg::Fake => cluster::GpuMode::Fake,
+            GpusArg::Real => cluster::GpuMode::Real,
+        }
+    }
+}
+
 /// The kwok cluster name for `name`: the kind default's folder would
 /// collide, so the default name becomes `inferbench-kwok`.
 fn kwok_name(name: &str) -> &str {
@@ -66,6 +85,9 @@ pub struct UpArgs {
     /// Untainted CPU workers.
     #[arg(long, default_value_t = 1)]
     pub cpu_workers: u32,
+    /// Fake GPUs (gpu-fakes) or the host's NVIDIA GPUs (kind only).
+    #[arg(long, value_enum, default_value_t = GpusArg::Fake)]
+    pub gpus: GpusArg,
     /// GPU-pool workers (labelled nvidia.com/gpu.present=true, tainted nvidia.com/gpu=present:NoSchedule).
     #[arg(long, default_value_t = 2)]
     pub gpu_workers: u32,
@@ -111,6 +133,9 @@ pub struct StatusArgs {
 /// `cargo xtask up`.
 pub fn up(args: &UpArgs) -> anyhow::Result<()> {
     if args.provider == ProviderArg::Kwok {
+        if args.gpus == GpusArg::Real {
+            anyhow::bail!("--gpus real needs kind: kwok's nodes are fake and run no containers");
+        }
         return up_kwok(args);
     }
     let opts = UpOptions {
@@ -120,6 +145,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<()> {
         tool_source: args.source.map(Into::into),
         skip_mock_server: args.skip_mock_server,
         skip_gpu_fakes: args.skip_gpu_fakes,
+        gpus: args.gpus.into(),
         ready_timeout: Duration::from_secs(args.ready_timeout),
     };
     let report =

@@ -132,5 +132,12 @@ mod tests {
             .and_then(|b| b.find_subcommand_mut("mock"))
             .map(|c| c.render_help().to_string());
         insta::assert_snapshot!("xtask_bench_mock_help", bench.unwrap_or_default());
+        for sub in ["up", "run", "e2e"] {
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .map(|c| c.render_help().to_string())
+                .unwrap_or_else(|| panic!("no subcommand {sub}"));
+            insta::assert_snapshot!(format!("xtask_{sub}_help"), help);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! `cargo xtask e2e` (bring up the default cluster, run every built-in
 //! scenario, write the report, tear down).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,13 +10,15 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use harness::cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
 use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunReport};
+use harness::scenario::model::Capability;
 use harness::scenario::model::Timeouts;
+use harness::scenario::profile::{self, Profile};
 use harness::scenario::run::{self as runner, Cancel, RunOptions};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use crate::cluster_cmd::SourceArg;
+use crate::cluster_cmd::{GpusArg, ProviderArg, SourceArg};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum JunitArg {
@@ -51,6 +53,10 @@ pub struct CommonRunArgs {
     /// Run only scenarios whose name contains this text (repeatable).
     #[arg(long)]
     pub only: Vec<String>,
+    /// Serving profile: which inference server the scenarios deploy
+    /// (a built-in name from fixtures/profiles/, or a profile file).
+    #[arg(long, default_value = profile::DEFAULT_PROFILE)]
+    pub profile: String,
 }
 
 /// Run scenarios against an existing cluster.
@@ -71,9 +77,16 @@ pub struct RunArgs {
 /// Bring up the default cluster, run the built-in scenarios, write the report, tear down.
 #[derive(Debug, Clone, Args)]
 pub struct E2eArgs {
-    /// Cluster name (created if missing, reused if present).
+    /// Cluster name (created if missing, reused if present; kwok's default is inferbench-kwok).
     #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub cluster: String,
+    /// Cluster provider. kwok runs no containers: only the scenarios that
+    /// need none (GPU scheduling) run there, the rest are skipped.
+    #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
+    pub provider: ProviderArg,
+    /// GPUs on the GPU pool: gpu-fakes, or the host's NVIDIA GPUs (kind only).
+    #[arg(long, value_enum, default_value_t = GpusArg::Fake)]
+    pub gpus: GpusArg,
     /// Tool source; default: INFERBENCH_TOOL_SOURCE, else download when dl.k8s.io answers, else build.
     #[arg(long, value_enum)]
     pub source: Option<SourceArg>,
@@ -147,13 +160,55 @@ async fn describe_cluster(
         provider: provider.to_string(),
         kubernetes_version: version,
         node_pools: pools.into_values().collect(),
-        gpu_kind: match (any_gpu, fakes) {
-            (false, _) => "none",
-            (true, true) => "fake",
-            (true, false) => "real",
+        gpu_kind: match (any_gpu, fakes, provider) {
+            (false, _, _) => "none",
+            (true, _, "kwok") => "simulated",
+            (true, true, _) => "fake",
+            (true, false, _) => "real",
         }
         .to_string(),
     })
+}
+
+/// What the cluster offers scenarios.
+fn cluster_capabilities(info: &ClusterInfo) -> BTreeSet<Capability> {
+    let mut caps = BTreeSet::new();
+    if info.provider != "kwok" {
+        caps.insert(Capability::Containers);
+    }
+    match info.gpu_kind.as_str() {
+        "fake" => {
+            caps.insert(Capability::GpuFakes);
+        }
+        "real" if info.provider != "kwok" => {
+            caps.insert(Capability::RealGpus);
+        }
+        _ => {}
+    }
+    caps
+}
+
+/// Refuses a profile the cluster cannot serve, unless the server image is
+/// overridden (the mock server standing in for vLLM, say).
+fn check_profile(
+    profile: &Profile,
+    cluster: &BTreeSet<Capability>,
+    set: &harness::template::Bindings,
+) -> anyhow::Result<()> {
+    let missing = profile::missing(&profile.spec.requires, cluster);
+    if missing.is_empty() || set.contains_key("image") {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+    bail!(
+        "profile {:?} needs {} and this cluster lacks it.\n\
+         Bring up a cluster with real GPUs (`cargo xtask up --gpus real`), or try the \
+         profile's manifests on fake GPUs with the mock server standing in for the real \
+         server: --set image={}",
+        profile.metadata.name,
+        names.join(", "),
+        harness::images::MOCK_SERVER_IMAGE
+    )
 }
 
 fn image_infos() -> Vec<ImageInfo> {
@@ -207,8 +262,22 @@ fn run_and_report(
         .and_then(|s| harness::tools::Toolchain::new(s).kubectl().ok())
         .or_else(|| harness::tools::exec::which("kubectl"));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let profile = profile::load(&common.profile)?;
+    let set = parse_set(&common.set)?;
     let report = rt.block_on(async {
         let cluster = describe_cluster(kubeconfig, cluster_name, provider).await?;
+        let cluster_caps = cluster_capabilities(&cluster);
+        check_profile(&profile, &cluster_caps, &set)?;
+        let capabilities = profile::offered(&cluster_caps, &profile);
+        if !common.quiet {
+            let names: Vec<&str> = capabilities.iter().map(|c| c.name()).collect();
+            eprintln!(
+                "==> profile {}, cluster {cluster_name} ({provider}, {} GPUs): offers {}",
+                profile.metadata.name,
+                cluster.gpu_kind,
+                if names.is_empty() { "no capabilities".to_string() } else { names.join(", ") }
+            );
+        }
         let (cancel_tx, cancel) = Cancel::new();
         let presses = std::sync::atomic::AtomicU32::new(0);
         let handler = ctrlc::set_handler(move || {
@@ -235,7 +304,9 @@ fn run_and_report(
             fail_fast: common.fail_fast,
             quiet: common.quiet,
             timeouts: Timeouts::default(),
-            set: parse_set(&common.set)?,
+            set,
+            profile_bindings: profile.spec.bindings.clone(),
+            capabilities,
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;
@@ -263,7 +334,7 @@ fn print_summary(r: &RunReport) {
     for s in &r.scenarios {
         let secs = s.finished.duration_since(s.started).as_secs();
         println!("{:<20} {:>5}s  {}", s.outcome.label(), secs, s.name);
-        if !s.outcome.is_success()
+        if (!s.outcome.is_success() || s.outcome == Outcome::Skipped)
             && let Some(e) = &s.error
         {
             println!("{:<20}         {}", "", e.lines().next().unwrap_or(""));
@@ -309,7 +380,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                     args.cluster
                 );
             }
-            (k, "kind")
+            let provider =
+                std::fs::read_to_string(cluster::cluster_dir(&args.cluster).join("provider"))
+                    .ok()
+                    .filter(|p| p.trim() == "kwok")
+                    .map_or("kind", |_| "kwok");
+            (k, provider)
         }
     };
     let report = run_and_report(
@@ -329,6 +405,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 struct Teardown<'a> {
     name: &'a str,
     keep: bool,
+    kwok: bool,
 }
 
 impl Drop for Teardown<'_> {
@@ -341,7 +418,12 @@ impl Drop for Teardown<'_> {
             return;
         }
         eprintln!("==> deleting cluster {}", self.name);
-        if let Err(e) = cluster::down(self.name) {
+        let result = if self.kwok {
+            harness::cluster::kwok::lifecycle::down(self.name).map(|_| ())
+        } else {
+            cluster::down(self.name).map(|_| ())
+        };
+        if let Err(e) = result {
             eprintln!("deleting cluster {} failed: {e}", self.name);
         }
     }
@@ -349,19 +431,30 @@ impl Drop for Teardown<'_> {
 
 pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
     let scenarios = load(&[], &args.common.only)?;
+    // Fail on a bad profile before minutes of cluster set-up.
+    profile::load(&args.common.profile)?;
+    if args.provider == ProviderArg::Kwok {
+        if args.gpus == GpusArg::Real {
+            bail!("--gpus real needs kind: kwok's nodes are fake and run no containers");
+        }
+        return e2e_kwok(args, &scenarios);
+    }
     eprintln!(
-        "==> e2e: {} scenarios; bringing up cluster {}",
+        "==> e2e: {} scenarios, profile {}; bringing up cluster {}",
         scenarios.len(),
+        args.common.profile,
         args.cluster
     );
     let opts = UpOptions {
         name: args.cluster.clone(),
         tool_source: args.source.map(Into::into),
+        gpus: args.gpus.into(),
         ..UpOptions::default()
     };
     let _teardown = Teardown {
         name: &args.cluster,
         keep: args.common.keep,
+        kwok: false,
     };
     let up =
         cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.cluster))?;
@@ -372,6 +465,40 @@ pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
         "kind",
         &args.common,
     )?;
+    if !report.outcome.is_success() {
+        bail!("e2e failed: {} (see the report)", report.outcome.label());
+    }
+    Ok(())
+}
+
+/// `cargo xtask e2e --provider kwok`: a kwok cluster; the scenarios that
+/// need no containers run, the others are reported as skipped.
+fn e2e_kwok(
+    args: &E2eArgs,
+    scenarios: &[(PathBuf, harness::scenario::Scenario)],
+) -> anyhow::Result<()> {
+    let name = if args.cluster == cluster::DEFAULT_CLUSTER_NAME {
+        harness::cluster::kwok::lifecycle::DEFAULT_NAME.to_string()
+    } else {
+        args.cluster.clone()
+    };
+    eprintln!(
+        "==> e2e: {} scenarios on kwok; bringing up cluster {name}",
+        scenarios.len()
+    );
+    let opts = harness::cluster::kwok::KwokUpOptions {
+        name: name.clone(),
+        tool_source: args.source.map(Into::into),
+        ..Default::default()
+    };
+    let _teardown = Teardown {
+        name: &name,
+        keep: args.common.keep,
+        kwok: true,
+    };
+    let up = harness::cluster::kwok::lifecycle::up(&opts)
+        .with_context(|| format!("bringing up kwok cluster {name:?}"))?;
+    let report = run_and_report(scenarios, &up.kubeconfig, &name, "kwok", &args.common)?;
     if !report.outcome.is_success() {
         bail!("e2e failed: {} (see the report)", report.outcome.label());
     }

@@ -88,7 +88,68 @@ fn gpu_fakes_cluster_tests(extra: &[String]) -> anyhow::Result<()> {
         "--test-threads=1",
     ];
     args.extend(extra.iter().map(String::as_str));
-    cargo_with_env(&args, &[("KUBECONFIG", report.kubeconfig.as_os_str())])
+    cargo_with_env(&args, &[("KUBECONFIG", report.kubeconfig.as_os_str())])?;
+    if extra.is_empty() {
+        vllm_profile_on_fake_gpus(&report.kubeconfig)?;
+    }
+    Ok(())
+}
+
+/// The vLLM profile's manifests on the fake GPUs, with the mock server
+/// standing in for vLLM (`vllm serve ...`): the scenarios that need no mock
+/// knobs must come out as expected, the others skipped.
+fn vllm_profile_on_fake_gpus(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
+    eprintln!("==> the vllm profile on fake GPUs, the mock server standing in for vLLM");
+    let report_dir = harness::workspace::repo_root()
+        .join("target")
+        .join("vllm-profile-report");
+    let args = crate::run_cmd::RunArgs {
+        paths: Vec::new(),
+        cluster: GPU_FAKES_CLUSTER.to_string(),
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        common: crate::run_cmd::CommonRunArgs {
+            report_dir: Some(report_dir),
+            keep: false,
+            fail_fast: false,
+            quiet: true,
+            set: vec![format!("image={}", harness::images::MOCK_SERVER_IMAGE)],
+            junit: crate::run_cmd::JunitArg::Scenario,
+            only: vec!["rolling-update".into(), "label-drift".into()],
+            profile: "vllm".into(),
+        },
+    };
+    crate::run_cmd::run(&args).context("the vllm profile on fake GPUs")?;
+    // All four runs (two scenarios, each with its twin) must have run:
+    // skipping them would pass too, and prove nothing.
+    let path = args
+        .common
+        .report_dir
+        .as_ref()
+        .map(|d| d.join("report.json"))
+        .context("report folder")?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report: harness::report::RunReport =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let ran: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.outcome,
+                harness::report::Outcome::Passed | harness::report::Outcome::FailedAsExpected
+            )
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    if ran.len() != 4 {
+        bail!(
+            "the vllm profile should run rolling-update-under-load and label-drift with their twins; ran {ran:?} ({})",
+            path.display()
+        );
+    }
+    eprintln!("    ran as expected: {}", ran.join(", "));
+    Ok(())
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {

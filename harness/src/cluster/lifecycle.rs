@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cluster::kind::KindProvider;
+use crate::cluster::kind::real_gpus;
 use crate::cluster::kubectl::Kubectl;
-use crate::cluster::{ClusterError, ClusterProvider, ClusterSpec, NodeInfo, cluster_dir};
+use crate::cluster::{ClusterError, ClusterProvider, ClusterSpec, GpuMode, NodeInfo, cluster_dir};
 use crate::docker::{Docker, EngineSetup, ensure_engine};
 use crate::node_image;
 use crate::tools::{ToolSource, Toolchain, versions};
@@ -28,6 +29,8 @@ pub struct UpOptions {
     pub skip_mock_server: bool,
     /// Skip the fake GPUs (device plugin, labels, exporter) on the GPU pool.
     pub skip_gpu_fakes: bool,
+    /// Fake GPUs (gpu-fakes) or the host's NVIDIA GPUs (nvkind-style).
+    pub gpus: GpuMode,
     /// How long nodes and add-ons may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -41,6 +44,7 @@ impl Default for UpOptions {
             tool_source: None,
             skip_mock_server: false,
             skip_gpu_fakes: false,
+            gpus: GpuMode::Fake,
             ready_timeout: Duration::from_secs(600),
         }
     }
@@ -189,9 +193,36 @@ impl Timer {
 /// metrics-server, builds and loads the mock-server image.
 pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
     let mut t = Timer(Vec::new(), Instant::now());
-    let spec = ClusterSpec::new(&opts.name, opts.cpu_workers, opts.gpu_workers)?;
+    let mut spec = ClusterSpec::new(&opts.name, opts.cpu_workers, opts.gpu_workers)?;
     let (docker, engine) = ensure_engine()?;
     t.step("docker engine");
+    // Real GPUs: check the host first, then give each GPU worker its GPUs.
+    let real = if opts.gpus == GpuMode::Real {
+        let gpus = real_gpus::preflight(&docker)?;
+        let assignment = real_gpus::assign(&gpus, opts.gpu_workers);
+        let cache = real_gpus::host_model_cache();
+        if let Some(pool) = spec
+            .pools
+            .iter_mut()
+            .find(|p| p.labels.contains_key(super::GPU_PRESENT_LABEL))
+        {
+            pool.count = assignment.len() as u32;
+            pool.mounts = assignment
+                .iter()
+                .map(|ix| real_gpus::node_mounts(ix, cache.as_ref()))
+                .collect();
+        }
+        eprintln!(
+            "inferbench: {} GPUs on this host, {} GPU nodes: {:?}",
+            gpus.len(),
+            assignment.len(),
+            assignment
+        );
+        t.step("GPU preflight");
+        Some((gpus, assignment))
+    } else {
+        None
+    };
     let source = match opts.tool_source {
         Some(s) => s,
         None => ToolSource::from_env()?,
@@ -240,7 +271,18 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
         Some(image)
     };
     t.step("mock-server image");
-    let gpu_fakes_image = if opts.skip_gpu_fakes || opts.gpu_workers == 0 {
+    if let Some((gpus, assignment)) = &real {
+        let all: Vec<u32> = gpus.iter().map(|g| g.index).collect();
+        let nodes = real_gpus::gpu_node_names(&kubectl)?;
+        if created {
+            for (node, mine) in nodes.iter().zip(assignment) {
+                real_gpus::setup_node(&docker, node, mine, &all)?;
+            }
+        }
+        real_gpus::install_device_plugin(&kubectl, assignment, gpus, opts.ready_timeout)?;
+        t.step("NVIDIA runtime and device plugin");
+    }
+    let gpu_fakes_image = if opts.skip_gpu_fakes || opts.gpu_workers == 0 || real.is_some() {
         None
     } else {
         let image = crate::images::build_gpu_fakes_image(&docker)?;
@@ -265,6 +307,18 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
     })
 }
 
+/// Templates written for real GPU nodes ask for `runtimeClassName: nvidia`
+/// (NVIDIA's runtime in containerd); on fake GPUs that name maps to runc.
+pub const FAKE_NVIDIA_RUNTIME_CLASS: &str = "apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: nvidia
+  labels:
+    app.kubernetes.io/part-of: inferbench
+    inferbench.dev/gpus: fake
+handler: runc
+";
+
 /// The gpu-fakes DaemonSet and its RBAC, as rendered into fixtures.
 pub fn gpu_fakes_manifest_path() -> PathBuf {
     crate::workspace::repo_root()
@@ -284,6 +338,7 @@ pub fn install_gpu_fakes(
     let manifest = std::fs::read_to_string(&path)
         .map_err(super::io_err(format!("reading {}", path.display())))?;
     kubectl.apply(&manifest)?;
+    kubectl.apply(FAKE_NVIDIA_RUNTIME_CLASS)?;
     kubectl.wait_rollout_of("gpu-fakes", "daemonset/gpu-fakes-gpu", timeout)?;
     kubectl.poll("the GPU pool to advertise nvidia.com/gpu", timeout, |k| {
         let out = k.run(&[

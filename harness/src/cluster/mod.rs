@@ -21,6 +21,7 @@ use crate::node_image::NodeImageError;
 use crate::tools::ToolError;
 use crate::tools::exec::ExecError;
 
+pub use kind::real_gpus;
 pub use lifecycle::{ClusterStatus, DownReport, UpOptions, UpReport, down, status, up};
 
 /// The cluster name used when none is given.
@@ -61,6 +62,8 @@ pub enum ClusterError {
     },
     #[error("unexpected output from {what}: {detail}")]
     Parse { what: String, detail: String },
+    #[error("this host is not ready for real GPUs (--gpus real):\n{0}")]
+    GpuHost(String),
     #[error(transparent)]
     Image(Box<ImageError>),
     #[error(transparent)]
@@ -108,6 +111,24 @@ pub enum NodeRole {
     Worker,
 }
 
+/// A host path mounted into a node container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExtraMount {
+    pub host_path: String,
+    pub container_path: String,
+}
+
+/// Where the GPU pool's GPUs come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuMode {
+    /// inferbench's gpu-fakes (device plugin, labels, exporter): no GPU needed.
+    #[default]
+    Fake,
+    /// The host's NVIDIA GPUs, handed to the nodes the way nvkind does.
+    Real,
+}
+
 /// A group of identical nodes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodePool {
@@ -116,6 +137,8 @@ pub struct NodePool {
     pub count: u32,
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
+    /// Mounts per node, by index within the pool (a node past the end has none).
+    pub mounts: Vec<Vec<ExtraMount>>,
 }
 
 impl NodePool {
@@ -128,6 +151,7 @@ impl NodePool {
             count,
             labels,
             taints: Vec::new(),
+            mounts: Vec::new(),
         }
     }
 

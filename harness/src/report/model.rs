@@ -90,7 +90,7 @@ pub struct ClusterInfo {
     pub provider: String,
     pub kubernetes_version: String,
     pub node_pools: Vec<NodePoolInfo>,
-    /// `fake`, `real` or `none`.
+    /// `fake` (gpu-fakes), `real`, `simulated` (kwok nodes) or `none`.
     pub gpu_kind: String,
 }
 

@@ -2,6 +2,7 @@
 //! JSON Schema editors use, and running them against a cluster ([`run`]).
 
 pub mod model;
+pub mod profile;
 pub mod run;
 
 use std::collections::HashSet;

@@ -75,7 +75,54 @@ pub struct ScenarioSpec {
     /// Timeouts by operation type, overriding the suite's defaults.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// What the cluster and serving profile must offer; without it the
+    /// scenario is skipped, with the reason in the report.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
     pub steps: Vec<Step>,
+}
+
+/// What a cluster or a serving profile offers, and scenarios and steps require.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// Pods really run (kind, not kwok): probes, OOM kills, logs, traffic.
+    Containers,
+    /// inferbench's gpu-fakes run on the GPU pool (fault injection on fake GPUs).
+    GpuFakes,
+    /// The GPU pool has real NVIDIA GPUs.
+    RealGpus,
+    /// The serving stack is inferbench's mock server and honours its knobs
+    /// (model load time, CPU per token, memory per request byte, failure
+    /// injection, the `x-inference-version` header).
+    MockServer,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 4] = [
+        Capability::Containers,
+        Capability::GpuFakes,
+        Capability::RealGpus,
+        Capability::MockServer,
+    ];
+
+    /// The name scenarios write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Containers => "containers",
+            Capability::GpuFakes => "gpu-fakes",
+            Capability::RealGpus => "real-gpus",
+            Capability::MockServer => "mock-server",
+        }
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -147,6 +194,9 @@ pub struct Step {
     /// Run the `try` block again this many times when it fails.
     #[serde(default)]
     pub retries: u32,
+    /// Skip this step unless the cluster and profile offer these.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
     #[serde(rename = "try")]
     pub try_: Vec<Operation>,
     /// Runs when `try` fails (after the default evidence collection).

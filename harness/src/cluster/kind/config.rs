@@ -40,6 +40,13 @@ pub fn render(spec: &ClusterSpec) -> String {
                     let _ = writeln!(y, "      {k}: {}", quote(v));
                 }
             }
+            if let Some(mounts) = pool.mounts.get(index as usize).filter(|m| !m.is_empty()) {
+                let _ = writeln!(y, "    extraMounts:");
+                for m in mounts {
+                    let _ = writeln!(y, "      - hostPath: {}", quote(&m.host_path));
+                    let _ = writeln!(y, "        containerPath: {}", quote(&m.container_path));
+                }
+            }
             if !pool.taints.is_empty() {
                 let config_kind = match pool.role {
                     NodeRole::ControlPlane => "InitConfiguration",
@@ -87,6 +94,56 @@ mod tests {
     fn control_plane_only_config() {
         let spec = ClusterSpec::new("tiny", 0, 0).expect("valid spec");
         snapshot("kind-cluster-control-plane-only", &render(&spec));
+    }
+
+    #[test]
+    fn real_gpu_config_hands_each_worker_its_gpus_nvkind_style() {
+        let mut spec = ClusterSpec::default_named("inferbench").expect("valid spec");
+        let gpus = crate::cluster::real_gpus::parse_gpus(
+            "0, NVIDIA H100 80GB HBM3, GPU-a, 81559\n1, NVIDIA H100 80GB HBM3, GPU-b, 81559\n2, NVIDIA H100 80GB HBM3, GPU-c, 81559\n",
+        )
+        .expect("gpus");
+        let cache = std::path::PathBuf::from("/home/me/.cache/huggingface");
+        let pool = spec
+            .pools
+            .iter_mut()
+            .find(|p| p.name == "gpu")
+            .expect("gpu pool");
+        pool.mounts = crate::cluster::real_gpus::assign(&gpus, pool.count)
+            .iter()
+            .map(|ix| crate::cluster::real_gpus::node_mounts(ix, Some(&cache)))
+            .collect();
+        let text = render(&spec);
+        snapshot("kind-cluster-real-gpus", &text);
+        let doc: serde_json::Value = yaml_serde::from_str(&text).expect("valid YAML");
+        let mounts: Vec<Vec<String>> = doc["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter(|n| n["labels"]["nvidia.com/gpu.present"] == "true")
+            .map(|n| {
+                n["extraMounts"]
+                    .as_array()
+                    .expect("mounts")
+                    .iter()
+                    .map(|m| m["containerPath"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            vec![
+                vec![
+                    "/var/run/nvidia-container-devices/0".to_string(),
+                    "/var/run/nvidia-container-devices/2".to_string(),
+                    "/var/lib/inferbench/hf-cache".to_string()
+                ],
+                vec![
+                    "/var/run/nvidia-container-devices/1".to_string(),
+                    "/var/lib/inferbench/hf-cache".to_string()
+                ],
+            ]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `pkg/cluster/internal/providers/docker`).
 
 pub mod config;
+pub mod real_gpus;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -105,6 +105,18 @@ fn reap(dir: &Path) {
     lock().retain_mut(|t| t.dir != dir || !matches!(t.child.try_wait(), Ok(Some(_)) | Err(_)));
 }
 
+/// Children of `dir` this process started that have not exited yet. A
+/// process that is exiting loses its command line before it can be reaped,
+/// so [`alive`] alone would call it gone too early.
+fn unreaped(dir: &Path) -> Vec<u32> {
+    lock()
+        .iter_mut()
+        .filter_map(|t| {
+            (t.dir == dir && matches!(t.child.try_wait(), Ok(None))).then(|| t.child.id())
+        })
+        .collect()
+}
+
 /// The marker every one of a cluster's command lines contains.
 fn marker(dir: &Path) -> String {
     format!("{}/", dir.display())
@@ -219,6 +231,7 @@ pub fn stop_all(dir: &Path, grace: Duration) -> Vec<u32> {
             .filter(|p| alive(*p, dir))
             .collect();
         pids.extend(processes_of(dir).into_iter().map(|p| p.pid));
+        pids.extend(unreaped(dir));
         pids.sort_unstable();
         pids.dedup();
         pids

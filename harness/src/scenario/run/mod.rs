@@ -17,7 +17,7 @@ pub mod ops;
 pub mod recorder;
 pub mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +31,10 @@ use crate::report::{
     Block, ClusterInfo, Diagnosis, ExpectedFailure, HarnessInfo, ImageInfo, OperationReport,
     Outcome, RunReport, SCHEMA_VERSION, ScenarioReport, StepReport, TimelineSource,
 };
-use crate::scenario::model::{Action, ExpectFailure, Operation, Scenario, Step, Timeouts};
+use crate::scenario::model::{
+    Action, Capability, ExpectFailure, Operation, Scenario, Step, Timeouts,
+};
+use crate::scenario::profile;
 use crate::template::{self, Bindings};
 
 #[derive(Debug, Error)]
@@ -80,6 +83,11 @@ pub struct RunOptions {
     pub timeouts: Timeouts,
     /// `--set name=value` bindings, over every scenario's.
     pub set: Bindings,
+    /// The serving profile's bindings, under every scenario's.
+    pub profile_bindings: Bindings,
+    /// What the cluster and the profile offer; scenarios and steps that
+    /// require more are skipped.
+    pub capabilities: BTreeSet<Capability>,
 }
 
 /// One scenario, or one matrix entry of it: what actually runs.
@@ -102,16 +110,24 @@ impl Instance<'_> {
 }
 
 /// Expands matrices: one instance per entry (or one for a scenario without).
+///
+/// Bindings layer, later over earlier: `base` (the profile's), the
+/// scenario's, the matrix entry's values file and values, then `set`. A
+/// string binding may name others (`driftTo: "{{ server }}-canary"`); it is
+/// filled from the layered result.
 pub fn instances<'a>(
     scenarios: &'a [(PathBuf, Scenario)],
+    base: &Bindings,
     set: &Bindings,
 ) -> Result<Vec<Instance<'a>>, RunError> {
     let mut out = Vec::new();
     for (file, s) in scenarios {
         let dir = file.parent().unwrap_or(Path::new("."));
         if s.spec.matrix.is_empty() {
-            let mut bindings = s.spec.bindings.clone();
+            let mut bindings = base.clone();
+            bindings.extend(s.spec.bindings.clone());
             bindings.extend(set.clone());
+            let bindings = resolve_references(file, bindings)?;
             out.push(Instance {
                 file,
                 scenario: s,
@@ -123,12 +139,14 @@ pub fn instances<'a>(
             continue;
         }
         for m in &s.spec.matrix {
-            let mut bindings = s.spec.bindings.clone();
+            let mut bindings = base.clone();
+            bindings.extend(s.spec.bindings.clone());
             if let Some(vf) = &m.values_file {
                 bindings.extend(template::load_values(&dir.join(vf))?);
             }
             bindings.extend(m.values.clone());
             bindings.extend(set.clone());
+            let bindings = resolve_references(file, bindings)?;
             out.push(Instance {
                 file,
                 scenario: s,
@@ -149,6 +167,31 @@ pub fn instances<'a>(
 }
 
 /// A fresh id per run: `YYYYMMDD-HHMMSS-xxxx`.
+/// Fills string bindings that name other bindings (one level: a binding
+/// that names one still holding a placeholder is an error).
+fn resolve_references(file: &Path, bindings: Bindings) -> Result<Bindings, RunError> {
+    let mut out = bindings.clone();
+    for (name, value) in &bindings {
+        if let serde_json::Value::String(text) = value
+            && text.contains("{{")
+        {
+            let filled = template::render(file, text, &bindings)?;
+            if filled.contains("{{") {
+                return Err(RunError::Values(template::TemplateError::At {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "binding {name:?} = {text:?} names a binding that names another; bindings resolve one level deep"
+                    ),
+                }));
+            }
+            out.insert(name.clone(), serde_json::Value::String(filled));
+        }
+    }
+    Ok(out)
+}
+
 pub fn new_run_id() -> String {
     let now = Timestamp::now();
     let noise = (now.subsec_nanosecond() as u32 ^ std::process::id()) & 0xffff;
@@ -203,7 +246,7 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<RunReport, RunError> {
     let client = crate::k8s::connect(&opts.kubeconfig).await?;
-    let insts = instances(scenarios, &opts.set)?;
+    let insts = instances(scenarios, &opts.profile_bindings, &opts.set)?;
     let console = Console::new(opts.quiet);
     let started = Timestamp::now();
     let mut reports = Vec::new();
@@ -214,6 +257,11 @@ pub async fn run(
         }
         if let Some(why) = &stop {
             reports.push(skipped(inst, why));
+            continue;
+        }
+        if let Some(why) = unmet_requirements(inst, &opts.capabilities) {
+            console.info(&format!("skipping {}: {why}", inst.name()));
+            reports.push(skipped(inst, &why));
             continue;
         }
         let r = run_instance(&client, inst, opts, &console, cancel.clone()).await;
@@ -237,6 +285,26 @@ pub async fn run(
         images: opts.images.clone(),
         scenarios: reports,
         interrupted: stop.filter(|s| s.starts_with("interrupted")),
+    })
+}
+
+/// Why `inst` cannot run with `offered`: the scenario requires more, or
+/// the step a negative twin must fail in would be skipped.
+pub fn unmet_requirements(inst: &Instance<'_>, offered: &BTreeSet<Capability>) -> Option<String> {
+    let spec = &inst.scenario.spec;
+    let missing = profile::missing(&spec.requires, offered);
+    if !missing.is_empty() {
+        return Some(profile::describe_missing(&missing));
+    }
+    let x = inst.expect_failure.as_ref()?;
+    let step = spec.steps.iter().find(|s| s.name == x.step)?;
+    let missing = profile::missing(&step.requires, offered);
+    (!missing.is_empty()).then(|| {
+        format!(
+            "negative twin of step {}, which {}",
+            x.step,
+            profile::describe_missing(&missing)
+        )
     })
 }
 
@@ -353,6 +421,13 @@ async fn run_instance(
     let timeouts = &inst.scenario.spec.timeouts;
     let mut blocked = false;
     for step in &inst.scenario.spec.steps {
+        let missing = profile::missing(&step.requires, &opts.capabilities);
+        if !missing.is_empty() {
+            let why = profile::describe_missing(&missing);
+            console.info(&format!("skipping step {}: {why}", step.name));
+            report.steps.push(skipped_step(step, &why));
+            continue;
+        }
         if blocked || ctx.cancel.is_cancelled() {
             let why = if ctx.cancel.is_cancelled() {
                 "interrupted"
@@ -785,6 +860,16 @@ pub fn render_action(action: &Action, bindings: &Bindings) -> Result<Action, Str
                 }
             }
             serde_json::Value::Object(m) => {
+                // Keys too: `env: { "{{ versionEnv }}": v2 }`.
+                let templated: Vec<String> =
+                    m.keys().filter(|k| k.contains("{{")).cloned().collect();
+                for key in templated {
+                    let filled = template::render(Path::new("(operation)"), &key, b)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(v) = m.remove(&key) {
+                        m.insert(filled, v);
+                    }
+                }
                 for (_, i) in m.iter_mut() {
                     walk(i, b, typed)?;
                 }
@@ -883,7 +968,7 @@ mod tests {
         let s = crate::scenario::parse(Path::new("s.yaml"), text).expect("valid");
         let list = vec![(PathBuf::from("s.yaml"), s)];
         let set: Bindings = [("a".to_string(), serde_json::json!(9))].into();
-        let insts = instances(&list, &set).expect("instances");
+        let insts = instances(&list, &Bindings::new(), &set).expect("instances");
         assert_eq!(insts.len(), 2);
         assert_eq!(insts[1].name(), "s[two]");
         assert_eq!(insts[1].bindings["b"], 2);
@@ -894,6 +979,68 @@ mod tests {
             Some("x")
         );
         assert!(namespace_for(&insts[1], "20261123-000000-ab12").starts_with("ib-s-two-ab12"));
+    }
+
+    #[test]
+    fn binding_keys_are_filled_too() {
+        let op: Operation =
+            yaml_serde::from_str("rollout: { target: deployment/m, env: { \"{{ e }}\": v2 } }")
+                .expect("operation");
+        let b: Bindings = [("e".to_string(), serde_json::json!("INFERENCE_VERSION"))].into();
+        match render_action(&op.action, &b).expect("rendered") {
+            Action::Rollout(r) => assert_eq!(
+                r.env.get("INFERENCE_VERSION").map(String::as_str),
+                Some("v2")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const PROFILED: &str = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  requires: [containers]\n  bindings: { replicas: 2, drift: \"{{ server }}-canary\" }\n  matrix:\n    - name: plain\n    - name: twin\n      values: { drift: \"{{ server }}\" }\n      expectFailure: { step: knobs }\n  steps:\n    - name: generic\n      try: [ { sleep: { duration: 1s } } ]\n    - name: knobs\n      requires: [mock-server]\n      try: [ { sleep: { duration: 1s } } ]\n";
+
+    #[test]
+    fn profile_bindings_sit_under_the_scenario_and_bindings_may_name_them() {
+        let s = crate::scenario::parse(Path::new("s.yaml"), PROFILED).expect("valid");
+        let list = vec![(PathBuf::from("s.yaml"), s)];
+        let base: Bindings = [
+            ("server".to_string(), serde_json::json!("vllm")),
+            ("replicas".to_string(), serde_json::json!(1)),
+        ]
+        .into();
+        let insts = instances(&list, &base, &Bindings::new()).expect("instances");
+        assert_eq!(insts[0].bindings["replicas"], 2, "the scenario wins");
+        assert_eq!(insts[0].bindings["drift"], "vllm-canary");
+        assert_eq!(insts[1].bindings["drift"], "vllm");
+        let looped: Bindings = [
+            ("server".to_string(), serde_json::json!("{{ other }}")),
+            ("other".to_string(), serde_json::json!("x")),
+        ]
+        .into();
+        let e = instances(&list, &looped, &Bindings::new())
+            .err()
+            .expect("two levels are refused")
+            .to_string();
+        assert!(e.contains("one level deep"), "{e}");
+    }
+
+    #[test]
+    fn scenarios_and_twins_needing_more_than_offered_are_skipped_with_the_reason() {
+        let s = crate::scenario::parse(Path::new("s.yaml"), PROFILED).expect("valid");
+        let list = vec![(PathBuf::from("s.yaml"), s)];
+        let base: Bindings = [("server".to_string(), serde_json::json!("m"))].into();
+        let insts = instances(&list, &base, &Bindings::new()).expect("instances");
+        let kwok = BTreeSet::new();
+        let why = unmet_requirements(&insts[0], &kwok).expect("kwok runs no containers");
+        assert!(why.contains("needs containers"), "{why}");
+        let vllm_on_kind = BTreeSet::from([Capability::Containers, Capability::RealGpus]);
+        assert_eq!(unmet_requirements(&insts[0], &vllm_on_kind), None);
+        let why = unmet_requirements(&insts[1], &vllm_on_kind).expect("the twin's step is skipped");
+        assert!(
+            why.contains("negative twin of step knobs") && why.contains("mock-server"),
+            "{why}"
+        );
+        let mock = BTreeSet::from([Capability::Containers, Capability::MockServer]);
+        assert_eq!(unmet_requirements(&insts[1], &mock), None);
     }
 
     #[test]
