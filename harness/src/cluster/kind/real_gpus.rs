@@ -323,7 +323,8 @@ pub fn gpu_node_names(kubectl: &Kubectl) -> Result<Vec<String>, ClusterError> {
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect();
-    names.sort();
+    // kind numbers workers in configuration order: worker2 before worker10.
+    names.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
     Ok(names)
 }
 
