@@ -65,7 +65,7 @@ impl From<GpusArg> for cluster::GpuMode {
 
 /// The kwok cluster name for `name`: the kind default's folder would
 /// collide, so the default name becomes `inferbench-kwok`.
-fn kwok_name(name: &str) -> &str {
+pub(crate) fn kwok_name(name: &str) -> &str {
     if name == cluster::DEFAULT_CLUSTER_NAME {
         kwok::lifecycle::DEFAULT_NAME
     } else {

@@ -180,7 +180,8 @@ fn cluster_capabilities(info: &ClusterInfo) -> BTreeSet<Capability> {
         "fake" => {
             caps.insert(Capability::GpuFakes);
         }
-        "real" if info.provider != "kwok" => {
+        // kwok's GPU nodes are "simulated", never "real".
+        "real" => {
             caps.insert(Capability::RealGpus);
         }
         _ => {}
@@ -380,11 +381,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                     args.cluster
                 );
             }
-            let provider =
-                std::fs::read_to_string(cluster::cluster_dir(&args.cluster).join("provider"))
-                    .ok()
-                    .filter(|p| p.trim() == "kwok")
-                    .map_or("kind", |_| "kwok");
+            let provider = if harness::cluster::kwok::lifecycle::is_kwok_cluster(&args.cluster) {
+                "kwok"
+            } else {
+                "kind"
+            };
             (k, provider)
         }
     };
@@ -477,11 +478,7 @@ fn e2e_kwok(
     args: &E2eArgs,
     scenarios: &[(PathBuf, harness::scenario::Scenario)],
 ) -> anyhow::Result<()> {
-    let name = if args.cluster == cluster::DEFAULT_CLUSTER_NAME {
-        harness::cluster::kwok::lifecycle::DEFAULT_NAME.to_string()
-    } else {
-        args.cluster.clone()
-    };
+    let name = crate::cluster_cmd::kwok_name(&args.cluster).to_string();
     eprintln!(
         "==> e2e: {} scenarios on kwok; bringing up cluster {name}",
         scenarios.len()

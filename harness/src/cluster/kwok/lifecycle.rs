@@ -136,6 +136,13 @@ pub fn down(name: &str) -> Result<KwokDownReport, ClusterError> {
     })
 }
 
+/// Whether the cluster folder of `name` was made by the kwok provider.
+pub fn is_kwok_cluster(name: &str) -> bool {
+    std::fs::read_to_string(cluster_dir(name).join("provider"))
+        .map(|s| s.trim() == "kwok")
+        .unwrap_or(false)
+}
+
 /// Stops the processes of kwok cluster `name` and removes its folder;
 /// refuses a folder another provider made.
 pub(crate) fn delete_dir(name: &str) -> Result<(), KwokError> {
@@ -143,10 +150,7 @@ pub(crate) fn delete_dir(name: &str) -> Result<(), KwokError> {
     if !dir.exists() {
         return Ok(());
     }
-    let ours = std::fs::read_to_string(dir.join("provider"))
-        .map(|s| s.trim() == "kwok")
-        .unwrap_or(false);
-    if !ours {
+    if !is_kwok_cluster(name) {
         return Err(KwokError::Invalid(format!(
             "{} is not a kwok cluster's folder; delete that cluster with `cargo xtask down --provider kind --name {name}`",
             dir.display()
