@@ -189,6 +189,8 @@ async fn check_scheduling(kubeconfig: &Path) {
         .expect("bound");
     assert!(gpu_names.contains(&node), "{node} is a GPU node");
 
+    check_forwarder_endpoints(&client).await;
+
     // The 64-GPU pod: FailedScheduling for want of GPUs, and still Pending.
     let message = wait_for(
         "a FailedScheduling event for sixty-four-gpus",
@@ -209,6 +211,70 @@ async fn check_scheduling(kubeconfig: &Path) {
             .as_ref()
             .and_then(|s| s.node_name.as_ref())
             .is_none()
+    );
+}
+
+/// The load forwarder sees the Service's endpoints through a real
+/// EndpointSlice watch: the Service in front of the Running pod has one
+/// ready endpoint (waited for, as a load waits), and a Service that selects
+/// no pod has none, which the wait reports instead of hanging.
+async fn check_forwarder_endpoints(client: &Client) {
+    use harness::load::forwarder::{ServiceForwarder, ServiceTarget};
+    use k8s_openapi::api::core::v1::Service;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
+    for (name, app) in [
+        ("one-gpu", kwok::bench::APP_LABEL),
+        ("nobody", "no-such-app"),
+    ] {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name },
+            "spec": {
+                "selector": { "app": app },
+                "ports": [{ "name": "http", "port": 8000, "targetPort": 8000 }]
+            }
+        }))
+        .expect("service");
+        services
+            .create(&PostParams::default(), &svc)
+            .await
+            .expect("create service");
+    }
+    let target = |s: &str| ServiceTarget::parse(&format!("service/{s}:8000")).expect("target");
+
+    let fwd = ServiceForwarder::start(client.clone(), NAMESPACE, &target("one-gpu"))
+        .await
+        .expect("forwarder to one-gpu");
+    assert!(
+        fwd.wait_for_ready_endpoint(Duration::from_secs(60)).await,
+        "service/one-gpu gets a ready endpoint"
+    );
+    assert_eq!(fwd.ready_endpoints(), 1);
+    // A forwarder started now has the endpoint the moment `start` returns:
+    // it returns after the first list, not before.
+    let again = ServiceForwarder::start(client.clone(), NAMESPACE, &target("one-gpu"))
+        .await
+        .expect("second forwarder to one-gpu");
+    assert_eq!(again.ready_endpoints(), 1, "listed before start returns");
+
+    let none = ServiceForwarder::start(client.clone(), NAMESPACE, &target("nobody"))
+        .await
+        .expect("forwarder to nobody");
+    let started = Instant::now();
+    assert!(
+        !none.wait_for_ready_endpoint(Duration::from_secs(2)).await,
+        "service/nobody has no ready endpoint"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(none.ready_endpoints(), 0);
+
+    let missing = ServiceForwarder::start(client.clone(), NAMESPACE, &target("not-there")).await;
+    assert!(
+        matches!(
+            missing,
+            Err(harness::load::forwarder::ForwardError::NoService { .. })
+        ),
+        "a Service that does not exist is an error"
     );
 }
 

@@ -207,6 +207,7 @@ impl RunningLoad {
 /// Starts goose against `base_url` (`http://127.0.0.1:PORT`) on its own
 /// threads, so a busy load cannot starve the harness's watches.
 pub fn start(base_url: &str, port: u16, plan: LoadPlan) -> RunningLoad {
+    super::goose_log::install();
     let recorder = Arc::new(Recorder::new());
     let active = Arc::new(Active {
         body: plan.body(),

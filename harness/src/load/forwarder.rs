@@ -4,6 +4,10 @@
 //! Service, picked round-robin from its EndpointSlices (watched, not polled).
 //! A rollout therefore moves traffic to new pods as soon as the endpoint
 //! controller does, and a terminating pod gets no new connection.
+//!
+//! [`ServiceForwarder::start`] returns only once the first list of the
+//! Service's EndpointSlices is in, so a load started right after it never
+//! mistakes "not listed yet" for "no ready endpoint".
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +44,21 @@ pub enum ForwardError {
     },
     #[error("cannot listen on 127.0.0.1: {0}")]
     Listen(#[source] std::io::Error),
+    #[error(
+        "the EndpointSlices of service {namespace}/{name} were not listed within {}s; \
+         is the API server up (kubectl get endpointslices -n {namespace})?",
+        within.as_secs()
+    )]
+    EndpointsNotListed {
+        namespace: String,
+        name: String,
+        within: Duration,
+    },
 }
+
+/// How long [`ServiceForwarder::start`] waits for the first list of
+/// EndpointSlices.
+pub const ENDPOINTS_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `service/NAME:PORT`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +89,9 @@ impl ServiceTarget {
 /// A running forwarder; dropping it stops listening and forwarding.
 pub struct ServiceForwarder {
     pub local: SocketAddr,
+    picker: Arc<Picker>,
+    /// Bumped on every EndpointSlice change the watch sees.
+    changes: tokio::sync::watch::Receiver<u64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -119,14 +140,23 @@ impl ServiceForwarder {
         let (store, writer) = reflector::store();
         let cfg = watcher::Config::default()
             .labels(&format!("kubernetes.io/service-name={}", target.service));
+        let (changed, changes) = tokio::sync::watch::channel(0u64);
         let watch = tokio::spawn(async move {
-            let stream = watcher(slices, cfg)
-                .default_backoff()
-                .reflect(writer)
-                .applied_objects();
+            let stream = watcher(slices, cfg).default_backoff().reflect(writer);
             futures::pin_mut!(stream);
-            while stream.next().await.is_some() {}
+            while stream.next().await.is_some() {
+                changed.send_modify(|n| *n += 1);
+            }
         });
+        let listed = tokio::time::timeout(ENDPOINTS_LIST_TIMEOUT, store.wait_until_ready()).await;
+        if !matches!(listed, Ok(Ok(()))) {
+            watch.abort();
+            return Err(ForwardError::EndpointsNotListed {
+                namespace: namespace.to_string(),
+                name: target.service.clone(),
+                within: ENDPOINTS_LIST_TIMEOUT,
+            });
+        }
 
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -139,12 +169,13 @@ impl ServiceForwarder {
             next: AtomicUsize::new(0),
         });
         let pods: Api<Pod> = Api::namespaced(client, namespace);
+        let accepting = picker.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     continue;
                 };
-                let (picker, pods) = (picker.clone(), pods.clone());
+                let (picker, pods) = (accepting.clone(), pods.clone());
                 tokio::spawn(async move {
                     forward_one(conn, &picker, &pods).await;
                 });
@@ -152,8 +183,36 @@ impl ServiceForwarder {
         });
         Ok(ServiceForwarder {
             local,
+            picker,
+            changes,
             tasks: vec![watch, accept],
         })
+    }
+
+    /// How many ready endpoints the Service has now, as the forwarder sees it.
+    pub fn ready_endpoints(&self) -> usize {
+        self.picker.ready().len()
+    }
+
+    /// Waits up to `within` until the Service has a ready endpoint; false if
+    /// it still has none. The endpoint controller publishes a pod's
+    /// readiness a moment after the pod turns Ready, so a load started right
+    /// after a rollout waits for that moment instead of failing through it.
+    pub async fn wait_for_ready_endpoint(&self, within: Duration) -> bool {
+        let mut changes = self.changes.clone();
+        let wait = async {
+            loop {
+                changes.borrow_and_update();
+                if self.ready_endpoints() > 0 {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    // The watch ended; nothing will change any more.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -180,6 +239,16 @@ struct Picker {
 impl Picker {
     /// A ready endpoint's pod name and port, round-robin.
     fn pick(&self) -> Option<(String, u16)> {
+        let mut ready = self.ready();
+        if ready.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
+        Some(ready.swap_remove(i))
+    }
+
+    /// Every ready endpoint's pod name and port, sorted.
+    fn ready(&self) -> Vec<(String, u16)> {
         let mut ready = Vec::new();
         for slice in self.store.state() {
             let port = slice
@@ -210,11 +279,7 @@ impl Picker {
             }
         }
         ready.sort();
-        if ready.is_empty() {
-            return None;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
-        Some(ready.swap_remove(i))
+        ready
     }
 }
 

@@ -21,7 +21,8 @@ use crate::cluster::{ClusterSpec, GPU_PRESENT_LABEL, GPU_TAINT_KEY};
 
 /// The namespace the benchmark's pods go to.
 pub const NAMESPACE: &str = "kwok-bench";
-const APP_LABEL: &str = "kwok-bench";
+/// The `app` label of the pods [`gpu_pod`] makes.
+pub const APP_LABEL: &str = "kwok-bench";
 
 /// What to measure.
 #[derive(Debug, Clone)]

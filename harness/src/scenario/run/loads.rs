@@ -14,6 +14,11 @@ use crate::load::stats::{self, LoadIdentity};
 use crate::report::{LoadReport, TimelineSource};
 use crate::scenario::model::Load;
 
+/// How long a load waits for its Service's first ready endpoint before it
+/// starts anyway: long enough for the endpoint controller to publish a pod
+/// that just turned Ready, short enough not to hide a Service with none.
+const FIRST_ENDPOINT_PATIENCE: Duration = Duration::from_secs(5);
+
 pub struct BackgroundLoad {
     running: RunningLoad,
     spec: Load,
@@ -27,6 +32,17 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
     let forwarder = ServiceForwarder::start(ctx.client.clone(), &ctx.namespace, &target)
         .await
         .map_err(|e| e.to_string())?;
+    if !forwarder
+        .wait_for_ready_endpoint(FIRST_ENDPOINT_PATIENCE)
+        .await
+    {
+        ctx.console.info(&format!(
+            "load {}: service/{} has no ready endpoint after {}s; starting anyway",
+            l.name,
+            target.service,
+            FIRST_ENDPOINT_PATIENCE.as_secs()
+        ));
+    }
     let kind =
         RequestKind::parse(&l.request).ok_or(format!("unknown request kind {:?}", l.request))?;
     let model = ctx
