@@ -113,6 +113,7 @@ pub fn recipe_hash() -> String {
         versions::KUBERNETES,
         versions::ETCD,
         versions::COREDNS,
+        &versions::COREDNS_PLUGINS.join(","),
         versions::PAUSE,
         versions::METRICS_SERVER,
         versions::DEBIAN_SUITE,

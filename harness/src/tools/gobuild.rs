@@ -4,7 +4,9 @@
 //! The wrapper module requires each package's module at its pinned version
 //! and may `replace` modules (Kubernetes needs its staging modules replaced
 //! with their published versions, because its own go.mod points them at
-//! local paths, which `go install pkg@version` refuses).
+//! local paths, which `go install pkg@version` refuses). It may also hold
+//! its own `main` package ([`GoBuild::own_main`]), for a program assembled
+//! from a module's packages, as CoreDNS is with a chosen set of plugins.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ pub struct GoBuild {
     replaces: Vec<(String, String)>,
     ldflags: String,
     renames: Vec<(String, String)>,
+    own_main: Option<(String, String)>,
     expected_minutes: u32,
 }
 
@@ -35,6 +38,7 @@ impl GoBuild {
             replaces: Vec::new(),
             ldflags: String::new(),
             renames: Vec::new(),
+            own_main: None,
             expected_minutes: 2,
         }
     }
@@ -65,6 +69,14 @@ impl GoBuild {
         self
     }
 
+    /// Builds the wrapper module's own `main` package (`source`, written as
+    /// `main.go`) into the binary `binary`, instead of the packages: these
+    /// then only pin the modules `main.go` imports from.
+    pub fn own_main(mut self, binary: &str, source: impl Into<String>) -> GoBuild {
+        self.own_main = Some((binary.to_string(), source.into()));
+        self
+    }
+
     /// How long a cold build takes on a 2-core machine, for the message.
     pub fn expected_minutes(mut self, minutes: u32) -> GoBuild {
         self.expected_minutes = minutes;
@@ -73,6 +85,9 @@ impl GoBuild {
 
     /// The binaries this build produces.
     pub fn binaries(&self) -> Vec<String> {
+        if let Some((binary, _)) = &self.own_main {
+            return vec![binary.clone()];
+        }
         self.packages
             .iter()
             .map(|(p, _)| {
@@ -130,6 +145,13 @@ impl GoBuild {
         std::fs::create_dir_all(&src).map_err(io_err(format!("creating {}", src.display())))?;
         let _ = std::fs::remove_file(src.join("go.sum"));
         write_atomic(&src.join("go.mod"), self.go_mod().as_bytes())?;
+        let main_go = src.join("main.go");
+        match &self.own_main {
+            Some((_, source)) => write_atomic(&main_go, source.as_bytes())?,
+            None => {
+                let _ = std::fs::remove_file(&main_go);
+            }
+        }
         let build_err = |source| ToolError::Build {
             tool: self.name.clone(),
             version: self.version.clone(),
@@ -151,8 +173,16 @@ impl GoBuild {
             .map_err(build_err)?;
         std::fs::create_dir_all(&bin).map_err(io_err(format!("creating {}", bin.display())))?;
         let ldflags = format!("-s -w {}", self.ldflags).trim().to_string();
-        let mut out_dir = bin.clone().into_os_string();
-        out_dir.push("/");
+        // `-o DIR/` names each binary after its package; an own main is
+        // one binary with its own name.
+        let (out, targets): (std::ffi::OsString, Vec<&str>) = match &self.own_main {
+            Some((binary, _)) => (bin.join(binary).into_os_string(), vec!["."]),
+            None => {
+                let mut dir = bin.clone().into_os_string();
+                dir.push("/");
+                (dir, self.packages.iter().map(|(p, _)| p.as_str()).collect())
+            }
+        };
         let mut cmd = if which("nice").is_some() {
             Cmd::new("nice").args(["-n", "10"]).arg(&go)
         } else {
@@ -160,8 +190,8 @@ impl GoBuild {
         };
         cmd = cmd
             .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
-            .arg(out_dir)
-            .args(self.packages.iter().map(|(p, _)| p.as_str()))
+            .arg(out)
+            .args(targets)
             .current_dir(&src)
             .env("CGO_ENABLED", "0")
             .env("GOFLAGS", "-mod=mod")
@@ -250,6 +280,14 @@ mod tests {
         );
         let k = GoBuild::new("kind", "v0.30.0").package("sigs.k8s.io/kind", "v0.30.0");
         assert_eq!(k.binaries(), vec!["kind".to_string()]);
+    }
+
+    #[test]
+    fn own_main_is_one_binary_of_its_own_name() {
+        let b = GoBuild::new("coredns", "v1.12.1")
+            .package("github.com/coredns/coredns", "v1.12.1")
+            .own_main("coredns", "package main\n");
+        assert_eq!(b.binaries(), vec!["coredns".to_string()]);
     }
 
     #[test]

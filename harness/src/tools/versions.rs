@@ -19,6 +19,63 @@ pub const ETCD: &str = "v3.6.5";
 pub const ETCD_IMAGE_TAG: &str = "3.6.5-0";
 /// CoreDNS, as kubeadm v1.34 expects it.
 pub const COREDNS: &str = "v1.12.1";
+/// The CoreDNS plugins compiled in when CoreDNS is built from the Go module
+/// proxy, in the order of its `plugin.cfg` (CoreDNS orders the chain by its
+/// own directive list, so the import order does not matter). Everything of
+/// `plugin.cfg` except the back ends a kind cluster has no use for and that
+/// make up most of the cold build: `route53`, `azure`, `clouddns` (cloud
+/// SDKs), `etcd` (etcd's client), `trace` (Datadog and Zipkin tracers),
+/// `geoip` (MaxMind). kubeadm's Corefile (errors, health, ready,
+/// kubernetes, prometheus, forward, cache, loop, reload, loadbalance) and
+/// the usual edits (log, hosts, rewrite, template, ...) all stay.
+pub const COREDNS_PLUGINS: &[&str] = &[
+    "root",
+    "metadata",
+    "cancel",
+    "tls",
+    "timeouts",
+    "multisocket",
+    "reload",
+    "nsid",
+    "bufsize",
+    "bind",
+    "debug",
+    "ready",
+    "health",
+    "pprof",
+    "metrics",
+    "errors",
+    "log",
+    "dnstap",
+    "local",
+    "dns64",
+    "acl",
+    "any",
+    "chaos",
+    "loadbalance",
+    "tsig",
+    "cache",
+    "rewrite",
+    "header",
+    "dnssec",
+    "autopath",
+    "minimal",
+    "template",
+    "transfer",
+    "hosts",
+    "k8s_external",
+    "kubernetes",
+    "file",
+    "auto",
+    "secondary",
+    "loop",
+    "forward",
+    "grpc",
+    "erratic",
+    "whoami",
+    "sign",
+    "view",
+];
 /// The pause (sandbox) image tag kubeadm v1.34 uses.
 pub const PAUSE: &str = "3.10.1";
 /// metrics-server (the newest version the Go module proxy serves with a
