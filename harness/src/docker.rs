@@ -508,6 +508,16 @@ impl Docker {
         Ok(out.status.success())
     }
 
+    /// The local image's ID (`sha256:...`), which changes whenever the
+    /// image is rebuilt with other content under the same tag.
+    pub fn image_id(&self, reference: &str) -> Result<String, DockerError> {
+        Ok(self
+            .cmd()
+            .args(["image", "inspect", "--format", "{{.Id}}", reference])
+            .timeout(Duration::from_secs(30))
+            .output_string()?)
+    }
+
     /// `docker build -t TAG [-f DOCKERFILE] DIR`, progress on stderr.
     pub fn build_image(
         &self,

@@ -227,6 +227,97 @@ fn kind_cluster_end_to_end() {
     assert!(kubeconfig.exists());
 
     fixture_deploys_through_kube_rs(&kubeconfig, &image);
+    reuse_rolls_pods_of_a_rebuilt_image(&opts, &k, &report);
+}
+
+/// `up` on an existing cluster reuses it, and a gpu-fakes image rebuilt
+/// under the same tag replaces the running pods: here the DaemonSet is
+/// made to look as if its pods ran an older build.
+fn reuse_rolls_pods_of_a_rebuilt_image(
+    opts: &UpOptions,
+    k: &Kubectl,
+    first: &harness::cluster::UpReport,
+) {
+    use harness::cluster::lifecycle::IMAGE_ID_ANNOTATION;
+    let gpu_fakes = first
+        .gpu_fakes_image
+        .clone()
+        .expect("gpu-fakes image loaded");
+    let image_id = harness::docker::Docker::detect()
+        .image_id(&gpu_fakes)
+        .expect("docker image inspect");
+    let template_id = |k: &Kubectl| {
+        k.run(&[
+            "-n",
+            "gpu-fakes",
+            "get",
+            "daemonset/gpu-fakes-gpu",
+            "-o",
+            &format!(
+                "jsonpath={{.spec.template.metadata.annotations.{}}}",
+                IMAGE_ID_ANNOTATION.replace('.', "\\.")
+            ),
+        ])
+        .expect("get daemonset")
+        .trim()
+        .to_string()
+    };
+    let pod_uids = |k: &Kubectl| {
+        let mut uids: Vec<String> = k
+            .run(&[
+                "-n",
+                "gpu-fakes",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=gpu-fakes",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.uid}{\"\\n\"}{end}",
+            ])
+            .expect("get pods")
+            .lines()
+            .map(String::from)
+            .collect();
+        uids.sort();
+        uids
+    };
+    assert_eq!(
+        template_id(k),
+        image_id,
+        "up annotates the pods with the image ID"
+    );
+    let stale = format!(
+        r#"{{"spec":{{"template":{{"metadata":{{"annotations":{{"{IMAGE_ID_ANNOTATION}":"sha256:an-older-build"}}}}}}}}}}"#
+    );
+    k.run(&[
+        "-n",
+        "gpu-fakes",
+        "patch",
+        "daemonset/gpu-fakes-gpu",
+        "-p",
+        &stale,
+    ])
+    .expect("patch daemonset");
+    k.run(&[
+        "-n",
+        "gpu-fakes",
+        "rollout",
+        "status",
+        "daemonset/gpu-fakes-gpu",
+        "--timeout=180s",
+    ])
+    .expect("stale rollout");
+    let before = pod_uids(k);
+
+    let again = cluster::up(opts).expect("cluster up again");
+    assert!(!again.created, "an existing cluster is reused");
+    assert_eq!(template_id(k), image_id, "the current image ID is back");
+    let after = pod_uids(k);
+    assert_eq!(after.len(), 2, "one gpu-fakes pod per GPU node: {after:?}");
+    assert!(
+        after.iter().all(|u| !before.contains(u)),
+        "pods of the stale image were replaced: before {before:?}, after {after:?}"
+    );
 }
 
 /// The mock-server fixture, rendered from its template and applied with

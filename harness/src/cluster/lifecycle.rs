@@ -287,7 +287,8 @@ pub fn up(opts: &UpOptions) -> Result<UpReport, ClusterError> {
     } else {
         let image = crate::images::build_gpu_fakes_image(&docker)?;
         provider.load_image(&spec.name, &image)?;
-        install_gpu_fakes(&kubectl, opts.gpu_workers, opts.ready_timeout)?;
+        let image_id = docker.image_id(&image)?;
+        install_gpu_fakes(&kubectl, opts.gpu_workers, &image_id, opts.ready_timeout)?;
         Some(image)
     };
     t.step("gpu-fakes");
@@ -327,19 +328,45 @@ pub fn gpu_fakes_manifest_path() -> PathBuf {
         .join("gpu-fakes.yaml")
 }
 
-/// Applies the gpu-fakes DaemonSet and waits until every GPU-pool node
-/// advertises a non-zero `nvidia.com/gpu` (or `.shared` / MIG) allocatable.
+/// The pod-template annotation that carries the ID of the image a
+/// workload runs. Our images keep one tag (`:dev`) across rebuilds, so
+/// without it `up` on a reused cluster would leave pods running the old
+/// image; a new ID changes the template and rolls the pods.
+pub const IMAGE_ID_ANNOTATION: &str = "inferbench.dev/image-id";
+
+/// The gpu-fakes DaemonSet's name in its manifest.
+const GPU_FAKES_DAEMONSET: &str = "gpu-fakes-gpu";
+
+/// Applies the gpu-fakes DaemonSet (its pods annotated with `image_id`, see
+/// [`IMAGE_ID_ANNOTATION`]) and waits until every GPU-pool node advertises
+/// a non-zero `nvidia.com/gpu` (or `.shared` / MIG) allocatable.
 pub fn install_gpu_fakes(
     kubectl: &Kubectl,
     gpu_nodes: u32,
+    image_id: &str,
     timeout: Duration,
 ) -> Result<(), ClusterError> {
     let path = gpu_fakes_manifest_path();
     let manifest = std::fs::read_to_string(&path)
         .map_err(super::io_err(format!("reading {}", path.display())))?;
+    let manifest = annotate_pod_template(
+        &manifest,
+        "DaemonSet",
+        GPU_FAKES_DAEMONSET,
+        IMAGE_ID_ANNOTATION,
+        image_id,
+    )
+    .map_err(|detail| ClusterError::Parse {
+        what: path.display().to_string(),
+        detail,
+    })?;
     kubectl.apply(&manifest)?;
     kubectl.apply(FAKE_NVIDIA_RUNTIME_CLASS)?;
-    kubectl.wait_rollout_of("gpu-fakes", "daemonset/gpu-fakes-gpu", timeout)?;
+    kubectl.wait_rollout_of(
+        "gpu-fakes",
+        &format!("daemonset/{GPU_FAKES_DAEMONSET}"),
+        timeout,
+    )?;
     kubectl.poll("the GPU pool to advertise nvidia.com/gpu", timeout, |k| {
         let out = k.run(&[
             "get",
@@ -352,6 +379,59 @@ pub fn install_gpu_fakes(
         let advertised = out.lines().filter(|l| l.contains("nvidia.com/")).count();
         Ok((advertised as u32 >= gpu_nodes).then_some(()))
     })
+}
+
+/// Sets annotation `key: value` on the pod template of the `kind` named
+/// `name` in a multi-document manifest; the other documents are kept as
+/// they are. The error says what was missing.
+pub fn annotate_pod_template(
+    manifest: &str,
+    kind: &str,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<String, String> {
+    use yaml_serde::Value;
+    let mut out = Vec::new();
+    let mut found = false;
+    for doc in crate::k8s::split_documents(manifest) {
+        let mut v: Value =
+            yaml_serde::from_str(doc).map_err(|e| format!("a document does not parse: {e}"))?;
+        let is_it = v.get("kind").and_then(Value::as_str) == Some(kind)
+            && v.get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                == Some(name);
+        if !is_it {
+            out.push(doc.trim_end().to_string());
+            continue;
+        }
+        let template = v
+            .get_mut("spec")
+            .and_then(|s| s.get_mut("template"))
+            .and_then(Value::as_mapping_mut)
+            .ok_or_else(|| format!("{kind} {name} has no spec.template"))?;
+        let metadata = template
+            .entry(Value::from("metadata"))
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        let metadata = metadata
+            .as_mapping_mut()
+            .ok_or_else(|| format!("{kind} {name}: spec.template.metadata is not a mapping"))?;
+        let annotations = metadata
+            .entry(Value::from("annotations"))
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        let annotations = annotations.as_mapping_mut().ok_or_else(|| {
+            format!("{kind} {name}: spec.template.metadata.annotations is not a mapping")
+        })?;
+        annotations.insert(Value::from(key), Value::from(value));
+        let text = yaml_serde::to_string(&v).map_err(|e| e.to_string())?;
+        out.push(text.trim_end().to_string());
+        found = true;
+    }
+    if !found {
+        return Err(format!("no {kind} named {name}"));
+    }
+    Ok(out.join("\n---\n") + "\n")
 }
 
 /// Applies metrics-server (with `--kubelet-insecure-tls`) and waits until
@@ -543,5 +623,81 @@ mod tests {
         assert!(rest.contains("kind: Deployment") && !rest.contains("kind: APIService"));
         assert!(rest.contains("--kubelet-insecure-tls"));
         assert!(rest.contains("registry.k8s.io/metrics-server/metrics-server:v0.9.0"));
+    }
+
+    fn pod_annotations(manifest: &str, kind: &str) -> Vec<(String, String)> {
+        crate::k8s::split_documents(manifest)
+            .into_iter()
+            .map(|d| yaml_serde::from_str::<yaml_serde::Value>(d).expect("parses"))
+            .filter(|v| v["kind"].as_str() == Some(kind))
+            .filter_map(|v| {
+                v["spec"]["template"]["metadata"]["annotations"]
+                    .as_mapping()
+                    .cloned()
+            })
+            .flat_map(|m| {
+                m.into_iter().map(|(k, v)| {
+                    (
+                        k.as_str().unwrap_or_default().to_string(),
+                        v.as_str().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gpu_fakes_pods_carry_the_image_id() {
+        let manifest = std::fs::read_to_string(gpu_fakes_manifest_path()).expect("fixture");
+        let docs = crate::k8s::split_documents(&manifest).len();
+        let once = annotate_pod_template(
+            &manifest,
+            "DaemonSet",
+            GPU_FAKES_DAEMONSET,
+            IMAGE_ID_ANNOTATION,
+            "sha256:aaa",
+        )
+        .expect("annotated");
+        assert_eq!(crate::k8s::split_documents(&once).len(), docs);
+        assert_eq!(
+            pod_annotations(&once, "DaemonSet"),
+            vec![(IMAGE_ID_ANNOTATION.to_string(), "sha256:aaa".to_string())]
+        );
+        // A rebuilt image replaces the ID; nothing else moves.
+        let twice = annotate_pod_template(
+            &once,
+            "DaemonSet",
+            GPU_FAKES_DAEMONSET,
+            IMAGE_ID_ANNOTATION,
+            "sha256:bbb",
+        )
+        .expect("annotated again");
+        assert_eq!(
+            pod_annotations(&twice, "DaemonSet"),
+            vec![(IMAGE_ID_ANNOTATION.to_string(), "sha256:bbb".to_string())]
+        );
+        assert_eq!(twice.replace("sha256:bbb", "sha256:aaa"), once);
+    }
+
+    #[test]
+    fn annotating_a_missing_workload_says_what_is_missing() {
+        let err = annotate_pod_template(
+            "kind: ConfigMap\nmetadata: {name: x}\n",
+            "DaemonSet",
+            "x",
+            "k",
+            "v",
+        )
+        .expect_err("no DaemonSet");
+        assert_eq!(err, "no DaemonSet named x");
+        let err = annotate_pod_template(
+            "kind: DaemonSet\nmetadata: {name: x}\nspec: {}\n",
+            "DaemonSet",
+            "x",
+            "k",
+            "v",
+        )
+        .expect_err("no template");
+        assert_eq!(err, "DaemonSet x has no spec.template");
     }
 }
