@@ -500,22 +500,21 @@ impl Docker {
 
     /// Whether an image with this reference exists locally.
     pub fn image_exists(&self, reference: &str) -> Result<bool, DockerError> {
-        let out = self
-            .cmd()
-            .args(["image", "inspect", "--format", "{{.Id}}", reference])
-            .timeout(Duration::from_secs(30))
-            .run_unchecked()?;
+        let out = self.inspect_image_id(reference).run_unchecked()?;
         Ok(out.status.success())
     }
 
     /// The local image's ID (`sha256:...`), which changes whenever the
     /// image is rebuilt with other content under the same tag.
     pub fn image_id(&self, reference: &str) -> Result<String, DockerError> {
-        Ok(self
-            .cmd()
+        Ok(self.inspect_image_id(reference).output_string()?)
+    }
+
+    /// `docker image inspect --format {{.Id}} REFERENCE`.
+    fn inspect_image_id(&self, reference: &str) -> Cmd {
+        self.cmd()
             .args(["image", "inspect", "--format", "{{.Id}}", reference])
             .timeout(Duration::from_secs(30))
-            .output_string()?)
     }
 
     /// `docker build -t TAG [-f DOCKERFILE] DIR`, progress on stderr.

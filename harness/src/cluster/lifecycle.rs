@@ -358,7 +358,10 @@ pub fn install_gpu_fakes(
     )
     .map_err(|detail| ClusterError::Parse {
         what: path.display().to_string(),
-        detail,
+        detail: format!(
+            "{detail}; regenerate it with `cargo run -p gpu-fakes -- render-manifests > \
+             fixtures/gpu-fakes/gpu-fakes.yaml`"
+        ),
     })?;
     kubectl.apply(&manifest)?;
     kubectl.apply(FAKE_NVIDIA_RUNTIME_CLASS)?;
