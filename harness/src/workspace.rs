@@ -3,13 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// The repository root: the folder holding the workspace `Cargo.toml`.
-pub fn repo_root() -> PathBuf {
-    // harness/ lives one level under the root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+pub use scenario::repo_root;
 
 /// The cache folder for built tools, images and root filesystems, outside
 /// the repository so that clean clones and CI runs reuse it.

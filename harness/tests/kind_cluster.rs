@@ -2,6 +2,11 @@
 //! the mock server behind a Service answering HTTP, the metrics API
 //! returning numbers, down with no containers left.
 //!
+//! `cargo xtask test` brings one cluster up for all its cluster tests and
+//! names it in `INFERBENCH_TEST_CLUSTER`; this test then runs `up` against
+//! it (the reuse path: nothing is created twice) and leaves it up for the
+//! others. Run alone, it brings up and deletes a cluster of its own.
+//!
 //! Cold (nothing cached) this builds Kubernetes and the node image (about
 //! 30 minutes on 2 cores); warm it takes about 3 minutes.
 
@@ -11,26 +16,49 @@ use std::time::Duration;
 use harness::cluster::kubectl::Kubectl;
 use harness::cluster::{self, UpOptions};
 
-const CLUSTER: &str = "inferbench-it";
+/// The cluster of this test when it runs alone.
+const OWN_CLUSTER: &str = "inferbench-it";
 const NAMESPACE: &str = "inferbench-it";
 
-/// Deletes the cluster when the test ends, pass or fail, unless
-/// INFERBENCH_KEEP_CLUSTER is set.
-struct Teardown;
+/// The shared cluster `cargo xtask test` brought up, if any.
+fn shared_cluster() -> Option<String> {
+    std::env::var("INFERBENCH_TEST_CLUSTER")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Deletes what the test made when it ends, pass or fail: the cluster it
+/// brought up itself (unless INFERBENCH_KEEP_CLUSTER is set), or, on a
+/// shared cluster, its namespace.
+struct Teardown {
+    cluster: String,
+    shared: bool,
+    /// Set once the cluster is up.
+    kubectl: Option<Kubectl>,
+}
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
-            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {CLUSTER} up");
+        let name = &self.cluster;
+        if self.shared {
+            let Some(k) = &self.kubectl else { return };
+            match k.run(&["delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false"]) {
+                Ok(_) => eprintln!("namespace {NAMESPACE} deleted from shared cluster {name}"),
+                Err(e) => eprintln!("deleting namespace {NAMESPACE} failed: {e}"),
+            }
             return;
         }
-        match cluster::down(CLUSTER) {
-            Ok(r) if r.leftover_containers.is_empty() => eprintln!("cluster {CLUSTER} deleted"),
+        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
+            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {name} up");
+            return;
+        }
+        match cluster::down(name) {
+            Ok(r) if r.leftover_containers.is_empty() => eprintln!("cluster {name} deleted"),
             Ok(r) => eprintln!(
-                "cluster {CLUSTER} deleted but containers remain: {:?}",
+                "cluster {name} deleted but containers remain: {:?}",
                 r.leftover_containers
             ),
-            Err(e) => eprintln!("deleting cluster {CLUSTER} failed: {e}"),
+            Err(e) => eprintln!("deleting cluster {name} failed: {e}"),
         }
     }
 }
@@ -98,12 +126,23 @@ spec:
 #[test]
 #[ignore = "needs Docker and a kind cluster: run cargo xtask test"]
 fn kind_cluster_end_to_end() {
+    let shared = shared_cluster();
     let opts = UpOptions {
-        name: CLUSTER.to_string(),
+        name: shared.clone().unwrap_or_else(|| OWN_CLUSTER.to_string()),
         ..UpOptions::default()
     };
-    let _teardown = Teardown;
+    let mut teardown = Teardown {
+        cluster: opts.name.clone(),
+        shared: shared.is_some(),
+        kubectl: None,
+    };
     let report = cluster::up(&opts).expect("cluster up");
+    teardown.kubectl = Some(Kubectl::new(report.kubectl.clone(), report.kubeconfig.clone()));
+    assert!(
+        shared.is_none() || !report.created,
+        "the shared cluster {} was up already, so up must reuse it",
+        opts.name
+    );
     eprintln!("{}", report.how_to_reach());
     eprintln!("timings: {:?}", report.timings);
     let k = Kubectl::new(report.kubectl.clone(), report.kubeconfig.clone());
@@ -325,7 +364,8 @@ fn reuse_rolls_pods_of_a_rebuilt_image(
 /// readiness on the simulated model load, and answers through its Service
 /// with the pod and namespace that served.
 fn fixture_deploys_through_kube_rs(kubeconfig: &std::path::Path, image: &str) {
-    use harness::{k8s, template};
+    use harness::k8s;
+    use harness::scenario::bindings as template;
     const NS: &str = "inferbench-it-fixture";
     let root = harness::workspace::repo_root()
         .join("fixtures")

@@ -284,7 +284,7 @@ async fn check_forwarder_endpoints(client: &Client) {
 /// say why.
 async fn run_scheduling_scenarios(kubeconfig: &Path) {
     use harness::report::{ClusterInfo, Outcome};
-    use harness::scenario::run::{self as runner, Cancel, RunOptions};
+    use harness::runner::{self as runner, Cancel, RunOptions};
     use harness::scenario::{model::Timeouts, profile};
 
     let root = harness::workspace::repo_root();
@@ -311,6 +311,7 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         command: "kwok_cluster test".into(),
         keep: false,
         fail_fast: false,
+        parallel: 2,
         quiet: true,
         timeouts: Timeouts::default(),
         set: Default::default(),

@@ -10,7 +10,7 @@ use harness::tools::exec::{Cmd, is_root, which};
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn fixture() -> RunReport {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/run.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/report/tests/fixtures/report/run.json");
     json::read(&path).expect("the fixture run reads")
 }
 

@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> PathBuf {
-        harness::workspace::repo_root().join("harness/tests/fixtures/report/run.json")
+        harness::workspace::repo_root().join("crates/report/tests/fixtures/report/run.json")
     }
 
     fn diff_args(a: PathBuf, b: PathBuf) -> DiffArgs {

@@ -13,7 +13,7 @@ use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunRe
 use harness::scenario::model::Capability;
 use harness::scenario::model::Timeouts;
 use harness::scenario::profile::{self, Profile};
-use harness::scenario::run::{self as runner, Cancel, RunOptions};
+use harness::runner::{self as runner, Cancel, RunOptions};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -41,6 +41,10 @@ pub struct CommonRunArgs {
     /// Stop after the first scenario that fails.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Scenario runs at once, each in its own namespace (default: two per
+    /// core, 2 to 8). Scenarios marked `exclusive` run alone afterwards.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
     /// Print failures only.
     #[arg(long, short)]
     pub quiet: bool,
@@ -94,7 +98,7 @@ pub struct E2eArgs {
     pub common: CommonRunArgs,
 }
 
-fn parse_set(set: &[String]) -> anyhow::Result<harness::template::Bindings> {
+fn parse_set(set: &[String]) -> anyhow::Result<harness::scenario::bindings::Bindings> {
     let mut out = BTreeMap::new();
     for s in set {
         let (k, v) = s
@@ -194,7 +198,7 @@ fn cluster_capabilities(info: &ClusterInfo) -> BTreeSet<Capability> {
 fn check_profile(
     profile: &Profile,
     cluster: &BTreeSet<Capability>,
-    set: &harness::template::Bindings,
+    set: &harness::scenario::bindings::Bindings,
 ) -> anyhow::Result<()> {
     let missing = profile::missing(&profile.spec.requires, cluster);
     if missing.is_empty() || set.contains_key("image") {
@@ -303,6 +307,9 @@ fn run_and_report(
             command: std::env::args().collect::<Vec<_>>().join(" "),
             keep: common.keep,
             fail_fast: common.fail_fast,
+            parallel: common
+                .parallel
+                .map_or_else(runner::default_parallelism, usize::from),
             quiet: common.quiet,
             timeouts: Timeouts::default(),
             set,
@@ -402,15 +409,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the e2e cluster when e2e ends, however it ends (unless --keep).
+/// Deletes the e2e cluster when e2e ends, however it ends, if e2e created
+/// it (a cluster that was up before is left up: a run never deletes what it
+/// did not create) and --keep is off.
 struct Teardown<'a> {
     name: &'a str,
     keep: bool,
     kwok: bool,
+    /// The cluster was up before e2e started.
+    existed: bool,
 }
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
+        if self.existed {
+            eprintln!(
+                "cluster {} was up before e2e started: it stays up (`cargo xtask down --name {}` deletes it)",
+                self.name, self.name
+            );
+            return;
+        }
         if self.keep {
             eprintln!(
                 "--keep: cluster {} stays up (`cargo xtask down --name {}` deletes it)",
@@ -456,6 +474,7 @@ pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
         name: &args.cluster,
         keep: args.common.keep,
         kwok: false,
+        existed: cluster::lifecycle::exists(&args.cluster),
     };
     let up =
         cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.cluster))?;
@@ -492,6 +511,7 @@ fn e2e_kwok(
         name: &name,
         keep: args.common.keep,
         kwok: true,
+        existed: harness::cluster::kwok::lifecycle::is_kwok_cluster(&name),
     };
     let up = harness::cluster::kwok::lifecycle::up(&opts)
         .with_context(|| format!("bringing up kwok cluster {name:?}"))?;

@@ -17,6 +17,13 @@ pub struct TestArgs {
     /// Run only the tests that need nothing but this machine (no Docker, no cluster).
     #[arg(long)]
     pub offline: bool,
+    /// The kind cluster all cluster tests share: reused when it is up,
+    /// else brought up and deleted at the end (unless --keep).
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = harness::cluster::DEFAULT_CLUSTER_NAME)]
+    pub cluster: String,
+    /// Leave the cluster up even when this command created it.
+    #[arg(long)]
+    pub keep: bool,
     /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
     #[arg(last = true)]
     pub cargo_test_args: Vec<String>,
@@ -42,40 +49,58 @@ fn cargo_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> anyhow::Re
     Ok(())
 }
 
-/// Cluster used by the gpu-fakes cluster tests (separate from the harness's own).
-const GPU_FAKES_CLUSTER: &str = "inferbench-gpu-it";
+/// The cluster every cluster test shares: brought up once (or reused when
+/// it is up already), handed to the tests by name and kubeconfig, and
+/// deleted at the end only when this command created it.
+struct SharedCluster {
+    name: String,
+    kubeconfig: std::path::PathBuf,
+    /// Delete on drop: this command created the cluster, and --keep is off.
+    delete: bool,
+}
 
-/// Deletes the gpu-fakes test cluster however the tests ended.
-struct ClusterGuard(&'static str);
+impl SharedCluster {
+    fn up(name: &str, keep: bool) -> anyhow::Result<SharedCluster> {
+        eprintln!("==> cluster {name}: bringing it up (reused if it is up already)");
+        let opts = harness::cluster::UpOptions {
+            name: name.to_string(),
+            ..Default::default()
+        };
+        let report = harness::cluster::up(&opts)
+            .with_context(|| format!("bringing up the test cluster {name:?}"))?;
+        let delete = report.created && !keep && std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_none();
+        if !report.created {
+            eprintln!("    reused cluster {name}: it stays up afterwards");
+        }
+        Ok(SharedCluster {
+            name: name.to_string(),
+            kubeconfig: report.kubeconfig,
+            delete,
+        })
+    }
+}
 
-impl Drop for ClusterGuard {
+impl Drop for SharedCluster {
     fn drop(&mut self) {
-        if std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_some() {
-            eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {} up", self.0);
+        if !self.delete {
             return;
         }
-        match harness::cluster::down(self.0) {
+        match harness::cluster::down(&self.name) {
             Ok(r) if r.leftover_containers.is_empty() => {
-                eprintln!("==> cluster {} deleted", self.0)
+                eprintln!("==> cluster {} deleted", self.name)
             }
             Ok(r) => eprintln!(
                 "cluster {} deleted but containers remain: {:?}",
-                self.0, r.leftover_containers
+                self.name, r.leftover_containers
             ),
-            Err(e) => eprintln!("deleting cluster {} failed: {e}", self.0),
+            Err(e) => eprintln!("deleting cluster {} failed: {e}", self.name),
         }
     }
 }
 
-/// Brings up a cluster with the fake GPUs and runs gpu-fakes' cluster tests against it.
-fn gpu_fakes_cluster_tests(extra: &[String]) -> anyhow::Result<()> {
-    eprintln!("==> gpu-fakes cluster tests: bringing up {GPU_FAKES_CLUSTER}");
-    let _guard = ClusterGuard(GPU_FAKES_CLUSTER);
-    let opts = harness::cluster::UpOptions {
-        name: GPU_FAKES_CLUSTER.to_string(),
-        ..Default::default()
-    };
-    let report = harness::cluster::up(&opts).context("bringing up the gpu-fakes test cluster")?;
+/// gpu-fakes' cluster tests against the shared cluster (the fake GPUs are
+/// installed by `up`).
+fn gpu_fakes_cluster_tests(cluster: &SharedCluster, extra: &[String]) -> anyhow::Result<()> {
     let mut args = vec![
         "test",
         "--locked",
@@ -88,30 +113,27 @@ fn gpu_fakes_cluster_tests(extra: &[String]) -> anyhow::Result<()> {
         "--test-threads=1",
     ];
     args.extend(extra.iter().map(String::as_str));
-    cargo_with_env(&args, &[("KUBECONFIG", report.kubeconfig.as_os_str())])?;
-    if extra.is_empty() {
-        vllm_profile_on_fake_gpus(&report.kubeconfig)?;
-    }
-    Ok(())
+    cargo_with_env(&args, &[("KUBECONFIG", cluster.kubeconfig.as_os_str())])
 }
 
 /// The vLLM profile's manifests on the fake GPUs, with the mock server
 /// standing in for vLLM (`vllm serve ...`): the rolling update under load
 /// (GPU requests, the start-up probe, the surge) and its twin must come out
 /// as expected.
-fn vllm_profile_on_fake_gpus(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
+fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
     eprintln!("==> the vllm profile on fake GPUs, the mock server standing in for vLLM");
     let report_dir = harness::workspace::repo_root()
         .join("target")
         .join("vllm-profile-report");
     let args = crate::run_cmd::RunArgs {
         paths: Vec::new(),
-        cluster: GPU_FAKES_CLUSTER.to_string(),
-        kubeconfig: Some(kubeconfig.to_path_buf()),
+        cluster: cluster.name.clone(),
+        kubeconfig: Some(cluster.kubeconfig.clone()),
         common: crate::run_cmd::CommonRunArgs {
             report_dir: Some(report_dir),
             keep: false,
             fail_fast: false,
+            parallel: None,
             quiet: true,
             set: vec![format!("image={}", harness::images::MOCK_SERVER_IMAGE)],
             junit: crate::run_cmd::JunitArg::Scenario,
@@ -154,35 +176,53 @@ fn vllm_profile_on_fake_gpus(kubeconfig: &std::path::Path) -> anyhow::Result<()>
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {
+    let mut phases = Phases::default();
+    let result = run_phases(args, &mut phases);
+    phases.print();
+    result
+}
+
+fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     if !args.no_lint {
-        cargo(&["fmt", "--all", "--", "--check"])
-            .context("code is not formatted: run `cargo fmt --all`")?;
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])?;
+        phases.time("fmt", || {
+            cargo(&["fmt", "--all", "--", "--check"])
+                .context("code is not formatted: run `cargo fmt --all`")
+        })?;
+        phases.time("clippy", || {
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        })?;
     }
     let extra: Vec<&str> = args.cargo_test_args.iter().map(String::as_str).collect();
     if args.offline {
         let mut test = vec!["test", "--workspace", "--locked", "--"];
         test.extend(&extra);
-        return cargo(&test);
+        return phases.time("tests (offline)", || cargo(&test));
     }
-    eprintln!("==> making sure a Docker engine runs");
-    let (docker, setup) = harness::docker::ensure_engine().context(
-        "Docker is needed for the container and cluster tests (use --offline to skip them)",
-    )?;
-    eprintln!("    {setup:?}");
-    eprintln!("==> building images");
-    let image = harness::images::build_mock_server_image(&docker)?;
-    eprintln!("    built {image}");
-    // Everything but gpu-fakes' cluster tests, ignored ones included (they
-    // bring up what they need: containers, the harness's own cluster).
+    phases.time("docker engine and images", || {
+        eprintln!("==> making sure a Docker engine runs");
+        let (docker, setup) = harness::docker::ensure_engine().context(
+            "Docker is needed for the container and cluster tests (use --offline to skip them)",
+        )?;
+        eprintln!("    {setup:?}");
+        eprintln!("==> building images");
+        let image = harness::images::build_mock_server_image(&docker)?;
+        eprintln!("    built {image}");
+        anyhow::Ok(())
+    })?;
+    let cluster = phases.time("cluster up (shared)", || {
+        SharedCluster::up(&args.cluster, args.keep)
+    })?;
+    // Everything but gpu-fakes' cluster tests, ignored ones included: the
+    // container tests, and the cluster tests on the shared cluster (the
+    // kwok test brings up its own kwok cluster: no Docker there).
     let mut test = vec![
         "test",
         "--workspace",
@@ -193,10 +233,71 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         "--include-ignored",
     ];
     test.extend(&extra);
-    cargo(&test)?;
+    phases.time("workspace tests (incl. containers, kind, kwok)", || {
+        cargo_with_env(
+            &test,
+            &[("INFERBENCH_TEST_CLUSTER", std::ffi::OsStr::new(&cluster.name))],
+        )
+    })?;
     let mut test = vec!["test", "--locked", "-p", "gpu-fakes", "--"];
     test.extend(&extra);
-    cargo(&test)?;
-    // gpu-fakes' cluster tests need a cluster with the fake GPUs installed.
-    gpu_fakes_cluster_tests(&args.cargo_test_args)
+    phases.time("gpu-fakes tests", || cargo(&test))?;
+    phases.time("gpu-fakes cluster tests", || {
+        gpu_fakes_cluster_tests(&cluster, &args.cargo_test_args)
+    })?;
+    if args.cargo_test_args.is_empty() {
+        phases.time("vllm profile on fake GPUs", || vllm_profile_on_fake_gpus(&cluster))?;
+    }
+    Ok(())
+}
+
+/// How long each phase of the test run took, printed as a table at the
+/// end (pass or fail) so a slower phase shows up in CI's log.
+#[derive(Default)]
+struct Phases(Vec<(String, std::time::Duration, bool)>);
+
+impl Phases {
+    fn time<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let started = std::time::Instant::now();
+        let r = f();
+        self.0.push((name.to_string(), started.elapsed(), r.is_ok()));
+        r
+    }
+
+    fn print(&self) {
+        eprintln!("{}", render_phases(&self.0));
+    }
+}
+
+/// The phase table: name, seconds, and whether it passed.
+fn render_phases(phases: &[(String, std::time::Duration, bool)]) -> String {
+    let width = phases.iter().map(|p| p.0.len()).max().unwrap_or(5).max(5);
+    let mut out = format!("\n{:<width$}  {:>7}  result\n", "phase", "seconds");
+    let mut total = 0.0;
+    for (name, took, ok) in phases {
+        let secs = took.as_secs_f64();
+        total += secs;
+        let result = if *ok { "ok" } else { "FAILED" };
+        out.push_str(&format!("{name:<width$}  {secs:>7.0}  {result}\n"));
+    }
+    out.push_str(&format!("{:<width$}  {total:>7.0}\n", "total"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phase_table_lines_up_and_adds_up() {
+        let table = render_phases(&[
+            ("clippy".into(), std::time::Duration::from_secs(61), true),
+            ("cluster up (shared)".into(), std::time::Duration::from_secs(200), false),
+        ]);
+        insta::assert_snapshot!(table);
+    }
 }

@@ -503,6 +503,14 @@ pub fn metrics_server_manifest() -> String {
 
 /// Deletes the cluster `name` and checks that none of its containers is
 /// left. Starts no engine and builds nothing when there is nothing to do.
+/// Whether a kind cluster of this name has containers (a cheap check that
+/// builds no tool and starts no engine: no engine, no cluster).
+pub fn exists(name: &str) -> bool {
+    crate::docker::Docker::detect()
+        .containers_with_label(&format!("{}={name}", super::kind::CLUSTER_LABEL))
+        .is_ok_and(|c| !c.is_empty())
+}
+
 pub fn down(name: &str) -> Result<DownReport, ClusterError> {
     super::validate_name(name)?;
     let docker = Docker::detect();

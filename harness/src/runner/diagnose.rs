@@ -403,7 +403,7 @@ fn unique(it: impl Iterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::run::evidence::{EventLine, PodInfo, ServiceInfo};
+    use crate::runner::evidence::{EventLine, PodInfo, ServiceInfo};
 
     #[test]
     fn failed_scheduling_is_the_schedulers_decision() {

@@ -16,7 +16,7 @@ use super::context::Ctx;
 use super::{matching, watch};
 use crate::report::TimelineSource;
 use crate::scenario::model::{Apply, Assert, Rollback, Rollout, Scale, Script, Wait};
-use crate::template::{self, Bindings};
+use crate::scenario::bindings::{self as template, Bindings};
 
 pub type OpResult = Result<Option<String>, String>;
 

@@ -79,6 +79,12 @@ pub struct ScenarioSpec {
     /// scenario is skipped, with the reason in the report.
     #[serde(default)]
     pub requires: Vec<Capability>,
+    /// Run alone: the scenario needs the whole cluster to itself (it drains
+    /// nodes, exhausts the GPU pool, or measures CPU that concurrent
+    /// scenarios would share). Others run concurrently, each in its own
+    /// namespace; an exclusive one waits for them and runs with none beside it.
+    #[serde(default)]
+    pub exclusive: bool,
     pub steps: Vec<Step>,
 }
 

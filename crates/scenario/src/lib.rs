@@ -1,9 +1,19 @@
-//! Scenarios: the YAML format, loading with precise errors, lint, the
-//! JSON Schema editors use, and running them against a cluster ([`run`]).
+//! Scenarios: the YAML format ([`model`]), loading with precise errors,
+//! lint, the JSON Schema editors use, serving profiles ([`profile`]),
+//! `{{ name }}` bindings ([`bindings`], [`render`]) and the plan of a run
+//! ([`plan`]: matrix entries, namespaces, requirements, exclusive runs).
+//!
+//! This crate is pure: it reads files and returns values. It must not
+//! depend on a Kubernetes client, an async runtime or the load engine, so
+//! that `cargo xtask scenarios lint` and editors' schema export build
+//! without them. Running a plan against a cluster is the runner's job
+//! (`harness::runner`).
 
+pub mod bindings;
 pub mod model;
+pub mod plan;
 pub mod profile;
-pub mod run;
+pub mod render;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -12,6 +22,16 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use model::{API_VERSION, Action, Operation, Scenario, Step};
+
+/// The repository this crate was built from: where the built-in scenarios,
+/// profiles and fixtures live (`crates/scenario/` is two levels under it).
+pub fn repo_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
 
 /// A problem in a scenario file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

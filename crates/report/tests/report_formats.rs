@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use harness::report::{
+use report::{
     self, Outcome, REPORT_JSON, ReportError, RunReport, SCHEMA_VERSION, json, junit, markdown,
 };
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::model::{API_VERSION, Capability};
-use crate::template::Bindings;
+use crate::bindings::Bindings;
 
 /// The profile used when none is named.
 pub const DEFAULT_PROFILE: &str = "mock";
@@ -92,7 +92,7 @@ pub enum ProfileError {
 
 /// The folder of built-in profiles.
 pub fn profiles_dir() -> PathBuf {
-    crate::workspace::repo_root()
+    crate::repo_root()
         .join("fixtures")
         .join("profiles")
 }
@@ -218,7 +218,7 @@ mod tests {
                 .as_str()
                 .expect("servingTemplate is a path");
             assert!(
-                crate::workspace::repo_root().join(template).is_file(),
+                crate::repo_root().join(template).is_file(),
                 "{n}: {template} exists"
             );
         }

@@ -4,6 +4,11 @@
 //! `report.json` (the model itself, [`json`]), `junit.xml` ([`junit`]),
 //! `report.md` ([`markdown`]) and a self-contained `report.html` ([`html`]).
 //! [`diff`] compares two runs.
+//!
+//! This crate is pure: it turns a [`RunReport`] into files and back, and
+//! must not depend on a Kubernetes client, the load engine or an async
+//! runtime, so that `cargo xtask report` (render, diff, schema) builds
+//! without them. The runner fills the model; this crate only reads it.
 
 pub mod diff;
 mod escape;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use harness::report::diff::{self, ChangeKind, DiffOptions, Metric, Verdict};
-use harness::report::{Outcome, RunReport, ScenarioReport, json};
+use report::diff::{self, ChangeKind, DiffOptions, Metric, Verdict};
+use report::{Outcome, RunReport, ScenarioReport, json};
 
 const ROLLING: &str = "rolling-update[chat-stream]";
 const GPU: &str = "gpu-scheduling[two-gpus-per-pod]";

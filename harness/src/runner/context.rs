@@ -11,7 +11,7 @@ use super::loads::BackgroundLoad;
 use super::recorder::Recorder;
 use crate::report::LoadReport;
 use crate::scenario::model::Timeouts;
-use crate::template::Bindings;
+use crate::scenario::bindings::Bindings;
 
 /// Timeouts when neither the operation, the scenario nor the suite sets one.
 pub const DEFAULT_TIMEOUTS: [(&str, Duration); 11] = [

@@ -1,0 +1,155 @@
+//! Filling an operation's `{{ name }}` placeholders from a scenario's
+//! bindings, and naming an operation in a few words. One renderer for
+//! bindings: the runner and `scenarios lint --profile` both use it.
+
+use std::path::Path;
+
+use crate::bindings::{self, Bindings};
+use crate::model::{Action, format_duration};
+
+/// What an operation does, in a few words, when it has no description.
+pub fn summarize(a: &Action) -> String {
+    match a {
+        Action::Apply(x) => match (&x.file, &x.kustomize) {
+            (Some(f), _) => format!("apply {f}"),
+            (None, Some(k)) => format!("apply kustomize {k}"),
+            _ => "apply inline resource".into(),
+        },
+        Action::Assert(x) => x
+            .file
+            .clone()
+            .map(|f| format!("assert {f}"))
+            .unwrap_or_else(|| "assert inline resource".into()),
+        Action::Wait(x) => match (&x.rollout, &x.resource) {
+            (Some(r), _) => format!("wait for rollout of {r}"),
+            (None, Some(r)) => format!("wait for {r} {}", x.condition.clone().unwrap_or_default()),
+            _ => "wait".into(),
+        },
+        Action::Rollout(x) => format!("roll out {}", x.target),
+        Action::Rollback(x) => format!(
+            "roll back {}{}",
+            x.target,
+            x.to_revision
+                .map(|r| format!(" to revision {r}"))
+                .unwrap_or_default()
+        ),
+        Action::Scale(x) => format!("scale {} to {}", x.target, x.replicas),
+        Action::Load(x) => format!(
+            "load {}: {} users on {}{}",
+            x.name,
+            x.users,
+            x.target,
+            if x.background { " (background)" } else { "" }
+        ),
+        Action::Inject(x) => format!(
+            "inject {}{}",
+            x.fault,
+            x.target
+                .as_ref()
+                .map(|t| format!(" into {t}"))
+                .unwrap_or_default()
+        ),
+        Action::Expect(_) => "expect".into(),
+        Action::Sleep(x) => format!(
+            "sleep {}",
+            format_duration(x.duration)
+        ),
+        Action::Script(x) => format!("script: {}", x.run.lines().next().unwrap_or("")),
+    }
+}
+
+/// the scenario's bindings, so matrix values reach rollouts and loads too.
+pub fn render_action(action: &Action, bindings: &Bindings) -> Result<Action, String> {
+    fn walk(v: &mut serde_json::Value, b: &Bindings, typed: bool) -> Result<(), String> {
+        match v {
+            serde_json::Value::String(s) if s.contains("{{") => {
+                // A string that is one placeholder takes the binding's own
+                // type (a number stays a number in a JSON patch).
+                let whole = s
+                    .trim()
+                    .strip_prefix("{{")
+                    .and_then(|r| r.strip_suffix("}}"))
+                    .map(str::trim)
+                    .filter(|n| typed && !n.contains("{{") && !n.contains("}}"))
+                    .and_then(|n| b.get(n));
+                match whole {
+                    Some(value) => *v = value.clone(),
+                    None => {
+                        *s = bindings::render(Path::new("(operation)"), s, b)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for i in items {
+                    walk(i, b, typed)?;
+                }
+            }
+            serde_json::Value::Object(m) => {
+                // Keys too: `env: { "{{ versionEnv }}": v2 }`.
+                let templated: Vec<String> =
+                    m.keys().filter(|k| k.contains("{{")).cloned().collect();
+                for key in templated {
+                    let filled = bindings::render(Path::new("(operation)"), &key, b)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(v) = m.remove(&key) {
+                        m.insert(filled, v);
+                    }
+                }
+                for (_, i) in m.iter_mut() {
+                    walk(i, b, typed)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let original = serde_json::to_value(action).map_err(|e| e.to_string())?;
+    let mut typed = original.clone();
+    walk(&mut typed, bindings, true)?;
+    if let Ok(a) = serde_json::from_value(typed) {
+        return Ok(a);
+    }
+    // Where the field wants text (an env value), the binding goes in as text.
+    let mut text = original;
+    walk(&mut text, bindings, false)?;
+    serde_json::from_value(text).map_err(|e| format!("after filling bindings: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Operation;
+
+    #[test]
+    fn bindings_reach_every_string_of_an_operation() {
+        let op: Operation = yaml_serde::from_str(
+            "rollout: { target: deployment/m, env: { MOCK_VERSION: \"{{ v }}\" } }",
+        )
+        .expect("operation");
+        let b: Bindings = [("v".to_string(), serde_json::json!("v2"))].into();
+        match render_action(&op.action, &b).expect("rendered") {
+            Action::Rollout(r) => {
+                assert_eq!(r.env.get("MOCK_VERSION").map(String::as_str), Some("v2"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = render_action(&op.action, &Bindings::new()).unwrap_err();
+        assert!(err.contains("v"), "{err}");
+    }
+
+    #[test]
+    fn binding_keys_are_filled_too() {
+        let op: Operation =
+            yaml_serde::from_str("rollout: { target: deployment/m, env: { \"{{ e }}\": v2 } }")
+                .expect("operation");
+        let b: Bindings = [("e".to_string(), serde_json::json!("INFERENCE_VERSION"))].into();
+        match render_action(&op.action, &b).expect("rendered") {
+            Action::Rollout(r) => assert_eq!(
+                r.env.get("INFERENCE_VERSION").map(String::as_str),
+                Some("v2")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
