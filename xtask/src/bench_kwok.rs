@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use harness::cluster::kwok::bench::{self, BenchOptions};
-use harness::cluster::kwok::{Binaries, GpuShape, KwokOptions};
-use harness::tools::{ToolSource, Toolchain};
+use cluster::kwok::bench::{self, BenchOptions};
+use cluster::kwok::{Binaries, GpuShape, KwokOptions};
+use environment::tools::{ToolSource, Toolchain};
 
 use crate::cluster_cmd::SourceArg;
 

@@ -191,7 +191,7 @@ async fn run_level(
 
 fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = harness::workspace::repo_root();
+    let root = environment::workspace::repo_root();
     eprintln!("==> building mock-server (release)");
     let status = Command::new(cargo)
         .args([

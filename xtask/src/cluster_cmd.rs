@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use harness::cluster::kwok::{self, GpuShape, KwokOptions, KwokUpOptions};
-use harness::cluster::{self, UpOptions};
-use harness::tools::ToolSource;
+use cluster::kwok::{self, GpuShape, KwokOptions, KwokUpOptions};
+use cluster::{self, UpOptions};
+use environment::tools::ToolSource;
 
 /// Where pinned tools (kind, kubectl, Kubernetes) come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

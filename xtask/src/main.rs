@@ -73,8 +73,8 @@ fn main() -> anyhow::Result<()> {
         Command::Down(args) => cluster_cmd::down(&args),
         Command::Status(args) => cluster_cmd::status(&args),
         Command::Images => {
-            let (docker, _) = harness::docker::ensure_engine()?;
-            let image = harness::images::build_mock_server_image(&docker)?;
+            let (docker, _) = environment::docker::ensure_engine()?;
+            let image = environment::images::build_mock_server_image(&docker)?;
             println!("built {image}");
             Ok(())
         }
@@ -83,11 +83,11 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => run_cmd::e2e(&args),
         Command::Scenarios(ScenariosCommand::Lint { paths }) => {
             let paths = if paths.is_empty() {
-                vec![harness::workspace::repo_root().join("scenarios")]
+                vec![environment::workspace::repo_root().join("scenarios")]
             } else {
                 paths
             };
-            let loaded = harness::scenario::load_all(&paths)?;
+            let loaded = scenario::load_all(&paths)?;
             for (file, s) in &loaded {
                 println!(
                     "ok  {}  {} ({} steps)",
@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Scenarios(ScenariosCommand::Schema) => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&harness::scenario::json_schema())?
+                serde_json::to_string_pretty(&scenario::json_schema())?
             );
             Ok(())
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use harness::report::{self, diff, json, junit, markdown};
+use report::{self, diff, json, junit, markdown};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn fixture() -> PathBuf {
-        harness::workspace::repo_root().join("crates/report/tests/fixtures/report/run.json")
+        environment::workspace::repo_root().join("crates/report/tests/fixtures/report/run.json")
     }
 
     fn diff_args(a: PathBuf, b: PathBuf) -> DiffArgs {

@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use harness::cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
-use harness::report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunReport};
-use harness::scenario::model::Capability;
-use harness::scenario::model::Timeouts;
-use harness::scenario::profile::{self, Profile};
-use harness::runner::{self as runner, Cancel, RunOptions};
+use cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
+use report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunReport};
+use runner::{self, Cancel, RunOptions};
+use scenario::model::Capability;
+use scenario::model::Timeouts;
+use scenario::profile::{self, Profile};
 
 use crate::cluster_cmd::{GpusArg, ProviderArg, SourceArg};
 
@@ -98,7 +98,7 @@ pub struct E2eArgs {
     pub common: CommonRunArgs,
 }
 
-fn parse_set(set: &[String]) -> anyhow::Result<harness::scenario::bindings::Bindings> {
+fn parse_set(set: &[String]) -> anyhow::Result<scenario::bindings::Bindings> {
     let mut out = BTreeMap::new();
     for s in set {
         let (k, v) = s
@@ -117,7 +117,7 @@ async fn describe_cluster(
     name: &str,
     provider: &str,
 ) -> anyhow::Result<ClusterInfo> {
-    let client = harness::k8s::connect(kubeconfig).await?;
+    let client = k8s::connect(kubeconfig).await?;
     let version = client
         .apiserver_version()
         .await
@@ -198,7 +198,7 @@ fn cluster_capabilities(info: &ClusterInfo) -> BTreeSet<Capability> {
 fn check_profile(
     profile: &Profile,
     cluster: &BTreeSet<Capability>,
-    set: &harness::scenario::bindings::Bindings,
+    set: &scenario::bindings::Bindings,
 ) -> anyhow::Result<()> {
     let missing = profile::missing(&profile.spec.requires, cluster);
     if missing.is_empty() || set.contains_key("image") {
@@ -212,14 +212,14 @@ fn check_profile(
          server: --set image={}",
         profile.metadata.name,
         names.join(", "),
-        harness::images::MOCK_SERVER_IMAGE
+        environment::images::MOCK_SERVER_IMAGE
     )
 }
 
 fn image_infos() -> Vec<ImageInfo> {
     [
-        harness::images::MOCK_SERVER_IMAGE,
-        harness::images::GPU_FAKES_IMAGE,
+        environment::images::MOCK_SERVER_IMAGE,
+        environment::images::GPU_FAKES_IMAGE,
     ]
     .iter()
     .map(|name| ImageInfo {
@@ -235,9 +235,9 @@ fn image_infos() -> Vec<ImageInfo> {
 }
 
 fn select(
-    mut loaded: Vec<(PathBuf, harness::scenario::Scenario)>,
+    mut loaded: Vec<(PathBuf, scenario::Scenario)>,
     only: &[String],
-) -> anyhow::Result<Vec<(PathBuf, harness::scenario::Scenario)>> {
+) -> anyhow::Result<Vec<(PathBuf, scenario::Scenario)>> {
     if only.is_empty() {
         return Ok(loaded);
     }
@@ -250,22 +250,22 @@ fn select(
 
 /// Runs `scenarios`, writes the report folder, returns the report.
 fn run_and_report(
-    scenarios: &[(PathBuf, harness::scenario::Scenario)],
+    scenarios: &[(PathBuf, scenario::Scenario)],
     kubeconfig: &Path,
     cluster_name: &str,
     provider: &str,
     common: &CommonRunArgs,
 ) -> anyhow::Result<RunReport> {
     let run_id = runner::new_run_id();
-    let root = harness::workspace::repo_root();
+    let root = environment::workspace::repo_root();
     let report_dir = common
         .report_dir
         .clone()
         .unwrap_or_else(|| root.join("reports").join(&run_id));
-    let kubectl = harness::tools::ToolSource::from_env()
+    let kubectl = environment::tools::ToolSource::from_env()
         .ok()
-        .and_then(|s| harness::tools::Toolchain::new(s).kubectl().ok())
-        .or_else(|| harness::tools::exec::which("kubectl"));
+        .and_then(|s| environment::tools::Toolchain::new(s).kubectl().ok())
+        .or_else(|| environment::tools::exec::which("kubectl"));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let profile = profile::load(&common.profile)?;
     let set = parse_set(&common.set)?;
@@ -362,16 +362,13 @@ fn print_summary(r: &RunReport) {
     );
 }
 
-fn load(
-    paths: &[PathBuf],
-    only: &[String],
-) -> anyhow::Result<Vec<(PathBuf, harness::scenario::Scenario)>> {
+fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<(PathBuf, scenario::Scenario)>> {
     let paths = if paths.is_empty() {
-        vec![harness::workspace::repo_root().join("scenarios")]
+        vec![environment::workspace::repo_root().join("scenarios")]
     } else {
         paths.to_vec()
     };
-    select(harness::scenario::load_all(&paths)?, only)
+    select(scenario::load_all(&paths)?, only)
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -388,7 +385,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                     args.cluster
                 );
             }
-            let provider = if harness::cluster::kwok::lifecycle::is_kwok_cluster(&args.cluster) {
+            let provider = if cluster::kwok::lifecycle::is_kwok_cluster(&args.cluster) {
                 "kwok"
             } else {
                 "kind"
@@ -438,7 +435,7 @@ impl Drop for Teardown<'_> {
         }
         eprintln!("==> deleting cluster {}", self.name);
         let result = if self.kwok {
-            harness::cluster::kwok::lifecycle::down(self.name).map(|_| ())
+            cluster::kwok::lifecycle::down(self.name).map(|_| ())
         } else {
             cluster::down(self.name).map(|_| ())
         };
@@ -493,16 +490,13 @@ pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
 
 /// `cargo xtask e2e --provider kwok`: a kwok cluster; the scenarios that
 /// need no containers run, the others are reported as skipped.
-fn e2e_kwok(
-    args: &E2eArgs,
-    scenarios: &[(PathBuf, harness::scenario::Scenario)],
-) -> anyhow::Result<()> {
+fn e2e_kwok(args: &E2eArgs, scenarios: &[(PathBuf, scenario::Scenario)]) -> anyhow::Result<()> {
     let name = crate::cluster_cmd::kwok_name(&args.cluster).to_string();
     eprintln!(
         "==> e2e: {} scenarios on kwok; bringing up cluster {name}",
         scenarios.len()
     );
-    let opts = harness::cluster::kwok::KwokUpOptions {
+    let opts = cluster::kwok::KwokUpOptions {
         name: name.clone(),
         tool_source: args.source.map(Into::into),
         ..Default::default()
@@ -511,9 +505,9 @@ fn e2e_kwok(
         name: &name,
         keep: args.common.keep,
         kwok: true,
-        existed: harness::cluster::kwok::lifecycle::is_kwok_cluster(&name),
+        existed: cluster::kwok::lifecycle::is_kwok_cluster(&name),
     };
-    let up = harness::cluster::kwok::lifecycle::up(&opts)
+    let up = cluster::kwok::lifecycle::up(&opts)
         .with_context(|| format!("bringing up kwok cluster {name:?}"))?;
     let report = run_and_report(scenarios, &up.kubeconfig, &name, "kwok", &args.common)?;
     if !report.outcome.is_success() {

@@ -19,7 +19,7 @@ pub struct TestArgs {
     pub offline: bool,
     /// The kind cluster all cluster tests share: reused when it is up,
     /// else brought up and deleted at the end (unless --keep).
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = harness::cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub cluster: String,
     /// Leave the cluster up even when this command created it.
     #[arg(long)]
@@ -35,7 +35,7 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
 
 fn cargo_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = harness::workspace::repo_root();
+    let root = environment::workspace::repo_root();
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
@@ -62,13 +62,14 @@ struct SharedCluster {
 impl SharedCluster {
     fn up(name: &str, keep: bool) -> anyhow::Result<SharedCluster> {
         eprintln!("==> cluster {name}: bringing it up (reused if it is up already)");
-        let opts = harness::cluster::UpOptions {
+        let opts = cluster::UpOptions {
             name: name.to_string(),
             ..Default::default()
         };
-        let report = harness::cluster::up(&opts)
-            .with_context(|| format!("bringing up the test cluster {name:?}"))?;
-        let delete = report.created && !keep && std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_none();
+        let report =
+            cluster::up(&opts).with_context(|| format!("bringing up the test cluster {name:?}"))?;
+        let delete =
+            report.created && !keep && std::env::var_os("INFERBENCH_KEEP_CLUSTER").is_none();
         if !report.created {
             eprintln!("    reused cluster {name}: it stays up afterwards");
         }
@@ -85,7 +86,7 @@ impl Drop for SharedCluster {
         if !self.delete {
             return;
         }
-        match harness::cluster::down(&self.name) {
+        match cluster::down(&self.name) {
             Ok(r) if r.leftover_containers.is_empty() => {
                 eprintln!("==> cluster {} deleted", self.name)
             }
@@ -122,7 +123,7 @@ fn gpu_fakes_cluster_tests(cluster: &SharedCluster, extra: &[String]) -> anyhow:
 /// as expected.
 fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
     eprintln!("==> the vllm profile on fake GPUs, the mock server standing in for vLLM");
-    let report_dir = harness::workspace::repo_root()
+    let report_dir = environment::workspace::repo_root()
         .join("target")
         .join("vllm-profile-report");
     let args = crate::run_cmd::RunArgs {
@@ -135,7 +136,7 @@ fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
             fail_fast: false,
             parallel: None,
             quiet: true,
-            set: vec![format!("image={}", harness::images::MOCK_SERVER_IMAGE)],
+            set: vec![format!("image={}", environment::images::MOCK_SERVER_IMAGE)],
             junit: crate::run_cmd::JunitArg::Scenario,
             only: vec!["rolling-update".into()],
             profile: "vllm".into(),
@@ -152,7 +153,7 @@ fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         .context("report folder")?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report: harness::report::RunReport =
+    let report: report::RunReport =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let ran: Vec<String> = report
         .scenarios
@@ -160,7 +161,7 @@ fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         .filter(|s| {
             matches!(
                 s.outcome,
-                harness::report::Outcome::Passed | harness::report::Outcome::FailedAsExpected
+                report::Outcome::Passed | report::Outcome::FailedAsExpected
             )
         })
         .map(|s| s.name.clone())
@@ -208,12 +209,12 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     }
     phases.time("docker engine and images", || {
         eprintln!("==> making sure a Docker engine runs");
-        let (docker, setup) = harness::docker::ensure_engine().context(
+        let (docker, setup) = environment::docker::ensure_engine().context(
             "Docker is needed for the container and cluster tests (use --offline to skip them)",
         )?;
         eprintln!("    {setup:?}");
         eprintln!("==> building images");
-        let image = harness::images::build_mock_server_image(&docker)?;
+        let image = environment::images::build_mock_server_image(&docker)?;
         eprintln!("    built {image}");
         anyhow::Ok(())
     })?;
@@ -236,7 +237,10 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     phases.time("workspace tests (incl. containers, kind, kwok)", || {
         cargo_with_env(
             &test,
-            &[("INFERBENCH_TEST_CLUSTER", std::ffi::OsStr::new(&cluster.name))],
+            &[(
+                "INFERBENCH_TEST_CLUSTER",
+                std::ffi::OsStr::new(&cluster.name),
+            )],
         )
     })?;
     let mut test = vec!["test", "--locked", "-p", "gpu-fakes", "--"];
@@ -246,7 +250,9 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
         gpu_fakes_cluster_tests(&cluster, &args.cargo_test_args)
     })?;
     if args.cargo_test_args.is_empty() {
-        phases.time("vllm profile on fake GPUs", || vllm_profile_on_fake_gpus(&cluster))?;
+        phases.time("vllm profile on fake GPUs", || {
+            vllm_profile_on_fake_gpus(&cluster)
+        })?;
     }
     Ok(())
 }
@@ -257,14 +263,11 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
 struct Phases(Vec<(String, std::time::Duration, bool)>);
 
 impl Phases {
-    fn time<T>(
-        &mut self,
-        name: &str,
-        f: impl FnOnce() -> anyhow::Result<T>,
-    ) -> anyhow::Result<T> {
+    fn time<T>(&mut self, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
         let started = std::time::Instant::now();
         let r = f();
-        self.0.push((name.to_string(), started.elapsed(), r.is_ok()));
+        self.0
+            .push((name.to_string(), started.elapsed(), r.is_ok()));
         r
     }
 
@@ -296,7 +299,11 @@ mod tests {
     fn the_phase_table_lines_up_and_adds_up() {
         let table = render_phases(&[
             ("clippy".into(), std::time::Duration::from_secs(61), true),
-            ("cluster up (shared)".into(), std::time::Duration::from_secs(200), false),
+            (
+                "cluster up (shared)".into(),
+                std::time::Duration::from_secs(200),
+                false,
+            ),
         ]);
         insta::assert_snapshot!(table);
     }

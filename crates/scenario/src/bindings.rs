@@ -173,9 +173,7 @@ mod tests {
 
     #[test]
     fn mock_server_fixture_renders_with_its_defaults() {
-        let root = crate::repo_root()
-            .join("fixtures")
-            .join("mock-server");
+        let root = crate::repo_root().join("fixtures").join("mock-server");
         let defaults = load_values(&root.join("values.yaml")).expect("values load");
         let out = render_file(&root.join("deployment.yaml"), &defaults, &Bindings::new())
             .expect("renders");

@@ -227,7 +227,11 @@ mod tests {
             insts[1].expect_failure.as_ref().map(|x| x.step.as_str()),
             Some("x")
         );
-        assert!(insts[1].namespace("20261123-000000-ab12").starts_with("ib-s-two-ab12"));
+        assert!(
+            insts[1]
+                .namespace("20261123-000000-ab12")
+                .starts_with("ib-s-two-ab12")
+        );
     }
 
     const PROFILED: &str = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  requires: [containers]\n  bindings: { replicas: 2, drift: \"{{ server }}-canary\" }\n  matrix:\n    - name: plain\n    - name: twin\n      values: { drift: \"{{ server }}\" }\n      expectFailure: { step: knobs }\n  steps:\n    - name: generic\n      try: [ { sleep: { duration: 1s } } ]\n    - name: knobs\n      requires: [mock-server]\n      try: [ { sleep: { duration: 1s } } ]\n";
@@ -251,8 +255,7 @@ mod tests {
         ]
         .into();
         let e = instances(&list, &looped, &Bindings::new())
-            .err()
-            .expect("two levels are refused")
+            .expect_err("two levels are refused")
             .to_string();
         assert!(e.contains("one level deep"), "{e}");
     }
@@ -264,11 +267,15 @@ mod tests {
         let base: Bindings = [("server".to_string(), serde_json::json!("m"))].into();
         let insts = instances(&list, &base, &Bindings::new()).expect("instances");
         let kwok = BTreeSet::new();
-        let why = insts[0].unmet_requirements(&kwok).expect("kwok runs no containers");
+        let why = insts[0]
+            .unmet_requirements(&kwok)
+            .expect("kwok runs no containers");
         assert!(why.contains("needs containers"), "{why}");
         let vllm_on_kind = BTreeSet::from([Capability::Containers, Capability::RealGpus]);
         assert_eq!(insts[0].unmet_requirements(&vllm_on_kind), None);
-        let why = insts[1].unmet_requirements(&vllm_on_kind).expect("the twin's step is skipped");
+        let why = insts[1]
+            .unmet_requirements(&vllm_on_kind)
+            .expect("the twin's step is skipped");
         assert!(
             why.contains("negative twin of step knobs") && why.contains("mock-server"),
             "{why}"
@@ -287,9 +294,11 @@ mod tests {
 
     #[test]
     fn exclusive_instances_run_in_waves_of_their_own_after_the_shared_ones() {
-        let text = |name: &str, exclusive: bool| format!(
-            "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
-        );
+        let text = |name: &str, exclusive: bool| {
+            format!(
+                "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
+            )
+        };
         let list: Vec<(PathBuf, Scenario)> = [("a", false), ("b", true), ("c", false), ("d", true)]
             .iter()
             .map(|(n, x)| {

@@ -92,9 +92,7 @@ pub enum ProfileError {
 
 /// The folder of built-in profiles.
 pub fn profiles_dir() -> PathBuf {
-    crate::repo_root()
-        .join("fixtures")
-        .join("profiles")
+    crate::repo_root().join("fixtures").join("profiles")
 }
 
 /// Names of the built-in profiles.

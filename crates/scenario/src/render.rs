@@ -50,14 +50,12 @@ pub fn summarize(a: &Action) -> String {
                 .unwrap_or_default()
         ),
         Action::Expect(_) => "expect".into(),
-        Action::Sleep(x) => format!(
-            "sleep {}",
-            format_duration(x.duration)
-        ),
+        Action::Sleep(x) => format!("sleep {}", format_duration(x.duration)),
         Action::Script(x) => format!("script: {}", x.run.lines().next().unwrap_or("")),
     }
 }
 
+/// Fills `{{ name }}` placeholders in every string of an operation from
 /// the scenario's bindings, so matrix values reach rollouts and loads too.
 pub fn render_action(action: &Action, bindings: &Bindings) -> Result<Action, String> {
     fn walk(v: &mut serde_json::Value, b: &Bindings, typed: bool) -> Result<(), String> {

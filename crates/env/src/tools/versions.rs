@@ -1,0 +1,148 @@
+//! Every pinned version, in one place.
+//!
+//! kind v0.30.0 was released with Kubernetes v1.34; the etcd, CoreDNS and
+//! pause versions are the ones kubeadm v1.34 asks for
+//! (`kubeadm config images list`), so the images we build carry exactly the
+//! tags kubeadm pulls.
+
+/// kind, the cluster tool.
+pub const KIND: &str = "v0.30.0";
+/// Kubernetes (kubeadm, kubelet, kubectl, control plane, kube-proxy).
+/// Kubelet 1.35+ refuses cgroup v1 unless `failCgroupV1: false`.
+pub const KUBERNETES: &str = "v1.34.4";
+/// The published version of Kubernetes' staging modules (k8s.io/api, ...)
+/// matching [`KUBERNETES`].
+pub const KUBERNETES_STAGING: &str = "v0.34.4";
+/// etcd, as kubeadm v1.34 expects it (image tag `3.6.5-0`).
+pub const ETCD: &str = "v3.6.5";
+/// The etcd image tag kubeadm v1.34 uses.
+pub const ETCD_IMAGE_TAG: &str = "3.6.5-0";
+/// CoreDNS, as kubeadm v1.34 expects it.
+pub const COREDNS: &str = "v1.12.1";
+/// The CoreDNS plugins compiled in when CoreDNS is built from the Go module
+/// proxy, in the order of its `plugin.cfg` (CoreDNS orders the chain by its
+/// own directive list, so the import order does not matter). Everything of
+/// `plugin.cfg` except the back ends a kind cluster has no use for and that
+/// make up most of the cold build: `route53`, `azure`, `clouddns` (cloud
+/// SDKs), `etcd` (etcd's client), `trace` (Datadog and Zipkin tracers),
+/// `geoip` (MaxMind). kubeadm's Corefile (errors, health, ready,
+/// kubernetes, prometheus, forward, cache, loop, reload, loadbalance) and
+/// the usual edits (log, hosts, rewrite, template, ...) all stay.
+pub const COREDNS_PLUGINS: &[&str] = &[
+    "root",
+    "metadata",
+    "cancel",
+    "tls",
+    "timeouts",
+    "multisocket",
+    "reload",
+    "nsid",
+    "bufsize",
+    "bind",
+    "debug",
+    "ready",
+    "health",
+    "pprof",
+    "metrics",
+    "errors",
+    "log",
+    "dnstap",
+    "local",
+    "dns64",
+    "acl",
+    "any",
+    "chaos",
+    "loadbalance",
+    "tsig",
+    "cache",
+    "rewrite",
+    "header",
+    "dnssec",
+    "autopath",
+    "minimal",
+    "template",
+    "transfer",
+    "hosts",
+    "k8s_external",
+    "kubernetes",
+    "file",
+    "auto",
+    "secondary",
+    "loop",
+    "forward",
+    "grpc",
+    "erratic",
+    "whoami",
+    "sign",
+    "view",
+];
+/// The pause (sandbox) image tag kubeadm v1.34 uses.
+pub const PAUSE: &str = "3.10.1";
+/// metrics-server (the newest version the Go module proxy serves with a
+/// checksum-database entry; v0.8.0 is missing there).
+pub const METRICS_SERVER: &str = "v0.9.0";
+/// Rancher's local-path provisioner, the default StorageClass kind ships.
+pub const LOCAL_PATH_PROVISIONER: &str = "v0.0.30";
+/// The node image kind v0.30.0 uses by default (download path).
+pub const KIND_NODE_IMAGE_OFFICIAL: &str =
+    "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
+/// kwok, the fake-node controller behind the kwok provider: the newest
+/// release the Go module proxy serves (client-go v0.36; its
+/// supported_releases.txt lists Kubernetes 1.32 to 1.36, so 1.34 included).
+/// Its go.mod asks for Go 1.26: an older `go` fetches that toolchain
+/// through the module proxy itself (GOTOOLCHAIN=auto).
+pub const KWOK: &str = "v0.8.0";
+/// The Debian release the locally built node image is made of.
+pub const DEBIAN_SUITE: &str = "bookworm";
+/// actionlint, the GitHub Actions workflow linter (`crates/env/tests/workflows.rs`).
+/// v1.7.11 is the newest release whose go.mod asks for no more than Go 1.24
+/// (v1.7.12 needs Go 1.25), the oldest Go this project supports.
+pub const ACTIONLINT: &str = "v1.7.11";
+
+/// The Kubernetes staging modules that `k8s.io/kubernetes`' go.mod replaces
+/// with local paths; our wrapper module replaces each with its published
+/// [`KUBERNETES_STAGING`] version instead.
+pub const KUBERNETES_STAGING_MODULES: &[&str] = &[
+    "k8s.io/api",
+    "k8s.io/apiextensions-apiserver",
+    "k8s.io/apimachinery",
+    "k8s.io/apiserver",
+    "k8s.io/cli-runtime",
+    "k8s.io/client-go",
+    "k8s.io/cloud-provider",
+    "k8s.io/cluster-bootstrap",
+    "k8s.io/code-generator",
+    "k8s.io/component-base",
+    "k8s.io/component-helpers",
+    "k8s.io/controller-manager",
+    "k8s.io/cri-api",
+    "k8s.io/cri-client",
+    "k8s.io/csi-translation-lib",
+    "k8s.io/dynamic-resource-allocation",
+    "k8s.io/endpointslice",
+    "k8s.io/externaljwt",
+    "k8s.io/kms",
+    "k8s.io/kube-aggregator",
+    "k8s.io/kube-controller-manager",
+    "k8s.io/kube-proxy",
+    "k8s.io/kube-scheduler",
+    "k8s.io/kubectl",
+    "k8s.io/kubelet",
+    "k8s.io/metrics",
+    "k8s.io/mount-utils",
+    "k8s.io/pod-security-admission",
+    "k8s.io/sample-apiserver",
+    "k8s.io/sample-cli-plugin",
+    "k8s.io/sample-controller",
+];
+
+/// The Kubernetes commands we build.
+pub const KUBERNETES_COMMANDS: &[&str] = &[
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+];

@@ -1,0 +1,263 @@
+//! The `inject` action: faults a platform team wants its templates to
+//! survive. Pod deletion and eviction go through the API as a node drain
+//! or an operator would; mock-server faults go to its `/admin/config`, and
+//! fake-GPU faults to gpu-fakes' admin API, both through the API server's
+//! pod proxy (no port-forward, no in-cluster client needed).
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, EvictParams, ListParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use super::context::Ctx;
+use super::ops::{OpResult, split_target};
+use report::TimelineSource;
+use scenario::model::Inject;
+
+/// Where gpu-fakes runs and listens for fault injection.
+const GPU_FAKES_NAMESPACE: &str = "gpu-fakes";
+const GPU_FAKES_SELECTOR: &str = "app.kubernetes.io/name=gpu-fakes";
+const GPU_FAKES_ADMIN_PORT: u16 = 9400;
+/// The mock server's port in our fixtures.
+const MOCK_PORT: u16 = 8000;
+
+fn param_u64(i: &Inject, key: &str) -> Option<u64> {
+    i.params.get(key).and_then(Value::as_u64)
+}
+
+/// Running pods the target names: `pod/x`, or `deployment/x` (its selector).
+async fn target_pods(ctx: &Ctx, i: &Inject) -> Result<Vec<Pod>, String> {
+    let target = i.target.as_deref().ok_or(format!(
+        "inject {} needs a target (pod/NAME or deployment/NAME)",
+        i.fault
+    ))?;
+    let (kind, name) = split_target(target)?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut found = match kind.as_str() {
+        "pod" | "pods" | "po" => vec![
+            pods.get(&name)
+                .await
+                .map_err(|e| format!("reading pod/{name}: {e}"))?,
+        ],
+        "deployment" | "deploy" => {
+            let d = Api::<Deployment>::namespaced(ctx.client.clone(), &ctx.namespace)
+                .get(&name)
+                .await
+                .map_err(|e| format!("reading deployment/{name}: {e}"))?;
+            let labels = d
+                .spec
+                .and_then(|s| s.selector.match_labels)
+                .unwrap_or_default()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            pods.list(&ListParams::default().labels(&labels))
+                .await
+                .map_err(|e| format!("listing pods of deployment/{name}: {e}"))?
+                .items
+        }
+        other => {
+            return Err(format!(
+                "inject target kind {other:?}: use pod/NAME or deployment/NAME"
+            ));
+        }
+    };
+    found.retain(|p| p.metadata.deletion_timestamp.is_none());
+    found.sort_by_key(|p| p.name_any());
+    if found.is_empty() {
+        return Err(format!(
+            "{target} has no running pods to inject {} into",
+            i.fault
+        ));
+    }
+    Ok(found)
+}
+
+async fn proxy(
+    ctx: &Ctx,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<String, String> {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!(
+            "/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy{path}"
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .map_err(|e| e.to_string())?;
+    ctx.client
+        .request_text(req)
+        .await
+        .map_err(|e| format!("{method} {path} on pod/{pod}: {e}"))
+}
+
+/// A fault outside the scenario's namespace, undone when the scenario ends.
+pub struct Undo {
+    namespace: String,
+    pod: String,
+    port: u16,
+    path: String,
+    pub what: String,
+}
+
+/// Reverts `undo` (best effort: the fault's pod may be gone).
+pub async fn revert(ctx: &Ctx, undo: &Undo) -> Result<(), String> {
+    proxy(
+        ctx,
+        &undo.namespace,
+        &undo.pod,
+        undo.port,
+        "POST",
+        &undo.path,
+        Vec::new(),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
+    let count = param_u64(i, "count").unwrap_or(1) as usize;
+    let msg = match i.fault.as_str() {
+        "kill-pod" | "evict" => {
+            let pods = target_pods(ctx, i).await?;
+            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+            let mut done = Vec::new();
+            for p in pods.iter().take(count) {
+                let name = p.name_any();
+                if i.fault == "evict" {
+                    api.evict(&name, &EvictParams::default())
+                        .await
+                        .map_err(|e| format!("evicting pod/{name}: {e}"))?;
+                } else {
+                    let grace = param_u64(i, "gracePeriodSeconds").unwrap_or(0) as u32;
+                    let dp = DeleteParams {
+                        grace_period_seconds: Some(grace),
+                        ..DeleteParams::default()
+                    };
+                    api.delete(&name, &dp)
+                        .await
+                        .map_err(|e| format!("deleting pod/{name}: {e}"))?;
+                }
+                done.push(format!("pod/{name}"));
+            }
+            format!("{}: {}", i.fault, done.join(", "))
+        }
+        "mock-config" | "fail-readiness" | "fill-memory" => {
+            let patch = match i.fault.as_str() {
+                "fail-readiness" => json!({ "force_unready": i.params.get("value").and_then(Value::as_bool).unwrap_or(true) }),
+                "fill-memory" => {
+                    let bytes = param_u64(i, "bytes").ok_or("fill-memory needs params.bytes")?;
+                    json!({ "memory_per_request_bytes": bytes })
+                }
+                _ => Value::Object(i.params.get("patch").and_then(Value::as_object).cloned().ok_or("mock-config needs params.patch, a JSON merge patch of the mock's config")?),
+            };
+            let pods = target_pods(ctx, i).await?;
+            let port = param_u64(i, "port").map(|p| p as u16).unwrap_or(MOCK_PORT);
+            let body = serde_json::to_vec(&patch).map_err(|e| e.to_string())?;
+            let mut done = Vec::new();
+            for p in pods.iter().take(if i.fault == "fill-memory" {
+                count
+            } else {
+                usize::MAX
+            }) {
+                let name = p.name_any();
+                proxy(
+                    ctx,
+                    &ctx.namespace,
+                    &name,
+                    port,
+                    "PATCH",
+                    "/admin/config",
+                    body.clone(),
+                )
+                .await?;
+                if i.fault == "fill-memory" {
+                    // One request makes the mock hold the ballast; the answer
+                    // may never come if the kernel kills the container first.
+                    let req = serde_json::to_vec(&json!({"model": ctx.bindings.get("model").and_then(Value::as_str).unwrap_or("mock-llm"), "prompt": "fill", "max_tokens": 1})).unwrap_or_default();
+                    let _ = proxy(
+                        ctx,
+                        &ctx.namespace,
+                        &name,
+                        port,
+                        "POST",
+                        "/v1/completions",
+                        req,
+                    )
+                    .await;
+                }
+                done.push(format!("pod/{name}"));
+            }
+            format!("{} {} on {}", i.fault, patch, done.join(", "))
+        }
+        "gpu-unhealthy" => {
+            let gpu = param_u64(i, "gpu").unwrap_or(0);
+            let node = match i.params.get("node").and_then(Value::as_str) {
+                Some(n) => Some(n.to_string()),
+                None if i.target.is_some() => target_pods(ctx, i)
+                    .await?
+                    .first()
+                    .and_then(|p| p.spec.as_ref()?.node_name.clone()),
+                None => None,
+            };
+            let agents: Api<Pod> = Api::namespaced(ctx.client.clone(), GPU_FAKES_NAMESPACE);
+            let mut lp = ListParams::default().labels(GPU_FAKES_SELECTOR);
+            if let Some(n) = &node {
+                lp = lp.fields(&format!("spec.nodeName={n}"));
+            }
+            let agent = agents
+                .list(&lp)
+                .await
+                .map_err(|e| format!("listing gpu-fakes pods: {e}"))?
+                .items
+                .into_iter()
+                .min_by_key(|p| p.name_any())
+                .ok_or(format!(
+                    "no gpu-fakes pod{} (is this a cluster with fake GPUs?)",
+                    node.as_ref()
+                        .map(|n| format!(" on node {n}"))
+                        .unwrap_or_default()
+                ))?;
+            let agent_name = agent.name_any();
+            let on = agent
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
+            proxy(
+                ctx,
+                GPU_FAKES_NAMESPACE,
+                &agent_name,
+                GPU_FAKES_ADMIN_PORT,
+                "POST",
+                &format!("/admin/gpus/{gpu}/unhealthy"),
+                Vec::new(),
+            )
+            .await?;
+            ctx.undo.push(Undo {
+                namespace: GPU_FAKES_NAMESPACE.into(),
+                pod: agent_name.clone(),
+                port: GPU_FAKES_ADMIN_PORT,
+                path: format!("/admin/gpus/{gpu}/healthy"),
+                what: format!("gpu {gpu} on node {on} healthy again"),
+            });
+            format!("gpu {gpu} on node {on} marked Unhealthy")
+        }
+        other => return Err(format!("unknown fault {other:?}")),
+    };
+    ctx.recorder.note(
+        TimelineSource::Fault,
+        &i.fault,
+        i.target.clone(),
+        msg.clone(),
+        true,
+    );
+    Ok(Some(msg))
+}

@@ -1,0 +1,188 @@
+//! Running one scenario instance in its own namespace: the steps in order,
+//! background loads settled, faults reverted, the namespace removed (unless
+//! kept), and the verdict.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jiff::Timestamp;
+use kube::Client;
+
+use super::console::Console;
+use super::context::{Ctx, DEFAULT_CLEANUP_TIMEOUT};
+use super::step::{run_step, skipped_step};
+use super::suite::skipped;
+use super::verdict::{Failure, verdict};
+use super::{Cancel, RunOptions, diagnose, evidence, inject, loads, recorder};
+use report::{Diagnosis, Outcome, ScenarioReport};
+use scenario::model::{Action, Operation, Scenario};
+use scenario::plan::{Instance, slug};
+use scenario::profile;
+
+pub(super) async fn run_instance(
+    client: &Client,
+    inst: &Instance<'_>,
+    opts: &RunOptions,
+    console: &Console,
+    cancel: Cancel,
+) -> ScenarioReport {
+    let console = &console.scenario();
+    let name = inst.name();
+    let namespace = inst.namespace(&opts.run_id);
+    let started = Timestamp::now();
+    let clock = std::time::Instant::now();
+    console.scenario_start(&name, &namespace);
+    let mut report = skipped(inst, "");
+    report.namespace = namespace.clone();
+    report.started = started;
+    report.error = None;
+    if let Err(e) = k8s::ensure_namespace(client, &namespace).await {
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!("cannot create namespace {namespace}: {e}"));
+        report.finished = Timestamp::now();
+        console.scenario_end(&name, "failed", clock.elapsed().as_secs_f64());
+        return report;
+    }
+    let mut bindings = inst.bindings.clone();
+    bindings.insert("namespace".into(), namespace.clone().into());
+    bindings.insert(
+        "scenario".into(),
+        inst.scenario.metadata.name.clone().into(),
+    );
+    let mut ctx = Ctx {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        bindings,
+        scenario_dir: inst.file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        repo_root: scenario::repo_root(),
+        kubeconfig: opts.kubeconfig.clone(),
+        kubectl: opts.kubectl.clone(),
+        recorder: recorder::Recorder::start(client, &namespace),
+        loads: Vec::new(),
+        background: BTreeMap::new(),
+        console: console.clone(),
+        cancel,
+        undo: Vec::new(),
+    };
+    let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
+    let mut failure: Option<Failure> = None;
+    let mut diagnoses: Vec<Diagnosis> = Vec::new();
+    let mut artifacts = Vec::new();
+    let timeouts = &inst.scenario.spec.timeouts;
+    let mut blocked = false;
+    for step in &inst.scenario.spec.steps {
+        let missing = profile::missing(&step.requires, &opts.capabilities);
+        if !missing.is_empty() {
+            let why = profile::describe_missing(&missing);
+            console.info(&format!("skipping step {}: {why}", step.name));
+            report.steps.push(skipped_step(step, &why));
+            continue;
+        }
+        if blocked || ctx.cancel.is_cancelled() {
+            let why = if ctx.cancel.is_cancelled() {
+                "interrupted"
+            } else {
+                "an earlier step failed"
+            };
+            report.steps.push(skipped_step(step, why));
+            continue;
+        }
+        let (sr, step_failure, mut found, mut files) = run_step(
+            &mut ctx,
+            step,
+            timeouts,
+            &opts.timeouts,
+            &opts.report_dir,
+            &artifacts_root,
+        )
+        .await;
+        diagnoses.append(&mut found);
+        artifacts.append(&mut files);
+        report.steps.push(sr);
+        if let Some(error) = step_failure {
+            if failure.is_none() {
+                failure = Some(Failure {
+                    step: step.name.clone(),
+                    error,
+                });
+            }
+            if step.continue_on_error {
+                console.info(&format!(
+                    "step {} failed; continuing (continueOnError)",
+                    step.name
+                ));
+            } else {
+                blocked = true;
+            }
+        }
+    }
+    // Background loads end with the scenario; their numbers belong to it.
+    if ctx.cancel.is_cancelled() {
+        loads::abort_all(&mut ctx);
+    } else {
+        for e in loads::settle_all(&mut ctx).await {
+            console.op_failed("load", &e);
+        }
+    }
+    // A scenario that detected what it looked for explains it too.
+    if failure.is_none() && has_detection(inst.scenario) && !ctx.cancel.is_cancelled() {
+        let ev = evidence::collect(&ctx.client, &namespace).await;
+        if let Ok(mut files) = ev.write(&opts.report_dir, &artifacts_root.join("end")) {
+            artifacts.append(&mut files);
+        }
+        let step = detection_step(inst.scenario);
+        diagnoses = diagnose::diagnose(&step, "", &ev, &ctx.loads)
+            .into_iter()
+            .filter(|d| d.decider != report::Decider::Assertion)
+            .collect();
+    }
+    for u in std::mem::take(&mut ctx.undo) {
+        match inject::revert(&ctx, &u).await {
+            Ok(()) => console.info(&format!("reverted: {}", u.what)),
+            Err(e) => console.op_failed("revert", &e),
+        }
+    }
+    let created_here = inst.scenario.spec.namespace.is_none();
+    let (timeline, series) = ctx.recorder.finish();
+    if opts.keep {
+        console.info(&format!("kept namespace {namespace} (--keep)"));
+    } else if created_here
+        && let Err(e) = k8s::delete_namespace(client, &namespace, DEFAULT_CLEANUP_TIMEOUT).await
+    {
+        console.op_failed("cleanup", &e.to_string());
+    }
+    let (outcome, error) = verdict(inst.expect_failure.as_ref(), failure.as_ref());
+    report.outcome = outcome;
+    report.error = error;
+    report.loads = std::mem::take(&mut ctx.loads);
+    report.timeline = timeline;
+    report.series = series;
+    report.diagnoses = diagnoses;
+    report.artifacts = artifacts;
+    report.finished = Timestamp::now();
+    console.scenario_end(&name, outcome.label(), clock.elapsed().as_secs_f64());
+    report
+}
+
+fn is_detection(op: &Operation) -> bool {
+    matches!(&op.action, Action::Expect(x) if x.failed_requests.is_some()
+        || x.event.is_some()
+        || x.container_terminated.is_some()
+        || x.endpoints.as_ref().is_some_and(|e| e.ready == Some(0)))
+}
+
+fn has_detection(s: &Scenario) -> bool {
+    s.spec
+        .steps
+        .iter()
+        .any(|st| st.try_.iter().any(is_detection))
+}
+
+fn detection_step(s: &Scenario) -> String {
+    s.spec
+        .steps
+        .iter()
+        .find(|st| st.try_.iter().any(is_detection))
+        .map(|st| st.name.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,227 @@
+//! Executing one step: its `try` operations (with retries), the default
+//! catch that collects evidence and diagnoses a failure, the step's own
+//! `catch` and `finally`, and each operation under its timeout and Ctrl-C.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::context::{Ctx, timeout_for};
+use super::{diagnose, evidence, expect, inject, loads, ops};
+use report::{Block, Diagnosis, OperationReport, Outcome, StepReport, TimelineSource};
+use scenario::model::{Action, Operation, Step, Timeouts, format_duration};
+use scenario::plan::slug;
+use scenario::render::{render_action, summarize};
+
+pub(super) fn skipped_step(step: &Step, why: &str) -> StepReport {
+    let now = Timestamp::now();
+    StepReport {
+        name: step.name.clone(),
+        description: step.description.clone(),
+        started: now,
+        finished: now,
+        outcome: Outcome::Skipped,
+        attempts: 0,
+        error: Some(why.to_string()),
+        operations: Vec::new(),
+    }
+}
+
+type StepResult = (
+    StepReport,
+    Option<String>,
+    Vec<Diagnosis>,
+    Vec<report::Artifact>,
+);
+
+pub(super) async fn run_step(
+    ctx: &mut Ctx,
+    step: &Step,
+    scenario_t: &Timeouts,
+    suite_t: &Timeouts,
+    report_dir: &Path,
+    artifacts_root: &Path,
+) -> StepResult {
+    let started = Timestamp::now();
+    let mut ops = Vec::new();
+    let mut failure = None;
+    let mut attempts = 0;
+    ctx.recorder.note(
+        TimelineSource::Step,
+        "step",
+        None,
+        format!("step {} started", step.name),
+        false,
+    );
+    for attempt in 1..=step.retries + 1 {
+        attempts = attempt;
+        ctx.console.step(&step.name, attempt);
+        failure = None;
+        for op in &step.try_ {
+            let r = run_op(ctx, op, Block::Try, scenario_t, suite_t).await;
+            let failed = r.outcome == Outcome::Failed;
+            let err = r.error.clone();
+            ops.push(r);
+            if failed && !op.continue_on_error {
+                failure = err;
+                break;
+            }
+            if ctx.cancel.is_cancelled() {
+                failure = Some("interrupted (Ctrl-C)".into());
+                break;
+            }
+        }
+        if failure.is_none() || ctx.cancel.is_cancelled() {
+            break;
+        }
+    }
+    let mut diagnoses = Vec::new();
+    let mut artifacts = Vec::new();
+    if let Some(error) = &failure {
+        ctx.recorder.note(
+            TimelineSource::Step,
+            "step failed",
+            None,
+            format!("step {}: {}", step.name, error.lines().next().unwrap_or("")),
+            true,
+        );
+        if !ctx.cancel.is_cancelled() {
+            let t0 = Timestamp::now();
+            let ev = evidence::collect(&ctx.client, &ctx.namespace).await;
+            let written = ev.write(report_dir, &artifacts_root.join(slug(&step.name)));
+            diagnoses = diagnose::diagnose(&step.name, error, &ev, &ctx.loads);
+            let (outcome, detail, err) = match written {
+                Ok(files) => {
+                    let n = files.len();
+                    artifacts = files;
+                    (
+                        Outcome::Passed,
+                        Some(format!(
+                            "{n} files: events, pods, logs, rollout history, endpoints"
+                        )),
+                        None,
+                    )
+                }
+                Err(e) => (
+                    Outcome::Failed,
+                    None,
+                    Some(format!("writing evidence: {e}")),
+                ),
+            };
+            ops.push(OperationReport {
+                block: Block::DefaultCatch,
+                kind: "collect".into(),
+                description:
+                    "collect evidence (events, container states, logs, rollout history, endpoints)"
+                        .into(),
+                started: t0,
+                finished: Timestamp::now(),
+                outcome,
+                error: err,
+                detail,
+            });
+            for op in &step.catch {
+                let r = run_op(ctx, op, Block::Catch, scenario_t, suite_t).await;
+                ops.push(r);
+            }
+        }
+    }
+    for op in &step.finally {
+        let r = run_op(ctx, op, Block::Finally, scenario_t, suite_t).await;
+        ops.push(r);
+    }
+    let outcome = if failure.is_some() {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    };
+    (
+        StepReport {
+            name: step.name.clone(),
+            description: step.description.clone(),
+            started,
+            finished: Timestamp::now(),
+            outcome,
+            attempts,
+            error: failure.clone(),
+            operations: ops,
+        },
+        failure,
+        diagnoses,
+        artifacts,
+    )
+}
+
+async fn run_op(
+    ctx: &mut Ctx,
+    op: &Operation,
+    block: Block,
+    scenario_t: &Timeouts,
+    suite_t: &Timeouts,
+) -> OperationReport {
+    let kind = op.action.kind();
+    let timeout = op
+        .timeout
+        .unwrap_or_else(|| timeout_for(kind, scenario_t, suite_t));
+    let description = op
+        .description
+        .clone()
+        .unwrap_or_else(|| summarize(&op.action));
+    ctx.console.op(kind, &description);
+    let started = Timestamp::now();
+    let mut cancel = ctx.cancel.clone();
+    // Operations watch their own timeout; this outer one (with slack) only
+    // guards against an operation that forgets to.
+    let guard = timeout + Duration::from_secs(30);
+    let result = tokio::select! {
+        r = tokio::time::timeout(guard, dispatch(ctx, &op.action, timeout)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(format!("{kind} did not finish within {}", format_duration(timeout))),
+        },
+        _ = cancel.cancelled() => Err("interrupted (Ctrl-C)".into()),
+    };
+    let (outcome, detail, error) = match result {
+        Ok(detail) => (Outcome::Passed, detail, None),
+        Err(e) => {
+            ctx.console.op_failed(kind, &e);
+            (Outcome::Failed, None, Some(e))
+        }
+    };
+    if let Some(d) = &detail {
+        ctx.console
+            .info(&format!("  ✓ {}", d.lines().next().unwrap_or("")));
+    }
+    OperationReport {
+        block,
+        kind: kind.to_string(),
+        description,
+        started,
+        finished: Timestamp::now(),
+        outcome,
+        error,
+        detail,
+    }
+}
+
+/// Runs one action with its bindings filled in.
+async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> ops::OpResult {
+    let rendered = render_action(action, &ctx.bindings)?;
+    let action = &rendered;
+    match action {
+        Action::Apply(a) => ops::apply(ctx, a).await,
+        Action::Assert(a) => ops::assert(ctx, a, timeout).await,
+        Action::Wait(w) => ops::wait(ctx, w, timeout).await,
+        Action::Rollout(r) => ops::rollout(ctx, r).await,
+        Action::Rollback(r) => ops::rollback(ctx, r).await,
+        Action::Scale(s) => ops::scale(ctx, s).await,
+        Action::Load(l) => loads::load(ctx, l, timeout).await,
+        Action::Inject(i) => inject::inject(ctx, i).await,
+        Action::Expect(x) => expect::expect(ctx, x, timeout).await,
+        Action::Sleep(s) => {
+            tokio::time::sleep(s.duration).await;
+            Ok(None)
+        }
+        Action::Script(s) => ops::script(ctx, s, timeout).await,
+    }
+}

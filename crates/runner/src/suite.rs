@@ -1,0 +1,143 @@
+//! A whole run: every planned instance, concurrently where they may share
+//! the cluster, and the [`RunReport`] that comes of it.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use futures::StreamExt;
+
+use jiff::Timestamp;
+
+use super::console::Console;
+use super::instance::run_instance;
+use super::{Cancel, RunError, RunOptions};
+use report::{ExpectedFailure, HarnessInfo, Outcome, RunReport, SCHEMA_VERSION, ScenarioReport};
+use scenario::Scenario;
+use scenario::model::ExpectFailure;
+use scenario::plan::{self, Instance};
+
+/// A fresh id per run: `YYYYMMDD-HHMMSS-xxxx`.
+pub fn new_run_id() -> String {
+    let now = Timestamp::now();
+    let noise = (now.subsec_nanosecond() as u32 ^ std::process::id()) & 0xffff;
+    format!("{}-{noise:04x}", now.strftime("%Y%m%d-%H%M%S"))
+}
+
+fn harness_info(command: &str) -> HarnessInfo {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(scenario::repo_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    HarnessInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: commit,
+        command: command.to_string(),
+    }
+}
+
+/// Runs every scenario (each matrix entry on its own) and reports.
+///
+/// Instances run `opts.parallel` at a time, each in its own namespace;
+/// exclusive ones (`spec.exclusive`) run after the others, one at a time
+/// with nothing beside them. The report lists the scenarios in plan order,
+/// whatever order they finished in, so it reads the same as a serial run.
+pub async fn run(
+    scenarios: &[(std::path::PathBuf, Scenario)],
+    opts: &RunOptions,
+    cancel: Cancel,
+) -> Result<RunReport, RunError> {
+    let client = k8s::connect(&opts.kubeconfig).await?;
+    let insts = plan::instances(scenarios, &opts.profile_bindings, &opts.set)?;
+    let parallel = opts.parallel.max(1);
+    let console = Console::new(opts.quiet, parallel > 1);
+    let started = Timestamp::now();
+    let mut reports: Vec<Option<ScenarioReport>> = insts.iter().map(|_| None).collect();
+    // Why the instances not yet started are skipped (Ctrl-C, --fail-fast).
+    let stop: RefCell<Option<String>> = RefCell::new(None);
+    for wave in plan::waves(&insts) {
+        let runs = wave.into_iter().map(|i| {
+            let (inst, client, console, cancel, stop) =
+                (&insts[i], &client, &console, cancel.clone(), &stop);
+            async move {
+                if stop.borrow().is_none() && cancel.is_cancelled() {
+                    *stop.borrow_mut() = Some("interrupted (Ctrl-C)".to_string());
+                }
+                if let Some(why) = stop.borrow().as_ref() {
+                    return (i, skipped(inst, why));
+                }
+                if let Some(why) = inst.unmet_requirements(&opts.capabilities) {
+                    console.info(&format!("skipping {}: {why}", inst.name()));
+                    return (i, skipped(inst, &why));
+                }
+                let r = run_instance(client, inst, opts, console, cancel).await;
+                if opts.fail_fast && !r.outcome.is_success() && stop.borrow().is_none() {
+                    *stop.borrow_mut() =
+                        Some("skipped: --fail-fast after an earlier failure".into());
+                }
+                (i, r)
+            }
+        });
+        let mut done = futures::stream::iter(runs).buffer_unordered(parallel);
+        while let Some((i, r)) = done.next().await {
+            reports[i] = Some(r);
+        }
+    }
+    let reports: Vec<ScenarioReport> = reports.into_iter().flatten().collect();
+    let interrupted = cancel
+        .is_cancelled()
+        .then(|| "interrupted (Ctrl-C)".to_string());
+    let ok = reports.iter().all(|r| r.outcome.is_success()) && interrupted.is_none();
+    Ok(RunReport {
+        schema: SCHEMA_VERSION.to_string(),
+        run_id: opts.run_id.clone(),
+        started,
+        finished: Timestamp::now(),
+        outcome: if ok { Outcome::Passed } else { Outcome::Failed },
+        harness: harness_info(&opts.command),
+        cluster: opts.cluster.clone(),
+        images: opts.images.clone(),
+        scenarios: reports,
+        interrupted,
+    })
+}
+
+fn rel_file(file: &Path) -> String {
+    let root = scenario::repo_root();
+    file.strip_prefix(&root)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+pub(super) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
+    let now = Timestamp::now();
+    ScenarioReport {
+        name: inst.name(),
+        file: rel_file(inst.file),
+        description: inst.description.clone(),
+        matrix_entry: inst.entry.clone(),
+        values: inst.bindings.clone(),
+        expected_failure: inst.expect_failure.as_ref().map(to_report_expectation),
+        namespace: String::new(),
+        started: now,
+        finished: now,
+        outcome: Outcome::Skipped,
+        error: Some(why.to_string()),
+        steps: Vec::new(),
+        loads: Vec::new(),
+        series: Vec::new(),
+        timeline: Vec::new(),
+        diagnoses: Vec::new(),
+        artifacts: Vec::new(),
+    }
+}
+
+fn to_report_expectation(e: &ExpectFailure) -> ExpectedFailure {
+    ExpectedFailure {
+        step: e.step.clone(),
+        message_contains: e.message_contains.clone(),
+    }
+}
