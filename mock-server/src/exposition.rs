@@ -1,5 +1,8 @@
-//! A small parser for the Prometheus text exposition format, so tests,
-//! benchmarks and scenarios can read the metrics back as numbers.
+//! A small parser for the Prometheus text exposition format and OpenMetrics
+//! text (what `/metrics` serves), so tests, benchmarks and scenarios can read
+//! the metrics back as numbers. It reads samples only: comment lines (`# HELP`,
+//! `# TYPE`, `# UNIT`, `# EOF`) are skipped, as are a sample's timestamp and
+//! exemplar after its value.
 
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -21,7 +24,7 @@ pub struct ParseError {
     pub text: String,
 }
 
-/// Parses every sample; `# HELP` / `# TYPE` comments and blank lines are skipped.
+/// Parses every sample; comments (`# HELP`, `# TYPE`, `# UNIT`, `# EOF`) and blank lines are skipped.
 pub fn parse(text: &str) -> Result<Vec<Sample>, ParseError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -131,6 +134,21 @@ mod tests {
         assert_eq!(s[0].labels["b"], "q\"uote");
         assert_eq!(find(&s, "x", &[("a", "1")]).map(|s| s.value), Some(2.5));
         assert_eq!(find(&s, "y", &[]).map(|s| s.value), Some(3.0));
+    }
+
+    #[test]
+    fn parses_openmetrics() {
+        let text = "# TYPE c counter\n# UNIT c seconds\nc_total{a=\"1\"} 2.5 # {trace_id=\"x\"} 1.0 123\nh_bucket{le=\"+Inf\",m=\"x\"} 4\n# EOF\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            find(&s, "c_total", &[("a", "1")]).map(|s| s.value),
+            Some(2.5)
+        );
+        assert_eq!(
+            find(&s, "h_bucket", &[("m", "x")]).map(|s| s.value),
+            Some(4.0)
+        );
     }
 
     #[test]

@@ -171,7 +171,7 @@ struct Running {
 
 impl Running {
     fn new(metrics: Arc<ModelMetrics>, slot: Slot, prompt_tokens: u32) -> Running {
-        metrics.running.fetch_add(1, Ordering::Relaxed);
+        metrics.running.inc();
         metrics
             .kv_tokens
             .fetch_add(u64::from(prompt_tokens), Ordering::Relaxed);
@@ -190,7 +190,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.metrics.running.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.running.dec();
         self.metrics
             .kv_tokens
             .fetch_sub(self.kv_tokens, Ordering::Relaxed);
@@ -202,10 +202,10 @@ async fn admit(app: &App, cfg: &Config, metrics: &Arc<ModelMetrics>) -> Result<S
     struct Waiting<'a>(&'a ModelMetrics);
     impl Drop for Waiting<'_> {
         fn drop(&mut self) {
-            self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.0.waiting.dec();
         }
     }
-    metrics.waiting.fetch_add(1, Ordering::Relaxed);
+    metrics.waiting.inc();
     let _waiting = Waiting(metrics);
     app.scheduler()
         .admit(cfg.max_waiting)
@@ -423,15 +423,14 @@ impl Generation {
             .observe(f64::from(self.job.prompt_tokens));
         m.generation_tokens_hist.observe(f64::from(self.produced));
         m.prompt_tokens_total
-            .fetch_add(u64::from(self.job.prompt_tokens), Ordering::Relaxed);
-        m.generation_tokens_total
-            .fetch_add(u64::from(self.produced), Ordering::Relaxed);
+            .inc_by(u64::from(self.job.prompt_tokens));
+        m.generation_tokens_total.inc_by(u64::from(self.produced));
         let counter = if self.job.capped {
             &m.success_length
         } else {
             &m.success_stop
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         tracing::debug!(model = %self.job.model, queued_ms = (self.admitted - self.job.arrived).as_millis() as u64, "request done");
     }
 
@@ -665,7 +664,7 @@ pub async fn embeddings(
     app.metrics()
         .model(&model)
         .prompt_tokens_total
-        .fetch_add(u64::from(tokens), Ordering::Relaxed);
+        .inc_by(u64::from(tokens));
     Ok(Json(json!({
         "object": "list", "data": data, "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},

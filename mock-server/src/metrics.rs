@@ -1,15 +1,38 @@
-//! vLLM-named metrics and their Prometheus text exposition.
+//! vLLM-named metrics in a `prometheus-client` [`Registry`], exposed as
+//! OpenMetrics text.
 //!
 //! Names follow vLLM (`vllm:*`, label `model_name`) so dashboards and
-//! autoscalers built for vLLM read the mock unchanged. Counters follow the
-//! Python client's convention that vLLM uses: the family is declared without
-//! `_total` and its sample carries the suffix.
+//! autoscalers built for vLLM read the mock unchanged. `prometheus-client`
+//! writes metric names as registered, colons included (OpenMetrics and the
+//! Prometheus text format both allow `:` in metric names), so every name is the
+//! one vLLM exposes. Counters are registered without `_total`: the encoder adds
+//! the suffix to the sample (`# TYPE vllm:prompt_tokens counter`,
+//! `vllm:prompt_tokens_total{...}`), the same exposition vLLM's Python client
+//! gives a Prometheus scrape.
+//!
+//! The request path only touches atomics: a [`ModelMetrics`] holds handles to
+//! its series (counters and gauges share their atomics with the registered
+//! families), resolved once per model, and [`Histogram`] is lock-free.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`Metrics::render`]'s output. Prometheus asks for
+/// OpenMetrics first and parses it; the `# EOF` line ending it is a comment to
+/// text-format parsers (ours in [`crate::exposition`], gpu-fakes').
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// vLLM's buckets for time to first token (seconds).
 pub const TTFT_BUCKETS: &[f64] = &[
@@ -70,77 +93,137 @@ impl AtomicF64 {
     }
 }
 
-/// A Prometheus histogram with fixed upper bounds.
+/// A classic Prometheus histogram with fixed upper bounds, on atomics.
+///
+/// `prometheus-client`'s own `Histogram` takes a mutex on every observation,
+/// and inter-token latency is observed once per generated token by every
+/// stream of a model; this one costs two atomic updates. It plugs into the
+/// registry like the crate's metrics ([`EncodeMetric`]) and is encoded by the
+/// crate's histogram encoder. Clones share their counts.
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<HistogramInner>);
+
 #[derive(Debug)]
-pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<AtomicU64>,
-    count: AtomicU64,
+struct HistogramInner {
+    bounds: Box<[f64]>,
+    /// Per bucket, not cumulative; one more than `bounds`: the last is `+Inf`.
+    counts: Box<[AtomicU64]>,
     sum: AtomicF64,
 }
 
 impl Histogram {
     pub fn new(bounds: &[f64]) -> Histogram {
-        Histogram {
-            bounds: bounds.to_vec(),
-            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
+        Histogram(Arc::new(HistogramInner {
+            bounds: bounds.into(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicF64::default(),
-        }
+        }))
     }
 
     pub fn observe(&self, v: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum.add(v);
+        let h = &self.0;
+        let i = h
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(h.bounds.len());
+        h.counts[i].fetch_add(1, Ordering::Relaxed);
+        h.sum.add(v);
     }
 
+    /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0u64;
-        for (bound, c) in self.bounds.iter().zip(&self.counts) {
-            cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
-                fmt_f64(*bound)
-            );
-        }
-        let total = self.count();
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt_f64(self.sum.get()));
+        self.0
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
-/// Formats a float the way Prometheus clients do (`1.0`, `0.25`, `+Inf`).
-fn fmt_f64(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        let h = &self.0;
+        let buckets: Vec<(f64, u64)> = h
+            .bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(h.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        // The count is the buckets' total, so `_count` equals the `+Inf`
+        // bucket even while requests observe concurrently.
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        encoder.encode_histogram::<NoLabelSet>(h.sum.get(), count, &buckets, None)
     }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.1}")
-    } else {
-        format!("{v}")
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 
-/// Per-model series.
+/// Makes a family's histograms with one set of bounds.
+#[derive(Debug, Clone)]
+struct Buckets(Arc<[f64]>);
+
+impl Buckets {
+    fn new(bounds: &[f64]) -> Buckets {
+        Buckets(bounds.into())
+    }
+}
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SuccessLabels {
+    model_name: String,
+    finish_reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedLabels {
+    code: u16,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    version: String,
+    pod: String,
+    namespace: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type HistogramFamily = Family<ModelLabels, Histogram, Buckets>;
+
+/// Per-model series: handles into the registered families.
 #[derive(Debug)]
 pub struct ModelMetrics {
-    pub running: AtomicU64,
-    pub waiting: AtomicU64,
-    /// Tokens (prompt + generated so far) held by running requests.
+    pub running: Gauge,
+    pub waiting: Gauge,
+    /// Tokens (prompt + generated so far) held by running requests; turned
+    /// into the KV-cache usage gauges when `/metrics` is scraped.
     pub kv_tokens: AtomicU64,
+    kv_cache_usage: FloatGauge,
+    gpu_cache_usage: FloatGauge,
     pub ttft: Histogram,
     pub time_per_output_token: Histogram,
     pub inter_token_latency: Histogram,
@@ -148,30 +231,153 @@ pub struct ModelMetrics {
     pub queue_time: Histogram,
     pub prompt_tokens_hist: Histogram,
     pub generation_tokens_hist: Histogram,
-    pub prompt_tokens_total: AtomicU64,
-    pub generation_tokens_total: AtomicU64,
-    pub success_stop: AtomicU64,
-    pub success_length: AtomicU64,
+    pub prompt_tokens_total: Counter,
+    pub generation_tokens_total: Counter,
+    pub success_stop: Counter,
+    pub success_length: Counter,
 }
 
-impl ModelMetrics {
-    fn new(max_model_len: u64) -> ModelMetrics {
-        let token_buckets = one_two_five_buckets(max_model_len.max(1));
+/// The registered per-model families, in exposition order.
+#[derive(Debug)]
+struct ModelFamilies {
+    running: Family<ModelLabels, Gauge>,
+    waiting: Family<ModelLabels, Gauge>,
+    kv_cache_usage: Family<ModelLabels, FloatGauge>,
+    gpu_cache_usage: Family<ModelLabels, FloatGauge>,
+    ttft: HistogramFamily,
+    time_per_output_token: HistogramFamily,
+    inter_token_latency: HistogramFamily,
+    e2e_latency: HistogramFamily,
+    queue_time: HistogramFamily,
+    prompt_tokens_hist: HistogramFamily,
+    generation_tokens_hist: HistogramFamily,
+    prompt_tokens: Family<ModelLabels, Counter>,
+    generation_tokens: Family<ModelLabels, Counter>,
+    request_success: Family<SuccessLabels, Counter>,
+}
+
+impl ModelFamilies {
+    fn register(registry: &mut Registry, max_model_len: u64) -> ModelFamilies {
+        let token_buckets = Buckets::new(&one_two_five_buckets(max_model_len.max(1)));
+        let f = ModelFamilies {
+            running: Family::default(),
+            waiting: Family::default(),
+            kv_cache_usage: Family::default(),
+            gpu_cache_usage: Family::default(),
+            ttft: Family::new_with_constructor(Buckets::new(TTFT_BUCKETS)),
+            time_per_output_token: Family::new_with_constructor(Buckets::new(TPOT_BUCKETS)),
+            inter_token_latency: Family::new_with_constructor(Buckets::new(TPOT_BUCKETS)),
+            e2e_latency: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            queue_time: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            prompt_tokens_hist: Family::new_with_constructor(token_buckets.clone()),
+            generation_tokens_hist: Family::new_with_constructor(token_buckets),
+            prompt_tokens: Family::default(),
+            generation_tokens: Family::default(),
+            request_success: Family::default(),
+        };
+        // `Registry` appends a period to each help text.
+        let r = registry;
+        r.register(
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches",
+            f.running.clone(),
+        );
+        r.register(
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed",
+            f.waiting.clone(),
+        );
+        r.register(
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage",
+            f.kv_cache_usage.clone(),
+        );
+        r.register(
+            "vllm:gpu_cache_usage_perc",
+            "GPU KV-cache usage. 1 means 100 percent usage. Older name of vllm:kv_cache_usage_perc",
+            f.gpu_cache_usage.clone(),
+        );
+        r.register(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds",
+            f.ttft.clone(),
+        );
+        r.register(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds",
+            f.time_per_output_token.clone(),
+        );
+        r.register(
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds",
+            f.inter_token_latency.clone(),
+        );
+        r.register(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of end to end request latency in seconds",
+            f.e2e_latency.clone(),
+        );
+        r.register(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request",
+            f.queue_time.clone(),
+        );
+        r.register(
+            "vllm:request_prompt_tokens",
+            "Number of prefill tokens processed",
+            f.prompt_tokens_hist.clone(),
+        );
+        r.register(
+            "vllm:request_generation_tokens",
+            "Number of generation tokens processed",
+            f.generation_tokens_hist.clone(),
+        );
+        r.register(
+            "vllm:prompt_tokens",
+            "Number of prefill tokens processed",
+            f.prompt_tokens.clone(),
+        );
+        r.register(
+            "vllm:generation_tokens",
+            "Number of generation tokens processed",
+            f.generation_tokens.clone(),
+        );
+        r.register(
+            "vllm:request_success",
+            "Count of successfully processed requests",
+            f.request_success.clone(),
+        );
+        f
+    }
+
+    /// Creates `model`'s series (all at zero) and returns handles to them.
+    fn model(&self, model: &str) -> ModelMetrics {
+        let l = ModelLabels {
+            model_name: model.to_string(),
+        };
+        let success = |finish_reason| {
+            self.request_success.get_or_create_owned(&SuccessLabels {
+                model_name: model.to_string(),
+                finish_reason,
+            })
+        };
         ModelMetrics {
-            running: AtomicU64::new(0),
-            waiting: AtomicU64::new(0),
+            running: self.running.get_or_create_owned(&l),
+            waiting: self.waiting.get_or_create_owned(&l),
             kv_tokens: AtomicU64::new(0),
-            ttft: Histogram::new(TTFT_BUCKETS),
-            time_per_output_token: Histogram::new(TPOT_BUCKETS),
-            inter_token_latency: Histogram::new(TPOT_BUCKETS),
-            e2e_latency: Histogram::new(REQUEST_LATENCY_BUCKETS),
-            queue_time: Histogram::new(REQUEST_LATENCY_BUCKETS),
-            prompt_tokens_hist: Histogram::new(&token_buckets),
-            generation_tokens_hist: Histogram::new(&token_buckets),
-            prompt_tokens_total: AtomicU64::new(0),
-            generation_tokens_total: AtomicU64::new(0),
-            success_stop: AtomicU64::new(0),
-            success_length: AtomicU64::new(0),
+            kv_cache_usage: self.kv_cache_usage.get_or_create_owned(&l),
+            gpu_cache_usage: self.gpu_cache_usage.get_or_create_owned(&l),
+            ttft: self.ttft.get_or_create_owned(&l),
+            time_per_output_token: self.time_per_output_token.get_or_create_owned(&l),
+            inter_token_latency: self.inter_token_latency.get_or_create_owned(&l),
+            e2e_latency: self.e2e_latency.get_or_create_owned(&l),
+            queue_time: self.queue_time.get_or_create_owned(&l),
+            prompt_tokens_hist: self.prompt_tokens_hist.get_or_create_owned(&l),
+            generation_tokens_hist: self.generation_tokens_hist.get_or_create_owned(&l),
+            prompt_tokens_total: self.prompt_tokens.get_or_create_owned(&l),
+            generation_tokens_total: self.generation_tokens.get_or_create_owned(&l),
+            success_stop: success("stop"),
+            success_length: success("length"),
         }
     }
 }
@@ -179,19 +385,57 @@ impl ModelMetrics {
 /// All metrics of one server process.
 #[derive(Debug)]
 pub struct Metrics {
+    registry: Registry,
+    families: ModelFamilies,
     models: Mutex<BTreeMap<String, Arc<ModelMetrics>>>,
-    max_model_len: u64,
-    injected_failures: Mutex<BTreeMap<&'static str, u64>>,
-    rejected_requests: Mutex<BTreeMap<(u16, &'static str), u64>>,
+    info: Family<InfoLabels, Gauge>,
+    ready: Gauge,
+    injected_failures: Family<FailureLabels, Counter>,
+    rejected_requests: Family<RejectedLabels, Counter>,
+    /// Serializes scrapes: each sets the scrape-time gauges, then encodes.
+    render_lock: Mutex<()>,
 }
 
 impl Metrics {
     pub fn new(models: &[String], max_model_len: u64) -> Metrics {
+        let mut registry = Registry::default();
+        let families = ModelFamilies::register(&mut registry, max_model_len);
+        let info = Family::<InfoLabels, Gauge>::default();
+        let ready = Gauge::default();
+        let injected_failures = Family::<FailureLabels, Counter>::default();
+        let rejected_requests = Family::<RejectedLabels, Counter>::default();
+        registry.register(
+            "mock_server_info",
+            "Identity of the mock inference server that answered",
+            info.clone(),
+        );
+        registry.register(
+            "mock_server_ready",
+            "1 when the simulated model is loaded and readiness passes",
+            ready.clone(),
+        );
+        // Families without series (no failure injected, nothing rejected yet)
+        // are left out of the exposition, HELP and TYPE included.
+        registry.register(
+            "mock_server_injected_failures",
+            "Requests failed on purpose, by failure kind",
+            injected_failures.clone(),
+        );
+        registry.register(
+            "mock_server_rejected_requests",
+            "Requests refused for bad input or state, by status and reason",
+            rejected_requests.clone(),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
         let m = Metrics {
+            registry,
+            families,
             models: Mutex::new(BTreeMap::new()),
-            max_model_len,
-            injected_failures: Mutex::new(BTreeMap::new()),
-            rejected_requests: Mutex::new(BTreeMap::new()),
+            info,
+            ready,
+            injected_failures,
+            rejected_requests,
+            render_lock: Mutex::new(()),
         };
         for name in models {
             m.model(name);
@@ -204,208 +448,56 @@ impl Metrics {
         let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
         models
             .entry(model.to_string())
-            .or_insert_with(|| Arc::new(ModelMetrics::new(self.max_model_len)))
+            .or_insert_with(|| Arc::new(self.families.model(model)))
             .clone()
     }
 
     pub fn record_injected_failure(&self, kind: &'static str) {
-        let mut map = self
-            .injected_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *map.entry(kind).or_default() += 1;
+        self.injected_failures
+            .get_or_create(&FailureLabels { r#type: kind })
+            .inc();
     }
 
     pub fn record_rejected(&self, status: u16, reason: &'static str) {
-        let mut map = self
-            .rejected_requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *map.entry((status, reason)).or_default() += 1;
+        self.rejected_requests
+            .get_or_create(&RejectedLabels {
+                code: status,
+                reason,
+            })
+            .inc();
     }
 
-    /// Renders the Prometheus text exposition (format 0.0.4).
+    /// Renders the OpenMetrics text exposition ([`CONTENT_TYPE`]).
     pub fn render(&self, info: &ServerInfo, kv_capacity_tokens: u64) -> String {
-        let models: Vec<(String, Arc<ModelMetrics>)> = {
-            let guard = self.models.lock().unwrap_or_else(|p| p.into_inner());
-            guard.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        let _scrape = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for m in self
+            .models
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            let usage = (m.kv_tokens.load(Ordering::Relaxed) as f64
+                / kv_capacity_tokens.max(1) as f64)
+                .min(1.0);
+            m.kv_cache_usage.set(usage);
+            m.gpu_cache_usage.set(usage);
+        }
+        // The version can change at run time (`/admin/config`): one series,
+        // with the current labels.
+        let labels = InfoLabels {
+            version: info.version.clone(),
+            pod: info.pod.clone(),
+            namespace: info.namespace.clone(),
         };
+        if self.info.get(&labels).is_none() {
+            self.info.clear();
+            self.info.get_or_create(&labels).set(1);
+        }
+        self.ready.set(i64::from(info.ready));
+
         let mut out = String::with_capacity(16 * 1024);
-        let label = |m: &str| format!("model_name=\"{}\"", escape_label(m));
-
-        let gauge =
-            |out: &mut String, name: &str, help: &str, get: &dyn Fn(&ModelMetrics) -> f64| {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-                for (model, m) in &models {
-                    let _ = writeln!(out, "{name}{{{}}} {}", label(model), fmt_f64(get(m)));
-                }
-            };
-        gauge(
-            &mut out,
-            "vllm:num_requests_running",
-            "Number of requests in model execution batches.",
-            &|m| m.running.load(Ordering::Relaxed) as f64,
-        );
-        gauge(
-            &mut out,
-            "vllm:num_requests_waiting",
-            "Number of requests waiting to be processed.",
-            &|m| m.waiting.load(Ordering::Relaxed) as f64,
-        );
-        let kv = |m: &ModelMetrics| {
-            (m.kv_tokens.load(Ordering::Relaxed) as f64 / kv_capacity_tokens.max(1) as f64).min(1.0)
-        };
-        gauge(
-            &mut out,
-            "vllm:kv_cache_usage_perc",
-            "KV-cache usage. 1 means 100 percent usage.",
-            &kv,
-        );
-        gauge(
-            &mut out,
-            "vllm:gpu_cache_usage_perc",
-            "GPU KV-cache usage. 1 means 100 percent usage. (Older name of vllm:kv_cache_usage_perc.)",
-            &kv,
-        );
-
-        let hist = |out: &mut String,
-                    name: &str,
-                    help: &str,
-                    get: &dyn Fn(&ModelMetrics) -> &Histogram| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-            for (model, m) in &models {
-                get(m).render(out, name, &label(model));
-            }
-        };
-        hist(
-            &mut out,
-            "vllm:time_to_first_token_seconds",
-            "Histogram of time to first token in seconds.",
-            &|m| &m.ttft,
-        );
-        hist(
-            &mut out,
-            "vllm:time_per_output_token_seconds",
-            "Histogram of time per output token in seconds.",
-            &|m| &m.time_per_output_token,
-        );
-        hist(
-            &mut out,
-            "vllm:inter_token_latency_seconds",
-            "Histogram of inter-token latency in seconds.",
-            &|m| &m.inter_token_latency,
-        );
-        hist(
-            &mut out,
-            "vllm:e2e_request_latency_seconds",
-            "Histogram of end to end request latency in seconds.",
-            &|m| &m.e2e_latency,
-        );
-        hist(
-            &mut out,
-            "vllm:request_queue_time_seconds",
-            "Histogram of time spent in WAITING phase for request.",
-            &|m| &m.queue_time,
-        );
-        hist(
-            &mut out,
-            "vllm:request_prompt_tokens",
-            "Number of prefill tokens processed.",
-            &|m| &m.prompt_tokens_hist,
-        );
-        hist(
-            &mut out,
-            "vllm:request_generation_tokens",
-            "Number of generation tokens processed.",
-            &|m| &m.generation_tokens_hist,
-        );
-
-        let _ = writeln!(
-            out,
-            "# HELP vllm:prompt_tokens Number of prefill tokens processed.\n# TYPE vllm:prompt_tokens counter"
-        );
-        for (model, m) in &models {
-            let _ = writeln!(
-                out,
-                "vllm:prompt_tokens_total{{{}}} {}",
-                label(model),
-                m.prompt_tokens_total.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vllm:generation_tokens Number of generation tokens processed.\n# TYPE vllm:generation_tokens counter"
-        );
-        for (model, m) in &models {
-            let _ = writeln!(
-                out,
-                "vllm:generation_tokens_total{{{}}} {}",
-                label(model),
-                m.generation_tokens_total.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vllm:request_success Count of successfully processed requests.\n# TYPE vllm:request_success counter"
-        );
-        for (model, m) in &models {
-            for (reason, c) in [("stop", &m.success_stop), ("length", &m.success_length)] {
-                let _ = writeln!(
-                    out,
-                    "vllm:request_success_total{{{},finish_reason=\"{reason}\"}} {}",
-                    label(model),
-                    c.load(Ordering::Relaxed)
-                );
-            }
-        }
-
-        let _ = writeln!(
-            out,
-            "# HELP mock_server_info Identity of the mock inference server that answered.\n# TYPE mock_server_info gauge"
-        );
-        let _ = writeln!(
-            out,
-            "mock_server_info{{version=\"{}\",pod=\"{}\",namespace=\"{}\"}} 1",
-            escape_label(&info.version),
-            escape_label(&info.pod),
-            escape_label(&info.namespace)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP mock_server_ready 1 when the simulated model is loaded and readiness passes.\n# TYPE mock_server_ready gauge"
-        );
-        let _ = writeln!(out, "mock_server_ready {}", u8::from(info.ready));
-        let _ = writeln!(
-            out,
-            "# HELP mock_server_injected_failures Requests failed on purpose, by failure kind.\n# TYPE mock_server_injected_failures counter"
-        );
-        for (kind, c) in self
-            .injected_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "mock_server_injected_failures_total{{type=\"{kind}\"}} {c}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP mock_server_rejected_requests Requests refused for bad input or state, by status and reason.\n# TYPE mock_server_rejected_requests counter"
-        );
-        for ((status, reason), c) in self
-            .rejected_requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "mock_server_rejected_requests_total{{code=\"{status}\",reason=\"{reason}\"}} {c}"
-            );
-        }
-        render_process_metrics(&mut out);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -419,31 +511,35 @@ pub struct ServerInfo {
     pub ready: bool,
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+/// Standard `process_*` metrics read from `/proc/self` at scrape time (Linux
+/// only; absent elsewhere). Units as the Python client's process collector
+/// declares them (`# UNIT` lines).
+#[derive(Debug)]
+struct ProcessCollector;
 
-/// Standard `process_*` metrics read from `/proc/self` (Linux only; absent elsewhere).
-fn render_process_metrics(out: &mut String) {
-    let Some(stats) = crate::procfs::ProcessStats::read_self() else {
-        return;
-    };
-    let _ = writeln!(
-        out,
-        "# HELP process_cpu_seconds Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds counter"
-    );
-    let _ = writeln!(
-        out,
-        "process_cpu_seconds_total {}",
-        fmt_f64(stats.cpu_seconds)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge"
-    );
-    let _ = writeln!(out, "process_resident_memory_bytes {}", stats.rss_bytes);
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(stats) = crate::procfs::ProcessStats::read_self() else {
+            return Ok(());
+        };
+        // Unlike `Registry::register`, descriptors written here keep their
+        // help text as given.
+        let cpu = ConstCounter::new(stats.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds.",
+            Some(&Unit::Seconds),
+            cpu.metric_type(),
+        )?)?;
+        let rss = ConstGauge::new(stats.rss_bytes);
+        rss.encode(encoder.encode_descriptor(
+            "process_resident_memory",
+            "Resident memory size in bytes.",
+            Some(&Unit::Bytes),
+            rss.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -465,14 +561,129 @@ mod tests {
         h.observe(0.5);
         h.observe(1.5);
         h.observe(9.0);
+        assert_eq!(h.count(), 3);
+        let family =
+            Family::<ModelLabels, Histogram, Buckets>::new_with_constructor(Buckets::new(&[
+                1.0, 2.0,
+            ]));
+        let mut registry = Registry::default();
+        registry.register("x", "A histogram", family.clone());
+        let l = ModelLabels {
+            model_name: "b".into(),
+        };
+        for v in [0.5, 1.5, 9.0] {
+            family.get_or_create(&l).observe(v);
+        }
         let mut s = String::new();
-        h.render(&mut s, "x", "a=\"b\"");
+        prometheus_client::encoding::text::encode(&mut s, &registry).unwrap();
         insta::assert_snapshot!(s, @r#"
-        x_bucket{a="b",le="1.0"} 1
-        x_bucket{a="b",le="2.0"} 2
-        x_bucket{a="b",le="+Inf"} 3
-        x_count{a="b"} 3
-        x_sum{a="b"} 11.0
+        # HELP x A histogram.
+        # TYPE x histogram
+        x_sum{model_name="b"} 11.0
+        x_count{model_name="b"} 3
+        x_bucket{le="1.0",model_name="b"} 1
+        x_bucket{le="2.0",model_name="b"} 2
+        x_bucket{le="+Inf",model_name="b"} 3
+        # EOF
         "#);
+    }
+
+    fn info() -> ServerInfo {
+        ServerInfo {
+            version: "v1".into(),
+            pod: "mock-0".into(),
+            namespace: "bench".into(),
+            ready: true,
+        }
+    }
+
+    /// The exposition with the process metrics' values masked and the series
+    /// of each counter and gauge family sorted: a family keeps its series in a
+    /// hash map. (Histograms are left in encoding order, one series each here.)
+    fn canonical(text: &str) -> String {
+        let mut out: Vec<String> = Vec::new();
+        let mut series: Vec<String> = Vec::new();
+        let mut sort = true;
+        let flush = |series: &mut Vec<String>, out: &mut Vec<String>, sort: bool| {
+            if sort {
+                series.sort();
+            }
+            out.append(series);
+        };
+        for line in text.lines() {
+            if line.starts_with('#') {
+                flush(&mut series, &mut out, sort);
+                if line.starts_with("# TYPE ") {
+                    sort = !line.ends_with(" histogram");
+                }
+                out.push(line.to_string());
+            } else if line.starts_with("process_") {
+                let name = line.split(' ').next().unwrap_or_default();
+                series.push(format!("{name} <value>"));
+            } else {
+                series.push(line.to_string());
+            }
+        }
+        flush(&mut series, &mut out, sort);
+        out.join("\n") + "\n"
+    }
+
+    #[test]
+    fn exposition_snapshot() {
+        let m = Metrics::new(&["mock-llm".to_string()], 60);
+        let mm = m.model("mock-llm");
+        mm.ttft.observe(0.2);
+        mm.inter_token_latency.observe(0.05);
+        mm.e2e_latency.observe(0.7);
+        mm.queue_time.observe(0.0);
+        mm.prompt_tokens_hist.observe(3.0);
+        mm.generation_tokens_hist.observe(8.0);
+        mm.time_per_output_token.observe(0.05);
+        mm.prompt_tokens_total.inc_by(3);
+        mm.generation_tokens_total.inc_by(8);
+        mm.success_length.inc();
+        mm.running.inc();
+        mm.kv_tokens.fetch_add(11, Ordering::Relaxed);
+        m.record_injected_failure("server_error");
+        m.record_rejected(413, "body_too_large");
+        let text = m.render(&info(), 1000);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        insta::assert_snapshot!("exposition", canonical(&text));
+    }
+
+    #[test]
+    fn empty_families_are_left_out_and_labels_escaped() {
+        let m = Metrics::new(&[], 60);
+        let mut i = info();
+        i.pod = "a\"b\\c\nd".into();
+        let text = m.render(&i, 1000);
+        assert!(!text.contains("vllm:"), "{text}");
+        assert!(!text.contains("mock_server_injected_failures"), "{text}");
+        assert!(
+            text.contains(r#"mock_server_info{version="v1",pod="a\"b\\c\nd",namespace="bench"} 1"#),
+            "{text}"
+        );
+        let samples = crate::exposition::parse(&text).unwrap();
+        let info = crate::exposition::find(&samples, "mock_server_info", &[]).unwrap();
+        assert_eq!(info.labels["pod"], "a\"b\\c\nd");
+    }
+
+    #[test]
+    fn info_follows_the_version() {
+        let m = Metrics::new(&[], 60);
+        m.render(&info(), 1);
+        let mut i = info();
+        i.version = "v2".into();
+        i.ready = false;
+        let text = m.render(&i, 1);
+        let samples = crate::exposition::parse(&text).unwrap();
+        let infos: Vec<_> = samples
+            .iter()
+            .filter(|s| s.name == "mock_server_info")
+            .collect();
+        assert_eq!(infos.len(), 1, "{text}");
+        assert_eq!(infos[0].labels["version"], "v2");
+        let ready = crate::exposition::find(&samples, "mock_server_ready", &[]).unwrap();
+        assert_eq!(ready.value, 0.0);
     }
 }

@@ -145,14 +145,7 @@ async fn metrics(State(app): State<App>) -> Response {
     let body = app
         .metrics()
         .render(&app.server_info(), cfg.kv_cache_tokens);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn version(State(app): State<App>) -> Json<serde_json::Value> {

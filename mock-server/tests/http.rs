@@ -600,7 +600,14 @@ async fn metric_names_match_vllm() {
         .post("/v1/completions", json!({"prompt": "x", "max_tokens": 2}))
         .await;
     assert_eq!(resp.status(), 200);
-    let text = s.get("/metrics").await.text().await.unwrap();
+    let resp = s.get("/metrics").await;
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let samples = exposition::parse(&text).unwrap();
     for name in [
         "vllm:num_requests_running",
         "vllm:num_requests_waiting",
@@ -617,13 +624,23 @@ async fn metric_names_match_vllm() {
         "vllm:prompt_tokens_total",
         "vllm:generation_tokens_total",
     ] {
+        // Label order is not part of the format (histogram buckets put `le` first).
         assert!(
-            text.lines()
-                .any(|l| l.starts_with(&format!("{name}{{model_name=\"mock-llm\""))),
+            exposition::find(&samples, name, &[("model_name", "mock-llm")]).is_some(),
             "{name} missing:\n{text}"
         );
     }
-    let samples = exposition::parse(&text).unwrap();
+    // Counters are declared without `_total`, as OpenMetrics (and vLLM) does.
+    for family in [
+        "vllm:request_success",
+        "vllm:prompt_tokens",
+        "vllm:generation_tokens",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} counter\n")),
+            "{family}:\n{text}"
+        );
+    }
     let info = exposition::find(
         &samples,
         "mock_server_info",
