@@ -1,7 +1,9 @@
 //! Escaping for XML and HTML (the same rules serve both), and for Markdown
-//! table cells and code fences.
+//! table cells and code fences. [`Html`] is the escaper of the HTML page's
+//! templates (`askama.toml` names it), so the page and its SVG charts
+//! escape alike.
 
-use std::fmt::Write as _;
+use std::fmt;
 
 /// Text content of an element: `&`, `<`, `>` escaped; characters XML 1.0
 /// forbids (control characters but tab, newline and carriage return,
@@ -17,27 +19,59 @@ pub fn xml_attr(s: &str) -> String {
     escape(s, true)
 }
 
+/// The escaper of the HTML templates: as [`xml_attr`], but tab, newline
+/// and carriage return stay as they are (HTML keeps them in attribute
+/// values), so that one escaper is safe in text and in quoted attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Html;
+
+impl askama::filters::Escaper for Html {
+    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, s: &str) -> fmt::Result {
+        write_escaped(&mut dest, s, Context::Html)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Text,
+    Attribute,
+    Html,
+}
+
 fn escape(s: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&#39;"),
-            '\n' | '\r' | '\t' if attribute => {
-                let _ = write!(out, "&#{};", u32::from(c));
-            }
-            '\n' | '\r' | '\t' => out.push(c),
-            c if forbidden_in_xml(c) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
+    let context = if attribute {
+        Context::Attribute
+    } else {
+        Context::Text
+    };
+    let _ = write_escaped(&mut out, s, context);
     out
 }
 
-fn forbidden_in_xml(c: char) -> bool {
+fn write_escaped(out: &mut impl fmt::Write, s: &str, context: Context) -> fmt::Result {
+    let quotes = context != Context::Text;
+    for c in s.chars() {
+        match c {
+            '&' => out.write_str("&amp;")?,
+            '<' => out.write_str("&lt;")?,
+            '>' => out.write_str("&gt;")?,
+            '"' if quotes => out.write_str("&quot;")?,
+            '\'' if quotes => out.write_str("&#39;")?,
+            '\n' | '\r' | '\t' if context == Context::Attribute => {
+                write!(out, "&#{};", u32::from(c))?;
+            }
+            '\n' | '\r' | '\t' => out.write_char(c)?,
+            c if forbidden_in_xml(c) => out.write_char('\u{FFFD}')?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Characters XML 1.0 forbids: control characters but tab, newline and
+/// carriage return, U+FFFE and U+FFFF.
+pub fn forbidden_in_xml(c: char) -> bool {
     (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
 }
 
@@ -78,6 +112,21 @@ mod tests {
         assert_eq!(xml_attr("x=\"1\"\n'y'"), "x=&quot;1&quot;&#10;&#39;y&#39;");
         assert_eq!(xml_text("bell\u{7}esc\u{1b}"), "bell\u{FFFD}esc\u{FFFD}");
         assert_eq!(xml_text("line\nnext\ttab"), "line\nnext\ttab");
+    }
+
+    #[test]
+    fn the_template_escaper_is_safe_in_text_and_attributes() {
+        let mut out = String::new();
+        askama::filters::Escaper::write_escaped_str(
+            &Html,
+            &mut out,
+            "<a href=\"x\">'&'\n\u{7}</a>",
+        )
+        .expect("writes");
+        assert_eq!(
+            out,
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;\n\u{FFFD}&lt;/a&gt;"
+        );
     }
 
     #[test]

@@ -6,20 +6,27 @@
 //! and latency over the same axis; per series (replicas), a step chart; and
 //! collapsible steps, diagnoses, evidence and artifact links.
 //!
+//! The markup is an askama template (`templates/report.html`, with
+//! `scenario.html` and `macros.html`), checked when this crate compiles.
+//! It escapes every value with `escape::Html`; the only values it
+//! takes as they are (`|safe`) are the page's own CSS and scripts and the
+//! SVG charts, which `svg.rs` escapes itself. This module gathers
+//! what the template shows: the model, plus the charts and the few rows
+//! computed from it.
+//!
 //! The script sets `<body data-rendered="ok">` once it ran, and
 //! `data-errors` when any script error happened (checked by a test in
 //! headless Chromium).
 
 use std::fmt::Write as _;
 
-use super::escape::{xml_attr as attr, xml_text as text};
-use super::format::{
-    block_label, clock, duration, first_line, millis, percent, rate, seconds_between, share, utc,
-};
+use askama::Template;
+use jiff::Timestamp;
+
+use super::format::{clock, duration, millis, percent, seconds_between, share, utc};
 use super::svg::{self, Lane, Line, Mark, Marker, Span, TimeAxis};
 use super::{
-    LoadReport, Outcome, RunReport, ScenarioReport, Series, StepReport, TimelineEntry,
-    TimelineSource,
+    LoadReport, Outcome, RunReport, ScenarioReport, StepReport, TimelineEntry, TimelineSource,
 };
 
 const STYLE: &str = include_str!("html/style.css");
@@ -29,32 +36,231 @@ const ERROR_HOOK: &str = "window.onerror=function(m,s,l){var b=document.body;b.s
 
 /// Renders the run as one HTML page.
 pub fn render(report: &RunReport) -> String {
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>inferbench {}: {}</title>\n<style>\n{STYLE}</style>\n</head>\n\
-         <body data-rendered=\"no\">\n<script>{ERROR_HOOK}</script>\n",
-        text(&report.run_id),
-        report.outcome.label()
-    );
-    write_header(&mut out, report);
-    write_environment(&mut out, report);
-    write_summary(&mut out, report);
-    for (index, scenario) in report.scenarios.iter().enumerate() {
-        write_scenario(&mut out, index, scenario);
+    let c = &report.cluster;
+    let mut environment = vec![
+        (
+            "Cluster",
+            format!(
+                "{} ({}), Kubernetes {}",
+                c.name, c.provider, c.kubernetes_version
+            ),
+        ),
+        ("GPUs", c.gpu_kind.clone()),
+    ];
+    for pool in &c.node_pools {
+        let mut value = format!("{} × {}", pool.nodes, pool.name);
+        if pool.gpus_per_node > 0 {
+            let _ = write!(value, ", {} nvidia.com/gpu each", pool.gpus_per_node);
+        }
+        if let Some(product) = &pool.gpu_product {
+            let _ = write!(value, " ({product})");
+        }
+        environment.push(("Node pool", value));
     }
-    let _ = write!(out, "<script>\n{SCRIPT}</script>\n</body>\n</html>\n");
-    out
+    let harness = match &report.harness.git_commit {
+        Some(commit) => format!("{} (commit {commit})", report.harness.version),
+        None => report.harness.version.clone(),
+    };
+    environment.push(("Harness", harness));
+    environment.push(("Command", report.harness.command.clone()));
+    for image in &report.images {
+        let value = match &image.id {
+            Some(id) => format!("{} {id}", image.name),
+            None => image.name.clone(),
+        };
+        environment.push(("Image", value));
+    }
+    let page = Page {
+        report,
+        failed: report
+            .scenarios
+            .iter()
+            .filter(|s| !s.outcome.is_success())
+            .count(),
+        started: utc(report.started),
+        took: took(report.started, report.finished),
+        environment,
+        scenarios: report
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(index, s)| ScenarioView::new(index, s))
+            .collect(),
+    };
+    page.render()
+        .expect("rendering the HTML report into a string cannot fail")
 }
 
-fn badge(outcome: Outcome) -> String {
-    format!(
-        r#"<span class="badge {}">{}</span>"#,
-        outcome_class(outcome),
-        outcome.label()
+/// `templates/report.html`.
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    report: &'a RunReport,
+    /// Scenarios that did not succeed.
+    failed: usize,
+    started: String,
+    took: String,
+    /// The environment table: key, value.
+    environment: Vec<(&'static str, String)>,
+    scenarios: Vec<ScenarioView<'a>>,
+}
+
+/// One scenario, as `templates/scenario.html` shows it.
+struct ScenarioView<'a> {
+    index: usize,
+    s: &'a ScenarioReport,
+    took: String,
+    /// The step a negative twin that passed was meant to fail at.
+    passed_unexpectedly: Option<&'a str>,
+    charts: Option<Charts<'a>>,
+}
+
+impl<'a> ScenarioView<'a> {
+    fn new(index: usize, s: &'a ScenarioReport) -> Self {
+        ScenarioView {
+            index,
+            s,
+            took: took(s.started, s.finished),
+            passed_unexpectedly: (s.outcome == Outcome::PassedUnexpectedly)
+                .then(|| s.expected_failure.as_ref().map_or("?", |e| e.step.as_str())),
+            charts: Charts::new(s),
+        }
+    }
+
+    fn first_error_line(&self) -> &str {
+        super::format::first_line(self.s.error.as_deref().unwrap_or(""))
+    }
+}
+
+/// A scenario's charts, all on one time axis.
+struct Charts<'a> {
+    timeline: String,
+    /// Whether rollouts or faults are drawn across the value charts.
+    markers: bool,
+    loads: Vec<LoadView<'a>>,
+    series: Vec<SeriesChart<'a>>,
+}
+
+struct LoadView<'a> {
+    l: &'a LoadReport,
+    /// TTFT p50 / p95 / p99, or `-`.
+    ttft: String,
+    rate_chart: String,
+    latency_chart: String,
+    breakdowns: Vec<Breakdown<'a>>,
+}
+
+/// Responses by version, status or pod: key, count, share.
+struct Breakdown<'a> {
+    title: &'static str,
+    rows: Vec<(&'a str, u64, String)>,
+}
+
+struct SeriesChart<'a> {
+    name: &'a str,
+    chart: String,
+}
+
+impl<'a> Charts<'a> {
+    fn new(s: &'a ScenarioReport) -> Option<Self> {
+        let axis = scenario_axis(s)?;
+        let markers = chart_markers(s, &axis);
+        let timeline = svg::timeline_chart(
+            "timeline",
+            &format!("timeline of {}", s.name),
+            &axis,
+            &timeline_lanes(s, &axis),
+        );
+        let loads = s
+            .loads
+            .iter()
+            .map(|l| LoadView::new(l, &axis, &markers))
+            .collect();
+        let series = s
+            .series
+            .iter()
+            .map(|series| SeriesChart {
+                name: &series.name,
+                chart: series_chart(series, &axis, &markers),
+            })
+            .collect();
+        Some(Charts {
+            timeline,
+            markers: !markers.is_empty(),
+            loads,
+            series,
+        })
+    }
+}
+
+impl<'a> LoadView<'a> {
+    fn new(l: &'a LoadReport, axis: &TimeAxis, markers: &[Marker]) -> Self {
+        let start = axis.offset_of(l.started);
+        let answered: u64 = l.by_version.values().sum();
+        let breakdowns = [
+            ("By version", &l.by_version, answered),
+            ("By status", &l.by_status, l.requests),
+            ("By pod", &l.by_pod, l.by_pod.values().sum()),
+        ]
+        .into_iter()
+        .filter(|(_, counts, _)| !counts.is_empty())
+        .map(|(title, counts, total)| Breakdown {
+            title,
+            rows: counts
+                .iter()
+                .map(|(key, n)| (key.as_str(), *n, share(*n, total)))
+                .collect(),
+        })
+        .collect();
+        LoadView {
+            l,
+            ttft: l.ttft_ms.as_ref().map_or_else(
+                || "-".to_string(),
+                |t| format!("{} / {} / {}", millis(t.p50), millis(t.p95), millis(t.p99)),
+            ),
+            rate_chart: svg::line_chart(
+                "load-rate",
+                &format!("requests and failures per second of load {}", l.name),
+                axis,
+                &rate_lines(l, start),
+                markers,
+            ),
+            latency_chart: svg::line_chart(
+                "load-latency",
+                &format!("latency of load {}", l.name),
+                axis,
+                &latency_lines(l, start),
+                markers,
+            ),
+            breakdowns,
+        }
+    }
+}
+
+fn series_chart(series: &super::Series, axis: &TimeAxis, markers: &[Marker]) -> String {
+    let line = Line {
+        label: series.name.clone(),
+        class: "c-rate",
+        points: series
+            .points
+            .iter()
+            .map(|p| Some((axis.offset_of(p.at), p.value)))
+            .collect(),
+        step: true,
+        unit: series.unit.clone(),
+    };
+    svg::line_chart(
+        "series",
+        &format!("{} over time", series.name),
+        axis,
+        &[line],
+        markers,
     )
+}
+
+/// `12.0 s` from `from` to `to`.
+fn took(from: Timestamp, to: Timestamp) -> String {
+    duration(seconds_between(from, to))
 }
 
 fn outcome_class(outcome: Outcome) -> &'static str {
@@ -67,170 +273,9 @@ fn outcome_class(outcome: Outcome) -> &'static str {
     }
 }
 
-fn write_header(out: &mut String, report: &RunReport) {
-    let failed = report
-        .scenarios
-        .iter()
-        .filter(|s| !s.outcome.is_success())
-        .count();
-    let _ = write!(
-        out,
-        "<header><h1>inferbench run <code>{}</code> {}</h1>\n<p>{} of {} scenarios failed. \
-         Started {}, took {}.</p>\n",
-        text(&report.run_id),
-        badge(report.outcome),
-        failed,
-        report.scenarios.len(),
-        utc(report.started),
-        duration(seconds_between(report.started, report.finished)),
-    );
-    if let Some(reason) = &report.interrupted {
-        let _ = writeln!(out, r#"<p class="error">Interrupted: {}</p>"#, text(reason));
-    }
-    out.push_str(
-        "<p class=\"tools\"><button type=\"button\" data-toggle-all=\"open\">Expand all</button> \
-         <button type=\"button\" data-toggle-all=\"close\">Collapse all</button></p></header>\n",
-    );
-}
-
-fn write_environment(out: &mut String, report: &RunReport) {
-    let c = &report.cluster;
-    out.push_str("<section><h2>Environment</h2>\n<table class=\"kv\">\n");
-    let cluster = format!(
-        "{} ({}), Kubernetes {}",
-        c.name, c.provider, c.kubernetes_version
-    );
-    kv_row(out, "Cluster", &cluster);
-    kv_row(out, "GPUs", &c.gpu_kind);
-    for pool in &c.node_pools {
-        let mut value = format!("{} × {}", pool.nodes, pool.name);
-        if pool.gpus_per_node > 0 {
-            let _ = write!(value, ", {} nvidia.com/gpu each", pool.gpus_per_node);
-        }
-        if let Some(product) = &pool.gpu_product {
-            let _ = write!(value, " ({product})");
-        }
-        kv_row(out, "Node pool", &value);
-    }
-    let harness = match &report.harness.git_commit {
-        Some(commit) => format!("{} (commit {commit})", report.harness.version),
-        None => report.harness.version.clone(),
-    };
-    kv_row(out, "Harness", &harness);
-    kv_row(out, "Command", &report.harness.command);
-    for image in &report.images {
-        let value = match &image.id {
-            Some(id) => format!("{} {id}", image.name),
-            None => image.name.clone(),
-        };
-        kv_row(out, "Image", &value);
-    }
-    out.push_str("</table></section>\n");
-}
-
-fn kv_row(out: &mut String, key: &str, value: &str) {
-    let _ = writeln!(
-        out,
-        "<tr><th>{}</th><td>{}</td></tr>",
-        text(key),
-        text(value)
-    );
-}
-
-fn write_summary(out: &mut String, report: &RunReport) {
-    out.push_str(
-        "<section><h2>Scenarios</h2>\n<table>\n<thead><tr><th>Scenario</th><th>Matrix entry</th>\
-         <th>Outcome</th><th class=\"num\">Duration</th><th>Error</th></tr></thead>\n<tbody>\n",
-    );
-    for (index, s) in report.scenarios.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "<tr><td><a href=\"#scenario-{index}\">{}</a></td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
-            text(&s.name),
-            text(s.matrix_entry.as_deref().unwrap_or("")),
-            badge(s.outcome),
-            duration(seconds_between(s.started, s.finished)),
-            text(first_line(s.error.as_deref().unwrap_or(""))),
-        );
-    }
-    out.push_str("</tbody></table></section>\n");
-}
-
-fn write_scenario(out: &mut String, index: usize, s: &ScenarioReport) {
-    let _ = write!(
-        out,
-        "<section class=\"scenario {}\" id=\"scenario-{index}\">\n<h2>{} {}</h2>\n\
-         <p class=\"meta\"><code>{}</code> · namespace <code>{}</code> · {} · {}</p>\n",
-        outcome_class(s.outcome),
-        text(&s.name),
-        badge(s.outcome),
-        text(&s.file),
-        text(&s.namespace),
-        clock(s.started),
-        duration(seconds_between(s.started, s.finished)),
-    );
-    if let Some(description) = &s.description {
-        let _ = writeln!(out, "<p>{}</p>", text(description));
-    }
-    write_scenario_error(out, s);
-    write_diagnoses(out, s);
-    write_charts(out, s);
-    write_steps(out, s);
-    write_timeline_table(out, s);
-    write_artifacts(out, s);
-    out.push_str("</section>\n");
-}
-
-fn write_scenario_error(out: &mut String, s: &ScenarioReport) {
-    let class = if s.outcome.is_success() {
-        "note"
-    } else {
-        "error"
-    };
-    if s.outcome == Outcome::PassedUnexpectedly {
-        let step = s.expected_failure.as_ref().map_or("?", |e| e.step.as_str());
-        let _ = writeln!(
-            out,
-            "<p class=\"error\">{}: step <code>{}</code> was meant to fail and did not.</p>",
-            super::junit::PASSED_UNEXPECTEDLY,
-            text(step)
-        );
-    }
-    if let Some(error) = &s.error {
-        let _ = writeln!(out, "<pre class=\"{class}\">{}</pre>", text(error));
-    }
-}
-
-fn write_diagnoses(out: &mut String, s: &ScenarioReport) {
-    if s.diagnoses.is_empty() {
-        return;
-    }
-    let open = if s.outcome.is_success() { "" } else { " open" };
-    let _ = writeln!(
-        out,
-        "<details class=\"diagnoses\"{open}><summary>Diagnoses ({})</summary>",
-        s.diagnoses.len()
-    );
-    for d in &s.diagnoses {
-        let _ = writeln!(
-            out,
-            "<div class=\"diagnosis\"><p><strong>{}</strong> (step <code>{}</code>): {}</p>",
-            text(d.decider.label()),
-            text(&d.step),
-            text(&d.summary)
-        );
-        if !d.evidence.is_empty() {
-            let _ = writeln!(
-                out,
-                "<details open><summary>Evidence ({})</summary><pre>{}</pre></details>",
-                d.evidence.len(),
-                text(&d.evidence.join("\n"))
-            );
-        }
-        out.push_str("</div>\n");
-    }
-    out.push_str("</details>\n");
+/// Whether a step shows its operations before a click.
+fn opens(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Failed | Outcome::PassedUnexpectedly)
 }
 
 /// The scenario's time axis: everything it recorded, start to end.
@@ -241,32 +286,6 @@ fn scenario_axis(s: &ScenarioReport) -> Option<TimeAxis> {
     let events = s.timeline.iter().map(|e| e.at);
     TimeAxis::covering(bounds.chain(loads).chain(points).chain(events))
 }
-
-fn write_charts(out: &mut String, s: &ScenarioReport) {
-    let Some(axis) = scenario_axis(s) else {
-        return;
-    };
-    let lanes = timeline_lanes(s, &axis);
-    out.push_str("<h3>Timeline</h3>\n");
-    out.push_str(&svg::timeline_chart(
-        "timeline",
-        &format!("timeline of {}", s.name),
-        &axis,
-        &lanes,
-    ));
-    out.push_str(LANE_LEGEND);
-    let markers = chart_markers(s, &axis);
-    for load in &s.loads {
-        write_load(out, load, &axis, &markers);
-    }
-    for series in &s.series {
-        write_series(out, series, &axis, &markers);
-    }
-}
-
-const LANE_LEGEND: &str = "<p class=\"legend\"><span class=\"key span passed\"></span>passed \
-<span class=\"key span failed\"></span>failed <span class=\"key span load\"></span>load \
-<span class=\"key mark\"></span>event <span class=\"key mark warn\"></span>warning</p>\n";
 
 fn timeline_lanes(s: &ScenarioReport, axis: &TimeAxis) -> Vec<Lane> {
     let steps = Lane {
@@ -362,71 +381,6 @@ fn chart_markers(s: &ScenarioReport, axis: &TimeAxis) -> Vec<Marker> {
         .collect()
 }
 
-fn write_load(out: &mut String, l: &LoadReport, axis: &TimeAxis, markers: &[Marker]) {
-    let _ = writeln!(
-        out,
-        "<h3>Load <code>{}</code></h3>\n<p class=\"meta\">{} · {} · {} users · {} to {}</p>",
-        text(&l.name),
-        text(&l.target),
-        text(&l.request),
-        l.users,
-        clock(l.started),
-        clock(l.finished),
-    );
-    write_load_stats(out, l);
-    let start = axis.offset_of(l.started);
-    out.push_str("<p class=\"caption\">Requests and failures per second</p>\n");
-    out.push_str(&svg::line_chart(
-        "load-rate",
-        &format!("requests and failures per second of load {}", l.name),
-        axis,
-        &rate_lines(l, start),
-        markers,
-    ));
-    legend(
-        out,
-        &[("c-rate", "requests/s"), ("c-err", "failures/s")],
-        markers,
-    );
-    out.push_str("<p class=\"caption\">Latency (ms)</p>\n");
-    out.push_str(&svg::line_chart(
-        "load-latency",
-        &format!("latency of load {}", l.name),
-        axis,
-        &latency_lines(l, start),
-        markers,
-    ));
-    legend(
-        out,
-        &[("c-p50", "p50"), ("c-p95", "p95"), ("c-p99", "p99")],
-        markers,
-    );
-    write_breakdowns(out, l);
-}
-
-fn write_load_stats(out: &mut String, l: &LoadReport) {
-    let ttft = l.ttft_ms.as_ref().map_or_else(
-        || "-".to_string(),
-        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p95), millis(t.p99)),
-    );
-    let _ = writeln!(
-        out,
-        "<table class=\"stats\"><thead><tr><th>Requests</th><th>Failures</th><th>Rps</th>\
-         <th>Error rate</th><th>p50</th><th>p95</th><th>p99</th><th>Max</th>\
-         <th>TTFT p50 / p95 / p99</th></tr></thead>\n<tbody><tr><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>",
-        l.requests,
-        l.failures,
-        rate(l.throughput_rps),
-        percent(l.error_rate),
-        millis(l.latency_ms.p50),
-        millis(l.latency_ms.p95),
-        millis(l.latency_ms.p99),
-        millis(l.latency_ms.max),
-        ttft,
-    );
-}
-
 /// Requests and failures per second, at each bucket's middle.
 fn rate_lines(l: &LoadReport, start: f64) -> Vec<Line> {
     let per_second = |pick: fn(&super::LoadBucket) -> u64| {
@@ -479,181 +433,6 @@ fn latency_lines(l: &LoadReport, start: f64) -> Vec<Line> {
     ]
 }
 
-fn write_breakdowns(out: &mut String, l: &LoadReport) {
-    let answered: u64 = l.by_version.values().sum();
-    let tables = [
-        ("By version", &l.by_version, answered),
-        ("By status", &l.by_status, l.requests),
-        ("By pod", &l.by_pod, l.by_pod.values().sum()),
-    ];
-    out.push_str("<div class=\"breakdowns\">");
-    for (title, counts, total) in tables {
-        if counts.is_empty() {
-            continue;
-        }
-        let _ = write!(
-            out,
-            "<table><thead><tr><th>{title}</th><th class=\"num\">Responses</th><th class=\"num\">Share</th></tr></thead><tbody>"
-        );
-        for (key, n) in counts {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td class=\"num\">{n}</td><td class=\"num\">{}</td></tr>",
-                text(key),
-                share(*n, total)
-            );
-        }
-        out.push_str("</tbody></table>");
-    }
-    out.push_str("</div>\n");
-    write_failed_samples(out, l);
-}
-
-fn write_failed_samples(out: &mut String, l: &LoadReport) {
-    if l.failed_samples.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "<details><summary>First failed requests ({})</summary><table><thead><tr><th>At</th>\
-         <th>Status</th><th>Pod</th><th class=\"num\">Bytes</th><th>Error</th></tr></thead><tbody>",
-        l.failed_samples.len()
-    );
-    for f in &l.failed_samples {
-        let status = f.status.map_or_else(|| "-".to_string(), |s| s.to_string());
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{status}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
-            clock(f.at),
-            text(f.pod.as_deref().unwrap_or("-")),
-            f.request_bytes,
-            text(&f.error)
-        );
-    }
-    out.push_str("</tbody></table></details>\n");
-}
-
-fn write_series(out: &mut String, series: &Series, axis: &TimeAxis, markers: &[Marker]) {
-    let _ = writeln!(out, "<h3>{}</h3>", text(&series.name));
-    let line = Line {
-        label: series.name.clone(),
-        class: "c-rate",
-        points: series
-            .points
-            .iter()
-            .map(|p| Some((axis.offset_of(p.at), p.value)))
-            .collect(),
-        step: true,
-        unit: series.unit.clone(),
-    };
-    out.push_str(&svg::line_chart(
-        "series",
-        &format!("{} over time", series.name),
-        axis,
-        &[line],
-        markers,
-    ));
-}
-
-fn legend(out: &mut String, keys: &[(&str, &str)], markers: &[Marker]) {
-    out.push_str("<p class=\"legend\">");
-    for (class, label) in keys {
-        let _ = write!(out, "<span class=\"key line {class}\"></span>{label} ");
-    }
-    if !markers.is_empty() {
-        out.push_str("<span class=\"key marker\"></span>rollout / fault");
-    }
-    out.push_str("</p>\n");
-}
-
-fn write_steps(out: &mut String, s: &ScenarioReport) {
-    let open = if s.outcome.is_success() { "" } else { " open" };
-    let _ = writeln!(
-        out,
-        "<details class=\"steps\"{open}><summary>Steps ({})</summary>",
-        s.steps.len()
-    );
-    for step in &s.steps {
-        write_step(out, step);
-    }
-    out.push_str("</details>\n");
-}
-
-fn write_step(out: &mut String, step: &StepReport) {
-    let open = if matches!(step.outcome, Outcome::Failed | Outcome::PassedUnexpectedly) {
-        " open"
-    } else {
-        ""
-    };
-    let retries = if step.attempts > 1 {
-        format!(" · {} attempts", step.attempts)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "<details class=\"step\"{open}><summary>{} {} <span class=\"meta\">{}{retries}</span></summary>",
-        text(&step.name),
-        badge(step.outcome),
-        duration(seconds_between(step.started, step.finished)),
-    );
-    if let Some(description) = &step.description {
-        let _ = writeln!(out, "<p>{}</p>", text(description));
-    }
-    if !step.operations.is_empty() {
-        out.push_str(
-            "<table class=\"ops\"><thead><tr><th>Block</th><th>Operation</th><th>What</th>\
-             <th>Outcome</th><th class=\"num\">Duration</th></tr></thead><tbody>\n",
-        );
-        for op in &step.operations {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}{}{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                block_label(op.block),
-                text(&op.kind),
-                text(&op.description),
-                pre_block("error", op.error.as_deref()),
-                pre_block("detail", op.detail.as_deref()),
-                badge(op.outcome),
-                duration(seconds_between(op.started, op.finished)),
-            );
-        }
-        out.push_str("</tbody></table>\n");
-    }
-    out.push_str("</details>\n");
-}
-
-fn pre_block(class: &str, content: Option<&str>) -> String {
-    content
-        .map(|c| format!("<pre class=\"{class}\">{}</pre>", text(c)))
-        .unwrap_or_default()
-}
-
-fn write_timeline_table(out: &mut String, s: &ScenarioReport) {
-    if s.timeline.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "<details><summary>Timeline entries ({})</summary><table><thead><tr><th>At</th>\
-         <th>Source</th><th>Reason</th><th>Object</th><th>Message</th></tr></thead><tbody>",
-        s.timeline.len()
-    );
-    for e in &s.timeline {
-        let class = if e.warning { " class=\"warn\"" } else { "" };
-        let _ = writeln!(
-            out,
-            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            clock(e.at),
-            source_label(e.source),
-            text(&e.reason),
-            text(e.object.as_deref().unwrap_or("")),
-            text(&e.message)
-        );
-    }
-    out.push_str("</tbody></table></details>\n");
-}
-
 fn source_label(source: TimelineSource) -> &'static str {
     match source {
         TimelineSource::Event => "event",
@@ -662,27 +441,6 @@ fn source_label(source: TimelineSource) -> &'static str {
         TimelineSource::Load => "load",
         TimelineSource::Step => "step",
     }
-}
-
-fn write_artifacts(out: &mut String, s: &ScenarioReport) {
-    if s.artifacts.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "<details class=\"artifacts\"><summary>Artifacts ({})</summary><ul>",
-        s.artifacts.len()
-    );
-    for a in &s.artifacts {
-        let _ = writeln!(
-            out,
-            "<li><a href=\"{}\">{}</a>: {}</li>",
-            attr(&relative_href(&a.path)),
-            text(&a.path),
-            text(&a.description)
-        );
-    }
-    out.push_str("</ul></details>\n");
 }
 
 /// A link to a file in the report folder: characters that would end or

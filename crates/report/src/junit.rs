@@ -1,5 +1,7 @@
 //! `junit.xml`: JUnit XML as GitHub test reporters (dorny/test-reporter,
-//! mikepenz/action-junit-report), GitLab and Jenkins read it.
+//! mikepenz/action-junit-report), GitLab and Jenkins read it, built as a
+//! [`quick_junit::Report`] and written by quick-junit (the model and writer
+//! of cargo-nextest's JUnit output).
 //!
 //! A negative twin that failed as expected is a pass (with a note in
 //! `system-out`); one that passed is a failure, since its assertion cannot
@@ -7,11 +9,13 @@
 //! explains the failure without opening the report.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use jiff::Timestamp;
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite, XmlString};
 
-use super::escape::{xml_attr, xml_text};
-use super::format::{block_label, millis, percent, seconds_between};
+use super::escape::forbidden_in_xml;
+use super::format::{block_label, millis, percent};
 use super::{Diagnosis, LoadReport, Outcome, RunReport, ScenarioReport, StepReport};
 
 /// What one JUnit testcase stands for.
@@ -27,145 +31,220 @@ pub enum Granularity {
 /// The message of a negative twin that passed.
 pub const PASSED_UNEXPECTEDLY: &str = "negative twin passed: its assertion cannot fail";
 
-/// Renders the run as JUnit XML.
+/// Renders the run as JUnit XML: a [`quick_junit::Report`], serialized by
+/// quick-junit (which counts tests, failures and skips per suite and run).
 pub fn render(report: &RunReport, granularity: Granularity) -> String {
-    let suites = match granularity {
-        Granularity::Scenario => vec![run_suite(report)],
-        Granularity::Step => report.scenarios.iter().map(scenario_suite).collect(),
+    let mut junit = quick_junit::Report::new(xml(format!("inferbench {}", report.run_id)));
+    junit.set_time(elapsed(report.started, report.finished));
+    match granularity {
+        Granularity::Scenario => junit.add_test_suite(run_suite(report)),
+        Granularity::Step => junit.add_test_suites(report.scenarios.iter().map(scenario_suite)),
     };
-    write_document(report, &suites)
+    let written = junit
+        .to_string()
+        .expect("serializing JUnit XML into memory cannot fail");
+    keep_whitespace_in_attributes(&written)
 }
 
-struct Suite {
-    name: String,
-    timestamp: Timestamp,
-    time: f64,
-    properties: Vec<(&'static str, String)>,
-    cases: Vec<Case>,
-    system_out: Option<String>,
-}
-
-struct Case {
-    name: String,
-    classname: String,
-    file: String,
-    time: f64,
-    verdict: Verdict,
-    system_out: Option<String>,
-}
-
-enum Verdict {
-    Pass,
-    Skip(Option<String>),
-    Fail {
-        kind: &'static str,
-        message: String,
-        body: String,
-    },
-}
-
-impl Suite {
-    fn count(&self, pick: fn(&Verdict) -> bool) -> usize {
-        self.cases.iter().filter(|c| pick(&c.verdict)).count()
+/// Text as quick-junit's [`XmlString`] keeps it. `XmlString` deletes ANSI
+/// escape sequences, control characters, tabs and carriage returns; this
+/// keeps what our other formats keep: characters XML forbids become
+/// U+FFFD (so a stray escape sequence stays visible), a tab a space, and
+/// a carriage return (alone or before a newline) a newline, as XML
+/// parsers read it in text anyway.
+fn xml(text: impl AsRef<str>) -> XmlString {
+    let text = text.as_ref();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => out.push(' '),
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\n' => out.push('\n'),
+            // C1 controls, which XmlString would delete too.
+            c if forbidden_in_xml(c) || ('\u{80}'..='\u{9f}').contains(&c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
     }
-    fn failures(&self) -> usize {
-        self.count(|v| matches!(v, Verdict::Fail { .. }))
-    }
-    fn skipped(&self) -> usize {
-        self.count(|v| matches!(v, Verdict::Skip(_)))
-    }
+    XmlString::new(out)
 }
 
-fn run_suite(report: &RunReport) -> Suite {
-    let mut properties = vec![
-        ("run", report.run_id.clone()),
-        ("cluster", report.cluster.name.clone()),
-        ("provider", report.cluster.provider.clone()),
-        ("kubernetes", report.cluster.kubernetes_version.clone()),
-        ("gpus", report.cluster.gpu_kind.clone()),
-        ("harness", report.harness.version.clone()),
-        ("command", report.harness.command.clone()),
-    ];
+/// quick-xml writes a newline inside an attribute value as it is, and XML
+/// parsers turn it into a space; as a character reference it survives, so
+/// a multi-line failure message reads back as it was. Inside a tag (from
+/// `<` to `>`) a newline can only be part of an attribute value: the writer
+/// escapes `<` and `>` in values and text, and breaks lines only between
+/// elements.
+fn keep_whitespace_in_attributes(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut in_tag = false;
+    for c in xml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            '\n' if in_tag => {
+                out.push_str("&#10;");
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Duration from `from` to `to`, never negative.
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::try_from(to.duration_since(from)).unwrap_or_default()
+}
+
+/// A timestamp as quick-junit takes it: chrono's, in UTC, to the
+/// nanosecond (quick-junit writes milliseconds).
+fn utc(at: Timestamp) -> chrono::DateTime<chrono::FixedOffset> {
+    // jiff's fraction has the sign of the seconds; chrono's is never negative.
+    let (seconds, nanos) = match at.subsec_nanosecond() {
+        n if n < 0 => (at.as_second() - 1, n + 1_000_000_000),
+        n => (at.as_second(), n),
+    };
+    chrono::DateTime::from_timestamp(seconds, u32::try_from(nanos).unwrap_or(0))
+        .unwrap_or_default()
+        .fixed_offset()
+}
+
+fn property(name: &str, value: impl AsRef<str>) -> Property {
+    Property::new(xml(name), xml(value))
+}
+
+fn run_suite(report: &RunReport) -> TestSuite {
+    let mut suite = TestSuite::new(xml(format!("inferbench run {}", report.run_id)));
+    suite
+        .set_timestamp(utc(report.started))
+        .set_time(elapsed(report.started, report.finished));
+    suite.add_properties([
+        property("run", &report.run_id),
+        property("cluster", &report.cluster.name),
+        property("provider", &report.cluster.provider),
+        property("kubernetes", &report.cluster.kubernetes_version),
+        property("gpus", &report.cluster.gpu_kind),
+        property("harness", &report.harness.version),
+        property("command", &report.harness.command),
+    ]);
     if let Some(commit) = &report.harness.git_commit {
-        properties.push(("commit", commit.clone()));
+        suite.add_property(property("commit", commit));
     }
     if let Some(reason) = &report.interrupted {
-        properties.push(("interrupted", reason.clone()));
+        suite.add_property(property("interrupted", reason));
     }
-    Suite {
-        name: format!("inferbench run {}", report.run_id),
-        timestamp: report.started,
-        time: seconds_between(report.started, report.finished),
-        properties,
-        cases: report.scenarios.iter().map(scenario_case).collect(),
-        system_out: None,
-    }
+    suite.add_test_cases(report.scenarios.iter().map(scenario_case));
+    suite
 }
 
-fn scenario_case(s: &ScenarioReport) -> Case {
+fn scenario_case(s: &ScenarioReport) -> TestCase {
     let notes = [negative_twin_note(s), loads_note(&s.loads)];
-    Case {
-        name: s.name.clone(),
-        classname: "inferbench".to_string(),
-        file: s.file.clone(),
-        time: seconds_between(s.started, s.finished),
-        verdict: scenario_verdict(s),
-        system_out: join_notes(notes),
-    }
+    test_case(
+        &s.name,
+        "inferbench",
+        s,
+        elapsed(s.started, s.finished),
+        scenario_status(s),
+        join_notes(notes),
+    )
 }
 
-fn scenario_verdict(s: &ScenarioReport) -> Verdict {
+fn test_case(
+    name: &str,
+    classname: &str,
+    s: &ScenarioReport,
+    time: Duration,
+    status: TestCaseStatus,
+    system_out: Option<String>,
+) -> TestCase {
+    let mut case = TestCase::new(xml(name), status);
+    case.set_classname(xml(classname)).set_time(time);
+    case.extra.insert(xml("file"), xml(&s.file));
+    if let Some(text) = system_out {
+        case.set_system_out(xml(text));
+    }
+    case
+}
+
+fn skipped(message: Option<&str>) -> TestCaseStatus {
+    let mut status = TestCaseStatus::skipped();
+    if let Some(message) = message {
+        status.set_message(xml(message));
+    }
+    status
+}
+
+fn failure(kind: &str, message: &str, body: &str) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_message(xml(message))
+        .set_type(xml(kind))
+        .set_description(xml(body));
+    status
+}
+
+fn is_failure(case: &TestCase) -> bool {
+    matches!(case.status, TestCaseStatus::NonSuccess { .. })
+}
+
+fn scenario_status(s: &ScenarioReport) -> TestCaseStatus {
     match s.outcome {
-        Outcome::Passed | Outcome::FailedAsExpected => Verdict::Pass,
-        Outcome::Skipped => Verdict::Skip(s.error.clone()),
-        Outcome::Failed => Verdict::Fail {
-            kind: "failed",
-            message: s.error.clone().unwrap_or_else(|| "failed".to_string()),
-            body: failure_body(s.error.as_deref(), failing_step(s), &s.diagnoses, s),
-        },
-        Outcome::PassedUnexpectedly => Verdict::Fail {
-            kind: "passedUnexpectedly",
-            message: passed_unexpectedly_message(s),
-            body: failure_body(None, None, &s.diagnoses, s),
-        },
+        Outcome::Passed | Outcome::FailedAsExpected => TestCaseStatus::success(),
+        Outcome::Skipped => skipped(s.error.as_deref()),
+        Outcome::Failed => failure(
+            "failed",
+            s.error.as_deref().unwrap_or("failed"),
+            &failure_body(s.error.as_deref(), failing_step(s), &s.diagnoses, s),
+        ),
+        Outcome::PassedUnexpectedly => failure(
+            "passedUnexpectedly",
+            &passed_unexpectedly_message(s),
+            &failure_body(None, None, &s.diagnoses, s),
+        ),
     }
 }
 
-fn scenario_suite(s: &ScenarioReport) -> Suite {
-    let mut cases: Vec<Case> = s.steps.iter().map(|step| step_case(s, step)).collect();
-    let scenario_failed = !s.outcome.is_success();
-    if scenario_failed
-        && !cases
-            .iter()
-            .any(|c| matches!(c.verdict, Verdict::Fail { .. }))
-    {
+fn scenario_suite(s: &ScenarioReport) -> TestSuite {
+    let mut cases: Vec<TestCase> = s.steps.iter().map(|step| step_case(s, step)).collect();
+    if !s.outcome.is_success() && !cases.iter().any(is_failure) {
         // The failure is not any one step's (or the scenario has no steps):
         // keep it visible as a testcase of its own.
-        cases.push(Case {
-            name: "scenario verdict".to_string(),
-            classname: s.name.clone(),
-            system_out: None,
-            ..scenario_case(s)
-        });
+        cases.push(test_case(
+            "scenario verdict",
+            &s.name,
+            s,
+            elapsed(s.started, s.finished),
+            scenario_status(s),
+            None,
+        ));
     }
-    let mut properties = vec![("file", s.file.clone()), ("namespace", s.namespace.clone())];
+    let mut suite = TestSuite::new(xml(&s.name));
+    suite
+        .set_timestamp(utc(s.started))
+        .set_time(elapsed(s.started, s.finished));
+    suite.add_properties([
+        property("file", &s.file),
+        property("namespace", &s.namespace),
+    ]);
     if let Some(entry) = &s.matrix_entry {
-        properties.push(("matrixEntry", entry.clone()));
+        suite.add_property(property("matrixEntry", entry));
     }
     for (key, value) in &s.values {
-        properties.push(("value", format!("{key}={value}")));
+        suite.add_property(property("value", format!("{key}={value}")));
     }
-    Suite {
-        name: s.name.clone(),
-        timestamp: s.started,
-        time: seconds_between(s.started, s.finished),
-        properties,
-        cases,
-        system_out: loads_note(&s.loads),
+    suite.add_test_cases(cases);
+    if let Some(text) = loads_note(&s.loads) {
+        suite.set_system_out(xml(text));
     }
+    suite
 }
 
-fn step_case(s: &ScenarioReport, step: &StepReport) -> Case {
+fn step_case(s: &ScenarioReport, step: &StepReport) -> TestCase {
     let expected_to_fail = s
         .expected_failure
         .as_ref()
@@ -176,29 +255,29 @@ fn step_case(s: &ScenarioReport, step: &StepReport) -> Case {
         step.outcome
     };
     let diagnoses = step_diagnoses(s, step);
-    let verdict = match outcome {
-        Outcome::Passed | Outcome::FailedAsExpected => Verdict::Pass,
-        Outcome::Skipped => Verdict::Skip(step.error.clone()),
-        Outcome::Failed => Verdict::Fail {
-            kind: "failed",
-            message: step.error.clone().unwrap_or_else(|| "failed".to_string()),
-            body: failure_body(step.error.as_deref(), Some(step), &diagnoses, s),
-        },
-        Outcome::PassedUnexpectedly => Verdict::Fail {
-            kind: "passedUnexpectedly",
-            message: passed_unexpectedly_message(s),
-            body: failure_body(None, None, &diagnoses, s),
-        },
+    let status = match outcome {
+        Outcome::Passed | Outcome::FailedAsExpected => TestCaseStatus::success(),
+        Outcome::Skipped => skipped(step.error.as_deref()),
+        Outcome::Failed => failure(
+            "failed",
+            step.error.as_deref().unwrap_or("failed"),
+            &failure_body(step.error.as_deref(), Some(step), &diagnoses, s),
+        ),
+        Outcome::PassedUnexpectedly => failure(
+            "passedUnexpectedly",
+            &passed_unexpectedly_message(s),
+            &failure_body(None, None, &diagnoses, s),
+        ),
     };
     let note = (outcome == Outcome::FailedAsExpected).then(|| negative_twin_note(s));
-    Case {
-        name: step.name.clone(),
-        classname: s.name.clone(),
-        file: s.file.clone(),
-        time: seconds_between(step.started, step.finished),
-        verdict,
-        system_out: note.flatten(),
-    }
+    test_case(
+        &step.name,
+        &s.name,
+        s,
+        elapsed(step.started, step.finished),
+        status,
+        note.flatten(),
+    )
 }
 
 /// The diagnoses of `step`; the scenario's first failing step also takes
@@ -333,91 +412,31 @@ fn write_failing_operation(body: &mut String, step: &StepReport) {
     };
 }
 
-fn write_document(report: &RunReport, suites: &[Suite]) -> String {
-    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-    let failures: usize = suites.iter().map(Suite::failures).sum();
-    let skipped: usize = suites.iter().map(Suite::skipped).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">",
-        xml_attr(&format!("inferbench {}", report.run_id)),
-        seconds_between(report.started, report.finished),
-    );
-    for suite in suites {
-        write_suite(&mut out, suite);
-    }
-    out.push_str("</testsuites>\n");
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn write_suite(out: &mut String, suite: &Suite) {
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\" timestamp=\"{}\">",
-        xml_attr(&suite.name),
-        suite.cases.len(),
-        suite.failures(),
-        suite.skipped(),
-        suite.time,
-        suite.timestamp.strftime("%Y-%m-%dT%H:%M:%S"),
-    );
-    if !suite.properties.is_empty() {
-        out.push_str("    <properties>\n");
-        for (name, value) in &suite.properties {
-            let _ = writeln!(
-                out,
-                "      <property name=\"{}\" value=\"{}\"/>",
-                xml_attr(name),
-                xml_attr(value)
-            );
-        }
-        out.push_str("    </properties>\n");
+    #[test]
+    fn text_keeps_what_xml_string_would_delete_visible() {
+        let text = xml("a\u{1b}[31mb\tc\r\nd\re\u{85}f\u{7}");
+        assert_eq!(text.as_str(), "a\u{FFFD}[31mb c\nd\ne\u{FFFD}f\u{FFFD}");
     }
-    for case in &suite.cases {
-        write_case(out, case);
-    }
-    if let Some(text) = &suite.system_out {
-        let _ = writeln!(out, "    <system-out>{}</system-out>", xml_text(text));
-    }
-    out.push_str("  </testsuite>\n");
-}
 
-fn write_case(out: &mut String, case: &Case) {
-    let _ = write!(
-        out,
-        "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\"",
-        xml_attr(&case.name),
-        xml_attr(&case.classname),
-        xml_attr(&case.file),
-        case.time,
-    );
-    if matches!(case.verdict, Verdict::Pass) && case.system_out.is_none() {
-        out.push_str("/>\n");
-        return;
+    #[test]
+    fn newlines_in_attribute_values_become_references() {
+        let written = "<?xml version=\"1.0\"?>\n<a m=\"x\ny\">t\nu</a>\n";
+        assert_eq!(
+            keep_whitespace_in_attributes(written),
+            "<?xml version=\"1.0\"?>\n<a m=\"x&#10;y\">t\nu</a>\n"
+        );
     }
-    out.push_str(">\n");
-    match &case.verdict {
-        Verdict::Pass => {}
-        Verdict::Skip(None) => out.push_str("      <skipped/>\n"),
-        Verdict::Skip(Some(message)) => {
-            let _ = writeln!(out, "      <skipped message=\"{}\"/>", xml_attr(message));
-        }
-        Verdict::Fail {
-            kind,
-            message,
-            body,
-        } => {
-            let _ = writeln!(
-                out,
-                "      <failure message=\"{}\" type=\"{kind}\">{}</failure>",
-                xml_attr(message),
-                xml_text(body)
-            );
+
+    #[test]
+    fn timestamps_convert_exactly() {
+        for at in ["2026-11-23T16:30:05.42Z", "1969-12-31T23:59:59.25Z"] {
+            let at: Timestamp = at.parse().expect("timestamp");
+            let nanos = i64::try_from(at.as_nanosecond()).ok();
+            assert_eq!(utc(at).timestamp_nanos_opt(), nanos, "{at}");
         }
     }
-    if let Some(text) = &case.system_out {
-        let _ = writeln!(out, "      <system-out>{}</system-out>", xml_text(text));
-    }
-    out.push_str("    </testcase>\n");
 }

@@ -1,9 +1,11 @@
 //! Reports: one model ([`model::RunReport`]) and the files made from it.
 //!
 //! [`write_folder`] writes every format into a run's report folder:
-//! `report.json` (the model itself, [`json`]), `junit.xml` ([`junit`]),
-//! `report.md` ([`markdown`]) and a self-contained `report.html` ([`html`]).
-//! [`diff`] compares two runs.
+//! `report.json` (the model itself, [`json`]), `junit.xml` ([`junit`],
+//! through quick-junit), `report.md` ([`markdown`]) and a self-contained
+//! `report.html` ([`html`]: askama templates in `templates/`, checked when
+//! this crate compiles, with SVG charts drawn in Rust). [`diff`] compares
+//! two runs.
 //!
 //! This crate is pure: it turns a [`RunReport`] into files and back, and
 //! must not depend on a Kubernetes client, the load engine or an async
