@@ -22,7 +22,13 @@ pub struct Config {
     pub served_model_names: Vec<String>,
 
     /// Version reported in responses (`system_fingerprint`, `x-inference-version`) and metrics.
-    #[arg(long, env = "MOCK_VERSION", default_value = "v1")]
+    /// (`--version` prints the binary's own version.)
+    #[arg(
+        id = "server_version",
+        long = "server-version",
+        env = "MOCK_VERSION",
+        default_value = "v1"
+    )]
     pub version: String,
 
     /// Simulated model-load time: readiness is 503 and inference answers 503 until it has passed.

@@ -110,3 +110,15 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap's debug assertions: no two arguments share a flag (the
+        // served version once clashed with clap's own --version).
+        super::Cli::command().debug_assert();
+    }
+}
