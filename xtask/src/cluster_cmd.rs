@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use cluster::kwok::{self, GpuShape, KwokOptions, KwokUpOptions};
-use cluster::{self, UpOptions};
+use cluster::{self, GpuShape, Provider, UpOptions};
 use environment::tools::ToolSource;
 
 /// Where pinned tools (kind, kubectl, Kubernetes) come from.
@@ -54,22 +53,21 @@ pub enum GpusArg {
     Real,
 }
 
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Kind => Provider::Kind,
+            ProviderArg::Kwok => Provider::Kwok,
+        }
+    }
+}
+
 impl From<GpusArg> for cluster::GpuMode {
     fn from(g: GpusArg) -> Self {
         match g {
             GpusArg::Fake => cluster::GpuMode::Fake,
             GpusArg::Real => cluster::GpuMode::Real,
         }
-    }
-}
-
-/// The kwok cluster name for `name`: the kind default's folder would
-/// collide, so the default name becomes `inferbench-kwok`.
-pub(crate) fn kwok_name(name: &str) -> &str {
-    if name == cluster::DEFAULT_CLUSTER_NAME {
-        kwok::lifecycle::DEFAULT_NAME
-    } else {
-        name
     }
 }
 
@@ -130,127 +128,100 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// `cargo xtask up`.
-pub fn up(args: &UpArgs) -> anyhow::Result<()> {
-    if args.provider == ProviderArg::Kwok {
-        if args.gpus == GpusArg::Real {
-            anyhow::bail!("--gpus real needs kind: kwok's nodes are fake and run no containers");
-        }
-        return up_kwok(args);
-    }
-    let opts = UpOptions {
+/// What `up` asks of the library.
+fn up_options(args: &UpArgs) -> UpOptions {
+    UpOptions {
+        provider: args.provider.into(),
         name: args.name.clone(),
         cpu_workers: args.cpu_workers,
         gpu_workers: args.gpu_workers,
+        gpus: args.gpus.into(),
+        simulated_gpus: GpuShape {
+            gpus_per_node: args.gpus_per_node,
+            ..GpuShape::default()
+        },
         tool_source: args.source.map(Into::into),
         skip_mock_server: args.skip_mock_server,
         skip_gpu_fakes: args.skip_gpu_fakes,
-        gpus: args.gpus.into(),
         ready_timeout: Duration::from_secs(args.ready_timeout),
-    };
-    let report =
-        cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.name))?;
-    println!("{}", report.how_to_reach());
-    let total: f64 = report.timings.iter().map(|(_, s)| s).sum();
-    let steps: Vec<String> = report
-        .timings
-        .iter()
-        .map(|(n, s)| format!("{n} {s:.0}s"))
-        .collect();
-    println!("took {total:.0}s: {}", steps.join(", "));
-    Ok(())
+    }
 }
 
-/// `cargo xtask up --provider kwok`.
-fn up_kwok(args: &UpArgs) -> anyhow::Result<()> {
-    let opts = KwokUpOptions {
-        name: kwok_name(&args.name).to_string(),
-        cpu_nodes: args.cpu_workers,
-        gpu_nodes: args.gpu_workers,
-        tool_source: args.source.map(Into::into),
-        options: KwokOptions {
-            gpu: GpuShape {
-                gpus_per_node: args.gpus_per_node,
-                ..GpuShape::default()
-            },
-            ready_timeout: Duration::from_secs(args.ready_timeout),
-            ..KwokOptions::default()
-        },
-    };
-    let report = kwok::lifecycle::up(&opts)
-        .with_context(|| format!("bringing up kwok cluster {:?}", opts.name))?;
+/// `cargo xtask up`.
+pub fn up(args: &UpArgs) -> anyhow::Result<()> {
+    let opts = up_options(args);
+    let report = cluster::up(&opts).with_context(|| {
+        format!(
+            "bringing up {} cluster {:?}",
+            opts.provider,
+            opts.cluster_name()
+        )
+    })?;
     println!("{}", report.how_to_reach());
-    let steps: Vec<String> = report
-        .timings
-        .iter()
-        .map(|(n, s)| format!("{n} {s:.0}s"))
-        .collect();
-    println!("took {}", steps.join(", "));
-    Ok(())
-}
-
-/// `cargo xtask down --provider kwok`.
-fn down_kwok(args: &DownArgs) -> anyhow::Result<()> {
-    let name = kwok_name(&args.name);
-    let report =
-        kwok::lifecycle::down(name).with_context(|| format!("deleting kwok cluster {name:?}"))?;
-    if !report.leftover_processes.is_empty() {
-        let left: Vec<String> = report
-            .leftover_processes
-            .iter()
-            .map(|p| format!("{} (pid {})", p.component, p.pid))
-            .collect();
-        bail!(
-            "kwok cluster {name:?} deleted but processes remain: {}",
-            left.join(", ")
-        );
-    }
-    if report.existed {
-        println!("kwok cluster {name:?} deleted; no processes left");
-    } else {
-        println!("kwok cluster {name:?} does not exist; nothing to do");
-    }
+    println!("{}", report.timing_line());
     Ok(())
 }
 
 /// `cargo xtask down`.
 pub fn down(args: &DownArgs) -> anyhow::Result<()> {
-    if args.provider == ProviderArg::Kwok {
-        return down_kwok(args);
+    let provider = args.provider.into();
+    let report = cluster::down(provider, &args.name).with_context(|| {
+        format!(
+            "deleting {provider} cluster {:?}",
+            provider.cluster_name(&args.name)
+        )
+    })?;
+    if !report.is_clean() {
+        bail!("{report}");
     }
-    let report =
-        cluster::down(&args.name).with_context(|| format!("deleting cluster {:?}", args.name))?;
-    if !report.leftover_containers.is_empty() {
-        bail!(
-            "cluster {:?} deleted but containers remain: {}",
-            report.name,
-            report.leftover_containers.join(", ")
-        );
-    }
-    if report.existed {
-        println!("cluster {:?} deleted; no containers left", report.name);
-    } else {
-        println!("cluster {:?} does not exist; nothing to do", report.name);
-    }
+    println!("{report}");
     Ok(())
 }
 
 /// `cargo xtask status`.
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
-    if args.provider == ProviderArg::Kwok {
-        let status = kwok::lifecycle::status().context("reading kwok cluster status")?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&status)?);
-        } else {
-            print!("{status}");
-        }
-        return Ok(());
-    }
-    let status = cluster::status().context("reading cluster status")?;
+    let status = cluster::status(args.provider.into()).context("reading cluster status")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print!("{status}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn parse(args: &[&str]) -> UpOptions {
+        let cli = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))
+            .expect("arguments parse");
+        up_options(&cli.up)
+    }
+
+    #[test]
+    fn up_arguments_become_up_options() {
+        // INFERBENCH_CLUSTER would change the default name.
+        if std::env::var_os("INFERBENCH_CLUSTER").is_some() {
+            return;
+        }
+        let kind = parse(&[]);
+        assert_eq!(kind.provider, Provider::Kind);
+        assert_eq!(kind.cluster_name(), cluster::DEFAULT_CLUSTER_NAME);
+        assert_eq!((kind.cpu_workers, kind.gpu_workers), (1, 2));
+        assert_eq!(kind.ready_timeout, Duration::from_secs(600));
+        let kwok = parse(&["--provider", "kwok", "--gpus-per-node", "4"]);
+        assert_eq!(kwok.provider, Provider::Kwok);
+        assert_eq!(kwok.cluster_name(), cluster::KWOK_DEFAULT_NAME);
+        assert_eq!(kwok.simulated_gpus.gpus_per_node, 4);
+        let real_on_kwok = parse(&["--provider", "kwok", "--gpus", "real"]);
+        assert!(real_on_kwok.validate().is_err());
+    }
 }

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use cluster::{self, GPU_PRESENT_LABEL, POOL_LABEL, UpOptions};
-use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::ListParams;
-use kube::{Api, ResourceExt};
+use cluster::{self, ClusterDescription, GpuKind, Provider, UpOptions};
 use report::{self, ClusterInfo, ImageInfo, NodePoolInfo, Outcome, RunReport};
 use runner::{self, Cancel, RunOptions};
 use scenario::model::Capability;
@@ -111,84 +108,40 @@ fn parse_set(set: &[String]) -> anyhow::Result<scenario::bindings::Bindings> {
     Ok(out)
 }
 
-/// What the cluster is made of, for the report.
-async fn describe_cluster(
-    kubeconfig: &Path,
-    name: &str,
-    provider: &str,
-) -> anyhow::Result<ClusterInfo> {
-    let client = k8s::connect(kubeconfig).await?;
-    let version = client
-        .apiserver_version()
-        .await
-        .map(|v| v.git_version)
-        .unwrap_or_else(|e| format!("unknown ({e})"));
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .context("listing nodes")?
-        .items;
-    let mut pools: BTreeMap<String, NodePoolInfo> = BTreeMap::new();
-    let mut any_gpu = false;
-    for n in &nodes {
-        let labels = n.labels();
-        let pool = labels
-            .get(POOL_LABEL)
-            .cloned()
-            .unwrap_or_else(|| "default".into());
-        let gpus = n
-            .status
-            .as_ref()
-            .and_then(|s| s.allocatable.as_ref())
-            .and_then(|a| a.get("nvidia.com/gpu"))
-            .and_then(|q| q.0.parse::<u32>().ok())
-            .unwrap_or(0);
-        any_gpu |= gpus > 0 || labels.contains_key(GPU_PRESENT_LABEL);
-        let entry = pools.entry(pool.clone()).or_insert(NodePoolInfo {
-            name: pool,
-            nodes: 0,
-            gpus_per_node: 0,
-            gpu_product: labels.get("nvidia.com/gpu.product").cloned(),
-        });
-        entry.nodes += 1;
-        entry.gpus_per_node = entry.gpus_per_node.max(gpus);
-    }
-    let fakes = Api::<Namespace>::all(client)
-        .get_opt("gpu-fakes")
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    Ok(ClusterInfo {
+/// The report's view of the cluster `name` that `d` describes.
+fn cluster_info(name: &str, d: &ClusterDescription) -> ClusterInfo {
+    ClusterInfo {
         name: name.to_string(),
-        provider: provider.to_string(),
-        kubernetes_version: version,
-        node_pools: pools.into_values().collect(),
-        gpu_kind: match (any_gpu, fakes, provider) {
-            (false, _, _) => "none",
-            (true, _, "kwok") => "simulated",
-            (true, true, _) => "fake",
-            (true, false, _) => "real",
-        }
-        .to_string(),
-    })
+        provider: d.provider.map_or("external", Provider::name).to_string(),
+        kubernetes_version: d.kubernetes_version.clone(),
+        node_pools: d
+            .pools
+            .iter()
+            .map(|p| NodePoolInfo {
+                name: p.name.clone(),
+                nodes: p.nodes,
+                gpus_per_node: p.gpus_per_node,
+                gpu_product: p.gpu_product.clone(),
+            })
+            .collect(),
+        gpu_kind: d.gpu_kind.as_str().to_string(),
+    }
 }
 
 /// What the cluster offers scenarios.
-fn cluster_capabilities(info: &ClusterInfo) -> BTreeSet<Capability> {
+fn cluster_capabilities(d: &ClusterDescription) -> BTreeSet<Capability> {
     let mut caps = BTreeSet::new();
-    if info.provider != "kwok" {
+    if d.runs_containers() {
         caps.insert(Capability::Containers);
     }
-    match info.gpu_kind.as_str() {
-        "fake" => {
+    match d.gpu_kind {
+        GpuKind::Fake => {
             caps.insert(Capability::GpuFakes);
         }
-        // kwok's GPU nodes are "simulated", never "real".
-        "real" => {
+        GpuKind::Real => {
             caps.insert(Capability::RealGpus);
         }
-        _ => {}
+        GpuKind::None | GpuKind::Simulated => {}
     }
     caps
 }
@@ -253,7 +206,7 @@ fn run_and_report(
     scenarios: &[(PathBuf, scenario::Scenario)],
     kubeconfig: &Path,
     cluster_name: &str,
-    provider: &str,
+    provider: Option<Provider>,
     common: &CommonRunArgs,
 ) -> anyhow::Result<RunReport> {
     let run_id = runner::new_run_id();
@@ -270,15 +223,19 @@ fn run_and_report(
     let profile = profile::load(&common.profile)?;
     let set = parse_set(&common.set)?;
     let report = rt.block_on(async {
-        let cluster = describe_cluster(kubeconfig, cluster_name, provider).await?;
-        let cluster_caps = cluster_capabilities(&cluster);
+        let described = cluster::describe(kubeconfig, provider)
+            .await
+            .context("describing the cluster")?;
+        let cluster = cluster_info(cluster_name, &described);
+        let cluster_caps = cluster_capabilities(&described);
         check_profile(&profile, &cluster_caps, &set)?;
         let capabilities = profile::offered(&cluster_caps, &profile);
         if !common.quiet {
             let names: Vec<&str> = capabilities.iter().map(|c| c.name()).collect();
             eprintln!(
-                "==> profile {}, cluster {cluster_name} ({provider}, {} GPUs): offers {}",
+                "==> profile {}, cluster {cluster_name} ({}, {} GPUs): offers {}",
                 profile.metadata.name,
+                cluster.provider,
                 cluster.gpu_kind,
                 if names.is_empty() { "no capabilities".to_string() } else { names.join(", ") }
             );
@@ -374,7 +331,7 @@ fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<(PathBuf, scen
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let scenarios = load(&args.paths, &args.common.only)?;
     let (kubeconfig, provider) = match &args.kubeconfig {
-        Some(k) => (k.clone(), "external"),
+        Some(k) => (k.clone(), None),
         None => {
             let k = cluster::cluster_dir(&args.cluster).join("kubeconfig");
             if !k.is_file() {
@@ -385,12 +342,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                     args.cluster
                 );
             }
-            let provider = if cluster::kwok::lifecycle::is_kwok_cluster(&args.cluster) {
-                "kwok"
-            } else {
-                "kind"
-            };
-            (k, provider)
+            (k, Some(Provider::of_cluster(&args.cluster)))
         }
     };
     let report = run_and_report(
@@ -409,107 +361,73 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// Deletes the e2e cluster when e2e ends, however it ends, if e2e created
 /// it (a cluster that was up before is left up: a run never deletes what it
 /// did not create) and --keep is off.
-struct Teardown<'a> {
-    name: &'a str,
+struct Teardown {
+    provider: Provider,
+    name: String,
     keep: bool,
-    kwok: bool,
     /// The cluster was up before e2e started.
     existed: bool,
 }
 
-impl Drop for Teardown<'_> {
+impl Drop for Teardown {
     fn drop(&mut self) {
+        let (provider, name) = (self.provider, &self.name);
         if self.existed {
             eprintln!(
-                "cluster {} was up before e2e started: it stays up (`cargo xtask down --name {}` deletes it)",
-                self.name, self.name
+                "cluster {name} was up before e2e started: it stays up (`cargo xtask down --provider {provider} --name {name}` deletes it)"
             );
             return;
         }
         if self.keep {
             eprintln!(
-                "--keep: cluster {} stays up (`cargo xtask down --name {}` deletes it)",
-                self.name, self.name
+                "--keep: cluster {name} stays up (`cargo xtask down --provider {provider} --name {name}` deletes it)"
             );
             return;
         }
-        eprintln!("==> deleting cluster {}", self.name);
-        let result = if self.kwok {
-            cluster::kwok::lifecycle::down(self.name).map(|_| ())
-        } else {
-            cluster::down(self.name).map(|_| ())
-        };
-        if let Err(e) = result {
-            eprintln!("deleting cluster {} failed: {e}", self.name);
+        eprintln!("==> deleting cluster {name}");
+        if let Err(e) = cluster::down(provider, name) {
+            eprintln!("deleting cluster {name} failed: {e}");
         }
     }
 }
 
+/// `cargo xtask e2e`: brings up (or reuses) the cluster, runs the built-in
+/// scenarios (on kwok those that need no containers; the others are
+/// reported as skipped), tears down what it created.
 pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
     let scenarios = load(&[], &args.common.only)?;
     // Fail on a bad profile before minutes of cluster set-up.
     profile::load(&args.common.profile)?;
-    if args.provider == ProviderArg::Kwok {
-        if args.gpus == GpusArg::Real {
-            bail!("--gpus real needs kind: kwok's nodes are fake and run no containers");
-        }
-        return e2e_kwok(args, &scenarios);
-    }
-    eprintln!(
-        "==> e2e: {} scenarios, profile {}; bringing up cluster {}",
-        scenarios.len(),
-        args.common.profile,
-        args.cluster
-    );
     let opts = UpOptions {
+        provider: args.provider.into(),
         name: args.cluster.clone(),
         tool_source: args.source.map(Into::into),
         gpus: args.gpus.into(),
         ..UpOptions::default()
     };
+    opts.validate()?;
+    let name = opts.cluster_name();
+    eprintln!(
+        "==> e2e: {} scenarios, profile {}; bringing up {} cluster {name}",
+        scenarios.len(),
+        args.common.profile,
+        opts.provider
+    );
     let _teardown = Teardown {
-        name: &args.cluster,
+        provider: opts.provider,
+        name: name.clone(),
         keep: args.common.keep,
-        kwok: false,
-        existed: cluster::lifecycle::exists(&args.cluster),
+        existed: cluster::exists(opts.provider, &name),
     };
-    let up =
-        cluster::up(&opts).with_context(|| format!("bringing up cluster {:?}", args.cluster))?;
+    let up = cluster::up(&opts)
+        .with_context(|| format!("bringing up {} cluster {name:?}", opts.provider))?;
     let report = run_and_report(
         &scenarios,
         &up.kubeconfig,
-        &args.cluster,
-        "kind",
+        &name,
+        Some(up.provider),
         &args.common,
     )?;
-    if !report.outcome.is_success() {
-        bail!("e2e failed: {} (see the report)", report.outcome.label());
-    }
-    Ok(())
-}
-
-/// `cargo xtask e2e --provider kwok`: a kwok cluster; the scenarios that
-/// need no containers run, the others are reported as skipped.
-fn e2e_kwok(args: &E2eArgs, scenarios: &[(PathBuf, scenario::Scenario)]) -> anyhow::Result<()> {
-    let name = crate::cluster_cmd::kwok_name(&args.cluster).to_string();
-    eprintln!(
-        "==> e2e: {} scenarios on kwok; bringing up cluster {name}",
-        scenarios.len()
-    );
-    let opts = cluster::kwok::KwokUpOptions {
-        name: name.clone(),
-        tool_source: args.source.map(Into::into),
-        ..Default::default()
-    };
-    let _teardown = Teardown {
-        name: &name,
-        keep: args.common.keep,
-        kwok: true,
-        existed: cluster::kwok::lifecycle::is_kwok_cluster(&name),
-    };
-    let up = cluster::kwok::lifecycle::up(&opts)
-        .with_context(|| format!("bringing up kwok cluster {name:?}"))?;
-    let report = run_and_report(scenarios, &up.kubeconfig, &name, "kwok", &args.common)?;
     if !report.outcome.is_success() {
         bail!("e2e failed: {} (see the report)", report.outcome.label());
     }

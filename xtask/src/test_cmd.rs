@@ -86,13 +86,13 @@ impl Drop for SharedCluster {
         if !self.delete {
             return;
         }
-        match cluster::down(&self.name) {
-            Ok(r) if r.leftover_containers.is_empty() => {
+        match cluster::down(cluster::Provider::Kind, &self.name) {
+            Ok(r) if r.is_clean() => {
                 eprintln!("==> cluster {} deleted", self.name)
             }
             Ok(r) => eprintln!(
                 "cluster {} deleted but containers remain: {:?}",
-                self.name, r.leftover_containers
+                self.name, r.leftovers
             ),
             Err(e) => eprintln!("deleting cluster {} failed: {e}", self.name),
         }

@@ -1,20 +1,28 @@
 //! Clusters: the [`ClusterProvider`] trait, the cluster shape inferbench
-//! wants (a control plane, CPU workers and a GPU pool), and the `up` /
-//! `down` / `status` lifecycle behind `cargo xtask up|down|status`.
+//! wants (a control plane, CPU workers and a GPU pool), and [`up`] /
+//! [`down`] / [`status`] / [`exists`] behind `cargo xtask up|down|status`,
+//! one flow for every [`Provider`].
 //!
-//! kind is the first provider ([`kind::KindProvider`]); kwok
-//! ([`kwok::KwokProvider`]: a local control plane and fake nodes, no Docker)
-//! stands beside it, with its own `up` / `down` / `status` in
-//! [`kwok::lifecycle`].
+//! Modelled on kind's `pkg/cluster/internal/providers` and
+//! `create/actions`: one interface, one folder per provider ([`kind`]:
+//! Docker containers as nodes; [`kwok`]: a local control plane and fake
+//! nodes, no Docker), and a provider-agnostic `up`: the provider prepares
+//! the host, the cluster is reused or created, its nodes become Ready, then
+//! the [`addons`] that apply run in order.
 //!
 //! It builds on the env crate (Docker, tools, node image, our images) and
 //! the k8s helpers, and must not depend on the scenario, runner or report
 //! crates.
 
+pub mod addons;
+pub mod describe;
+mod down;
 pub mod kind;
 pub mod kubectl;
 pub mod kwok;
-pub mod lifecycle;
+mod provider;
+mod status;
+mod up;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,8 +33,15 @@ use environment::node_image::NodeImageError;
 use environment::tools::ToolError;
 use environment::tools::exec::ExecError;
 
+pub use describe::{ClusterDescription, GpuKind, PoolDescription, describe};
+pub use down::{DownReport, down, exists};
 pub use kind::real_gpus;
-pub use lifecycle::{ClusterStatus, DownReport, UpOptions, UpReport, down, status, up};
+pub use kwok::GpuShape;
+pub use provider::{ClusterProvider, HostGpus, HostSetup, KWOK_DEFAULT_NAME, Provider, Steps};
+pub use status::{
+    ClusterStatus, ClusterSummary, ComponentStatus, EngineStatus, NodeImageStatus, status,
+};
+pub use up::{UpOptions, UpReport, up};
 
 /// The cluster name used when none is given.
 pub const DEFAULT_CLUSTER_NAME: &str = "inferbench";
@@ -37,7 +52,7 @@ pub const GPU_PRESENT_LABEL: &str = "nvidia.com/gpu.present";
 /// The taint key GPU nodes carry.
 pub const GPU_TAINT_KEY: &str = "nvidia.com/gpu";
 
-/// Errors from cluster providers and the lifecycle.
+/// Errors from cluster providers, `up`, `down` and the add-ons.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error(transparent)]
@@ -72,6 +87,16 @@ pub enum ClusterError {
     Image(Box<ImageError>),
     #[error(transparent)]
     Kwok(Box<kwok::KwokError>),
+    #[error(transparent)]
+    K8s(Box<k8s::K8sError>),
+    #[error("Kubernetes API: {what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 macro_rules! boxed_from {
@@ -84,7 +109,14 @@ macro_rules! boxed_from {
     };
 }
 
-boxed_from!(DockerError => Docker, ToolError => Tool, NodeImageError => NodeImage, ExecError => Exec, ImageError => Image);
+boxed_from!(
+    DockerError => Docker,
+    ToolError => Tool,
+    NodeImageError => NodeImage,
+    ExecError => Exec,
+    ImageError => Image,
+    k8s::K8sError => K8s,
+);
 
 fn detail_suffix(detail: &str) -> String {
     if detail.trim().is_empty() {
@@ -245,29 +277,6 @@ pub struct NodeInfo {
     pub role: String,
     /// Provider-level state (for kind, the container's state).
     pub state: String,
-}
-
-/// Something that can create and delete clusters.
-///
-/// Modelled on kind's `pkg/cluster/internal/providers`: a provider owns the
-/// machines (containers for kind), and hands out a kubeconfig.
-pub trait ClusterProvider {
-    /// The provider's name (`kind`).
-    fn provider_name(&self) -> &'static str;
-    /// Creates the cluster; fails if it exists.
-    fn create(&self, spec: &ClusterSpec) -> Result<(), ClusterError>;
-    /// Deletes the cluster and everything it runs on; no-op if absent.
-    fn delete(&self, name: &str) -> Result<(), ClusterError>;
-    /// Whether the cluster exists.
-    fn exists(&self, name: &str) -> Result<bool, ClusterError>;
-    /// Names of the clusters this provider knows.
-    fn list(&self) -> Result<Vec<String>, ClusterError>;
-    /// Writes the cluster's kubeconfig (external address) and returns its path.
-    fn kubeconfig(&self, name: &str) -> Result<PathBuf, ClusterError>;
-    /// Makes a local image available on every node.
-    fn load_image(&self, name: &str, image: &str) -> Result<(), ClusterError>;
-    /// The cluster's nodes.
-    fn nodes(&self, name: &str) -> Result<Vec<NodeInfo>, ClusterError>;
 }
 
 /// Where per-cluster files (kubeconfig, rendered config) live.

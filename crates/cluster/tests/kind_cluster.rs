@@ -58,11 +58,11 @@ impl Drop for Teardown {
             eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving cluster {name} up");
             return;
         }
-        match cluster::down(name) {
-            Ok(r) if r.leftover_containers.is_empty() => eprintln!("cluster {name} deleted"),
+        match cluster::down(cluster::Provider::Kind, name) {
+            Ok(r) if r.leftovers.is_empty() => eprintln!("cluster {name} deleted"),
             Ok(r) => eprintln!(
                 "cluster {name} deleted but containers remain: {:?}",
-                r.leftover_containers
+                r.leftovers
             ),
             Err(e) => eprintln!("deleting cluster {name} failed: {e}"),
         }
@@ -282,7 +282,7 @@ fn kind_cluster_end_to_end() {
 /// under the same tag replaces the running pods: here the DaemonSet is
 /// made to look as if its pods ran an older build.
 fn reuse_rolls_pods_of_a_rebuilt_image(opts: &UpOptions, k: &Kubectl, first: &cluster::UpReport) {
-    use cluster::lifecycle::IMAGE_ID_ANNOTATION;
+    use cluster::addons::IMAGE_ID_ANNOTATION;
     let gpu_fakes = first
         .gpu_fakes_image
         .clone()

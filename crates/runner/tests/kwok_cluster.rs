@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cluster::kwok::{self, GPU_RESOURCE, KwokOptions, KwokUpOptions, process};
-use cluster::{GPU_PRESENT_LABEL, GPU_TAINT_KEY, cluster_dir};
+use cluster::kwok::{self, GPU_RESOURCE, process};
+use cluster::{GPU_PRESENT_LABEL, GPU_TAINT_KEY, Provider, UpOptions, cluster_dir};
 use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -29,7 +29,7 @@ impl Drop for Down {
             eprintln!("INFERBENCH_KEEP_CLUSTER set: leaving kwok cluster {CLUSTER} up");
             return;
         }
-        if let Err(e) = kwok::lifecycle::down(CLUSTER) {
+        if let Err(e) = cluster::down(Provider::Kwok, CLUSTER) {
             eprintln!("deleting kwok cluster {CLUSTER}: {e}");
         }
     }
@@ -39,19 +39,18 @@ impl Drop for Down {
 #[ignore = "builds kwok and runs a control plane"]
 fn kwok_cluster_schedules_gpu_pods_and_down_leaves_nothing() {
     // Leftovers of an interrupted run.
-    kwok::lifecycle::down(CLUSTER).expect("clearing an earlier run");
+    cluster::down(Provider::Kwok, CLUSTER).expect("clearing an earlier run");
     let _down = Down;
-    let opts = KwokUpOptions {
+    let opts = UpOptions {
+        provider: Provider::Kwok,
         name: CLUSTER.to_string(),
-        cpu_nodes: 1,
-        gpu_nodes: GPU_NODES,
+        cpu_workers: 1,
+        gpu_workers: GPU_NODES,
         tool_source: None,
-        options: KwokOptions {
-            ready_timeout: Duration::from_secs(120),
-            ..KwokOptions::default()
-        },
+        ready_timeout: Duration::from_secs(120),
+        ..UpOptions::default()
     };
-    let report = kwok::lifecycle::up(&opts).expect("kwok up");
+    let report = cluster::up(&opts).expect("kwok up");
     assert!(report.created);
     assert_eq!(
         report.nodes.len(),
@@ -72,16 +71,13 @@ fn kwok_cluster_schedules_gpu_pods_and_down_leaves_nothing() {
         "etcd, apiserver, kcm, scheduler, kwok: {running:?}"
     );
 
-    let status = kwok::lifecycle::status().expect("status");
+    let status = cluster::status(Provider::Kwok).expect("status");
     let mine = status
         .clusters
         .iter()
         .find(|c| c.name == CLUSTER)
         .expect("status lists the cluster");
-    assert!(
-        mine.components.iter().all(|(_, _, alive)| *alive),
-        "{mine:?}"
-    );
+    assert!(mine.components.iter().all(|c| c.running), "{mine:?}");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,13 +86,9 @@ fn kwok_cluster_schedules_gpu_pods_and_down_leaves_nothing() {
     rt.block_on(check_scheduling(&report.kubeconfig));
     rt.block_on(run_scheduling_scenarios(&report.kubeconfig));
 
-    let down = kwok::lifecycle::down(CLUSTER).expect("down");
+    let down = cluster::down(Provider::Kwok, CLUSTER).expect("down");
     assert!(down.existed);
-    assert!(
-        down.leftover_processes.is_empty(),
-        "{:?}",
-        down.leftover_processes
-    );
+    assert!(down.leftovers.is_empty(), "{:?}", down.leftovers);
     assert!(!dir.exists(), "{} is removed", dir.display());
     // Gone, not even zombies: `down` in this process reaps its children.
     for p in running {

@@ -15,26 +15,32 @@
 //! state: ports and pids), `kubeconfig`, `pki/`, `etcd/`, `logs/<component>.log`
 //! and `pids/<component>.pid`. `down` stops the processes by pid file (and
 //! any of our binaries still naming that folder), then removes the folder.
+//!
+//! [`KwokProvider`] is the [`crate::ClusterProvider`]; [`status`] holds
+//! its `down` and `status`, which need no binary.
 
+mod args;
 pub mod bench;
 mod control_plane;
-pub mod lifecycle;
 pub mod nodes;
 mod pki;
 pub mod process;
+mod provider;
 mod state;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{ClusterError, ClusterProvider, ClusterSpec, NodeInfo, cluster_dir, validate_name};
+use crate::ClusterError;
 use environment::tools::{ToolError, Toolchain};
 use k8s::K8sError;
 
 pub use control_plane::{ControlPlane, KwokOptions};
-pub use lifecycle::{KwokClusterInfo, KwokDownReport, KwokStatus, KwokUpOptions, KwokUpReport};
 pub use nodes::GpuShape;
+pub use provider::KwokProvider;
 pub use state::{ComponentState, Ports, State};
+pub use status::is_kwok_cluster;
 
 /// The annotation kwok selects the nodes it manages by (`=fake`).
 pub const NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
@@ -187,73 +193,6 @@ impl Binaries {
     }
 }
 
-/// Clusters of fake nodes driven by kwok (see the module docs).
-///
-/// Its blocking methods run their own tokio runtime: call them from
-/// synchronous code (or `spawn_blocking`), not from inside a runtime.
-#[derive(Debug, Clone)]
-pub struct KwokProvider {
-    bins: Binaries,
-    options: KwokOptions,
-}
-
-impl KwokProvider {
-    pub fn new(bins: Binaries, options: KwokOptions) -> KwokProvider {
-        KwokProvider { bins, options }
-    }
-
-    pub fn binaries(&self) -> &Binaries {
-        &self.bins
-    }
-
-    pub fn options(&self) -> &KwokOptions {
-        &self.options
-    }
-
-    /// Starts the control plane and kwok of `spec.name` (no nodes yet).
-    /// Fails with [`KwokError::Exists`] while a cluster of that name runs;
-    /// a dead one's leftovers are cleaned first.
-    pub fn start_control_plane(&self, name: &str) -> Result<ControlPlane, KwokError> {
-        ControlPlane::start(name, &self.bins, &self.options)
-    }
-
-    /// Creates the Node objects of `spec`'s worker pools and waits until
-    /// every one is Ready.
-    pub fn add_nodes(&self, spec: &ClusterSpec) -> Result<(), KwokError> {
-        let kubeconfig = cluster_dir(&spec.name).join("kubeconfig");
-        let objects = nodes::node_objects(spec, &self.options.gpu);
-        let names: Vec<String> = objects
-            .iter()
-            .filter_map(|n| n.metadata.name.clone())
-            .collect();
-        let timeout = self.options.ready_timeout;
-        let work = async move {
-            let client = k8s::connect(&kubeconfig).await?;
-            nodes::create_nodes(&client, objects, 32).await?;
-            nodes::wait_ready(&client, &names, timeout).await
-        };
-        // wait_ready has its own limit; this one catches a hung request.
-        let limit = timeout + Duration::from_secs(30);
-        block_on_within(limit, work)?.ok_or_else(|| KwokError::Timeout {
-            what: "creating the fake nodes".into(),
-            after: limit,
-            detail:
-                "the API server did not answer: read logs/kube-apiserver.log in the cluster folder"
-                    .into(),
-        })??;
-        Ok(())
-    }
-
-    /// Whether `name` is a kwok cluster whose processes all run.
-    pub fn is_running(name: &str) -> bool {
-        let dir = cluster_dir(name);
-        match State::load(&dir) {
-            Ok(Some(state)) => state.components.iter().all(|c| process::alive(c.pid, &dir)),
-            _ => false,
-        }
-    }
-}
-
 /// Names of the kwok clusters under `clusters_root` (folders holding
 /// [`STATE_FILE`]); kind's folders beside them are not listed.
 pub fn list_in(clusters_root: &Path) -> Vec<String> {
@@ -272,71 +211,5 @@ pub fn list_in(clusters_root: &Path) -> Vec<String> {
 impl From<KwokError> for ClusterError {
     fn from(e: KwokError) -> Self {
         ClusterError::Kwok(Box::new(e))
-    }
-}
-
-impl ClusterProvider for KwokProvider {
-    fn provider_name(&self) -> &'static str {
-        "kwok"
-    }
-
-    /// Starts the control plane and kwok, then adds the worker pools as
-    /// fake nodes. The control-plane pool gets no Node: the control plane
-    /// runs as local processes, not on a node.
-    fn create(&self, spec: &ClusterSpec) -> Result<(), ClusterError> {
-        validate_name(&spec.name)?;
-        let cp = self.start_control_plane(&spec.name)?;
-        if let Err(e) = self.add_nodes(spec) {
-            // Leave the logs for the error message to point at.
-            let _ = cp.stop(false);
-            return Err(e.into());
-        }
-        cp.detach();
-        Ok(())
-    }
-
-    fn delete(&self, name: &str) -> Result<(), ClusterError> {
-        lifecycle::delete_dir(name)?;
-        Ok(())
-    }
-
-    fn exists(&self, name: &str) -> Result<bool, ClusterError> {
-        Ok(cluster_dir(name).join(STATE_FILE).is_file())
-    }
-
-    fn list(&self) -> Result<Vec<String>, ClusterError> {
-        Ok(list_in(
-            &environment::workspace::cache_dir().join("clusters"),
-        ))
-    }
-
-    fn kubeconfig(&self, name: &str) -> Result<PathBuf, ClusterError> {
-        let path = cluster_dir(name).join("kubeconfig");
-        if !self.exists(name)? || !path.is_file() {
-            return Err(ClusterError::NotFound(name.to_string()));
-        }
-        Ok(path)
-    }
-
-    /// Nothing to do: kwok's pods run no containers, so any image name
-    /// "works" (it is never pulled).
-    fn load_image(&self, _name: &str, _image: &str) -> Result<(), ClusterError> {
-        Ok(())
-    }
-
-    /// The Node objects, as the API server has them (role: the pool label;
-    /// state: Ready / NotReady).
-    fn nodes(&self, name: &str) -> Result<Vec<NodeInfo>, ClusterError> {
-        let kubeconfig = self.kubeconfig(name)?;
-        let listed = block_on_within(Duration::from_secs(30), async move {
-            let client = k8s::connect(&kubeconfig).await?;
-            nodes::node_infos(&client).await
-        })?;
-        let infos = listed.ok_or_else(|| KwokError::Timeout {
-            what: format!("listing the nodes of {name}"),
-            after: Duration::from_secs(30),
-            detail: "read logs/kube-apiserver.log in the cluster folder".into(),
-        })??;
-        Ok(infos)
     }
 }

@@ -199,6 +199,20 @@ pub async fn wait_ready(
     }
 }
 
+/// Waits until every fake node (label `type=kwok`) is Ready.
+pub async fn wait_all_ready(client: &Client, timeout: Duration) -> Result<Duration, KwokError> {
+    let api: Api<Node> = Api::all(client.clone());
+    let names: Vec<String> = api
+        .list(&ListParams::default().labels("type=kwok"))
+        .await
+        .map_err(api_err("listing nodes"))?
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    wait_ready(client, &names, timeout).await
+}
+
 /// Every node as a [`NodeInfo`] (role: its pool; state: Ready/NotReady).
 pub async fn node_infos(client: &Client) -> Result<Vec<NodeInfo>, KwokError> {
     let api: Api<Node> = Api::all(client.clone());
