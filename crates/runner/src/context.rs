@@ -1,57 +1,29 @@
-//! What every operation of one scenario run can reach.
+//! What every operation of one scenario run can reach ([`Ctx`]), and what
+//! it gives back ([`OpResult`]).
+//!
+//! This module sits below the operations: it depends only on leaf modules
+//! (the console, the recorder, the background-load and undo types, Ctrl-C,
+//! the timeouts), and every operation module depends on it, never the
+//! other way round.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kube::Client;
 
-use super::console::Console;
-use super::loads::BackgroundLoad;
-use super::recorder::Recorder;
+use crate::background::BackgroundLoad;
+use crate::cancel::Cancel;
+use crate::console::Console;
+use crate::recorder::Recorder;
+use crate::undo::Undo;
 use report::LoadReport;
 use scenario::bindings::Bindings;
-use scenario::model::Timeouts;
 
-/// Timeouts when neither the operation, the scenario nor the suite sets one.
-pub const DEFAULT_TIMEOUTS: [(&str, Duration); 11] = [
-    ("apply", Duration::from_secs(30)),
-    ("assert", Duration::from_secs(60)),
-    ("wait", Duration::from_secs(180)),
-    ("rollout", Duration::from_secs(30)),
-    ("rollback", Duration::from_secs(30)),
-    ("scale", Duration::from_secs(30)),
-    ("load", Duration::from_secs(600)),
-    ("inject", Duration::from_secs(30)),
-    ("expect", Duration::from_secs(120)),
-    ("script", Duration::from_secs(120)),
-    ("sleep", Duration::from_secs(3600)),
-];
+pub use crate::timeouts::{DEFAULT_CLEANUP_TIMEOUT, DEFAULT_TIMEOUTS, timeout_for};
 
-/// How long namespace deletion may take at the end of a scenario.
-pub const DEFAULT_CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
-
-pub fn timeout_for(kind: &str, scenario: &Timeouts, suite: &Timeouts) -> Duration {
-    let pick = |t: &Timeouts| match kind {
-        "apply" => t.apply,
-        "assert" => t.assert,
-        "wait" => t.wait,
-        "rollout" | "rollback" | "scale" => t.rollout,
-        "load" => t.load,
-        "expect" => t.expect,
-        "script" => t.script,
-        _ => None,
-    };
-    pick(scenario)
-        .or_else(|| pick(suite))
-        .or_else(|| {
-            DEFAULT_TIMEOUTS
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, d)| *d)
-        })
-        .unwrap_or(Duration::from_secs(60))
-}
+/// What an operation returns: a detail line for the report, or the error
+/// text the report quotes.
+pub type OpResult = Result<Option<String>, String>;
 
 pub struct Ctx {
     pub client: Client,
@@ -67,9 +39,9 @@ pub struct Ctx {
     pub loads: Vec<LoadReport>,
     pub background: BTreeMap<String, BackgroundLoad>,
     pub console: Console,
-    pub cancel: super::Cancel,
+    pub cancel: Cancel,
     /// Faults outside the namespace to revert at the end.
-    pub undo: Vec<super::inject::Undo>,
+    pub undo: Vec<Undo>,
 }
 
 impl Ctx {

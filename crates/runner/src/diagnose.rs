@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::evidence::Evidence;
+use crate::evidence::Evidence;
 use report::{Decider, Diagnosis, LoadReport};
 
 /// Explains the failure of `step` (whose error is `error`).

@@ -10,10 +10,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 
-use super::context::Ctx;
-use super::loads;
-use super::ops::OpResult;
-use super::watch;
+use crate::context::{Ctx, OpResult};
+use crate::{loads, recorder, watch};
 use scenario::model::{Expect, ExpectEvent, ExpectReplicas};
 
 pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
@@ -128,7 +126,7 @@ async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> Result<String, 
     watch::until(api, cfg, timeout, |events: &[Event]| {
         let mut seen = Vec::new();
         for ev in events {
-            let obj = super::recorder::event_object(ev);
+            let obj = recorder::event_object(ev);
             if let Some(o) = &object
                 && !obj
                     .to_ascii_lowercase()

@@ -10,10 +10,12 @@ use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use super::context::Ctx;
-use super::ops::{OpResult, split_target};
+use crate::context::{Ctx, OpResult};
+use crate::ops::split_target;
 use report::TimelineSource;
 use scenario::model::Inject;
+
+pub use crate::undo::Undo;
 
 /// Where gpu-fakes runs and listens for fault injection.
 const GPU_FAKES_NAMESPACE: &str = "gpu-fakes";
@@ -96,15 +98,6 @@ async fn proxy(
         .request_text(req)
         .await
         .map_err(|e| format!("{method} {path} on pod/{pod}: {e}"))
-}
-
-/// A fault outside the scenario's namespace, undone when the scenario ends.
-pub struct Undo {
-    namespace: String,
-    pod: String,
-    port: u16,
-    path: String,
-    pub what: String,
 }
 
 /// Reverts `undo` (best effort: the fault's pod may be gone).

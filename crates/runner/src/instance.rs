@@ -1,6 +1,6 @@
 //! Running one scenario instance in its own namespace: the steps in order,
 //! background loads settled, faults reverted, the namespace removed (unless
-//! kept), and the verdict.
+//! kept), and the verdict; and the report of an instance that is skipped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,18 +8,20 @@ use std::path::Path;
 use jiff::Timestamp;
 use kube::Client;
 
-use super::console::Console;
-use super::context::{Ctx, DEFAULT_CLEANUP_TIMEOUT};
-use super::step::{run_step, skipped_step};
-use super::suite::skipped;
-use super::verdict::{Failure, verdict};
-use super::{Cancel, RunOptions, diagnose, evidence, inject, loads, recorder};
-use report::{Diagnosis, Outcome, ScenarioReport};
-use scenario::model::{Action, Operation, Scenario};
+use crate::cancel::Cancel;
+use crate::console::Console;
+use crate::context::Ctx;
+use crate::options::RunOptions;
+use crate::step::{run_step, skipped_step};
+use crate::timeouts::DEFAULT_CLEANUP_TIMEOUT;
+use crate::verdict::{Failure, verdict};
+use crate::{diagnose, evidence, inject, loads, recorder};
+use report::{Diagnosis, ExpectedFailure, Outcome, ScenarioReport};
+use scenario::model::{Action, ExpectFailure, Operation, Scenario};
 use scenario::plan::{Instance, slug};
 use scenario::profile;
 
-pub(super) async fn run_instance(
+pub(crate) async fn run_instance(
     client: &Client,
     inst: &Instance<'_>,
     opts: &RunOptions,
@@ -185,4 +187,44 @@ fn detection_step(s: &Scenario) -> String {
         .find(|st| st.try_.iter().any(is_detection))
         .map(|st| st.name.clone())
         .unwrap_or_default()
+}
+
+fn rel_file(file: &Path) -> String {
+    let root = scenario::repo_root();
+    file.strip_prefix(&root)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+/// The report of an instance that did not run (or has not yet: a running
+/// instance starts from it), with the reason as its error.
+pub(crate) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
+    let now = Timestamp::now();
+    ScenarioReport {
+        name: inst.name(),
+        file: rel_file(inst.file),
+        description: inst.description.clone(),
+        matrix_entry: inst.entry.clone(),
+        values: inst.bindings.clone(),
+        expected_failure: inst.expect_failure.as_ref().map(to_report_expectation),
+        namespace: String::new(),
+        started: now,
+        finished: now,
+        outcome: Outcome::Skipped,
+        error: Some(why.to_string()),
+        steps: Vec::new(),
+        loads: Vec::new(),
+        series: Vec::new(),
+        timeline: Vec::new(),
+        diagnoses: Vec::new(),
+        artifacts: Vec::new(),
+    }
+}
+
+fn to_report_expectation(e: &ExpectFailure) -> ExpectedFailure {
+    ExpectedFailure {
+        step: e.step.clone(),
+        message_contains: e.message_contains.clone(),
+    }
 }

@@ -4,11 +4,40 @@
 //! fail, and cleanup on success, failure and Ctrl-C (unless kept).
 //!
 //! The plan (which instances, which bindings) comes from
-//! [`scenario::plan`]; this module executes it: [`suite`] runs the
+//! [`scenario::plan`]; this crate executes it: [`suite`] runs the
 //! instances (concurrently, `parallel` at a time), [`instance`] one scenario,
 //! [`step`] one step and its operations, [`verdict`] judges the outcome.
 //! The result is a [`RunReport`]; writing it to files is [`report`]'s job.
+//!
+//! # Layering
+//!
+//! The modules form a DAG; each depends only on those in the layers above
+//! it, and this root only declares modules and re-exports:
+//!
+//! 1. Leaves, no module of this crate: [`cancel`] (Ctrl-C), [`options`]
+//!    (what a run is asked to do), [`console`], [`recorder`] (timeline and
+//!    series from watches), [`watch`] (waiting by watching), [`matching`]
+//!    (partial objects), [`forwarder`] (Service port-forwards), [`timeouts`],
+//!    [`undo`] (faults to revert), [`verdict`].
+//! 2. [`background`] (a load running in the background; on `forwarder`).
+//! 3. [`context`]: what an operation reaches ([`context::Ctx`]) and returns
+//!    ([`context::OpResult`]); on `cancel`, `console`, `recorder`,
+//!    `background`, `undo`, `timeouts` only.
+//! 4. The operations, each on `context` and leaves: [`ops`] (apply,
+//!    assert, wait, rollout, rollback, scale, script), [`loads`] (on
+//!    `background`, `forwarder`), [`inject`] (on `undo` and
+//!    [`ops::split_target`]), [`expect`] (on `loads`, to settle a load).
+//! 5. What a failure leaves behind: [`evidence`] (on `recorder`), then
+//!    [`diagnose`] (on `evidence`).
+//! 6. [`step`] (dispatches to the operations, collects evidence), then
+//!    [`instance`] (the steps of one scenario, its cleanup and verdict),
+//!    then [`suite`] (every instance).
+//!
+//! No operation module reaches back up to `step`, `instance` or `suite`,
+//! and `context` reaches no operation.
 
+pub mod background;
+pub mod cancel;
 pub mod console;
 pub mod context;
 pub mod diagnose;
@@ -20,83 +49,17 @@ mod instance;
 pub mod loads;
 pub mod matching;
 pub mod ops;
+pub mod options;
 pub mod recorder;
 mod step;
 mod suite;
+pub mod timeouts;
+pub mod undo;
 pub mod verdict;
 pub mod watch;
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-use thiserror::Error;
-
-use report::{ClusterInfo, ImageInfo};
-use scenario::bindings::Bindings;
-use scenario::model::{Capability, Timeouts};
-
+pub use cancel::Cancel;
+pub use options::{RunError, RunOptions, default_parallelism};
 pub use report::RunReport;
 pub use suite::{new_run_id, run};
 pub use verdict::{Failure, verdict};
-
-#[derive(Debug, Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Connect(#[from] k8s::K8sError),
-    #[error("{0}")]
-    Values(#[from] scenario::bindings::TemplateError),
-}
-
-/// Ctrl-C, seen by every operation.
-#[derive(Clone)]
-pub struct Cancel(tokio::sync::watch::Receiver<bool>);
-
-impl Cancel {
-    /// A sender that cancels (send `true`) and the receiver operations hold.
-    pub fn new() -> (tokio::sync::watch::Sender<bool>, Cancel) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        (tx, Cancel(rx))
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    pub async fn cancelled(&mut self) {
-        let _ = self.0.wait_for(|c| *c).await;
-    }
-}
-
-pub struct RunOptions {
-    pub kubeconfig: PathBuf,
-    pub kubectl: Option<PathBuf>,
-    /// The report folder; evidence goes to `artifacts/` inside it.
-    pub report_dir: PathBuf,
-    pub run_id: String,
-    pub cluster: ClusterInfo,
-    pub images: Vec<ImageInfo>,
-    pub command: String,
-    /// Leave namespaces in place after each scenario.
-    pub keep: bool,
-    /// Stop after the first scenario that fails (those already running finish).
-    pub fail_fast: bool,
-    /// How many scenario instances run at once (each in its own namespace).
-    pub parallel: usize,
-    pub quiet: bool,
-    /// Suite-wide timeouts (scenarios and operations override them).
-    pub timeouts: Timeouts,
-    /// `--set name=value` bindings, over every scenario's.
-    pub set: Bindings,
-    /// The serving profile's bindings, under every scenario's.
-    pub profile_bindings: Bindings,
-    /// What the cluster and the profile offer; scenarios and steps that
-    /// require more are skipped.
-    pub capabilities: BTreeSet<Capability>,
-}
-
-/// The default for `parallel`: scenarios mostly wait (for rollouts, model
-/// loads, autoscalers), so two per core, between 2 and 8.
-pub fn default_parallelism() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 2).clamp(2, 8)
-}

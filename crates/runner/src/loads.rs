@@ -4,28 +4,19 @@
 
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
-use super::context::Ctx;
-use super::ops::OpResult;
+use crate::context::{Ctx, OpResult};
 use crate::forwarder::{ServiceForwarder, ServiceTarget};
-use load::attack::{self, LoadPlan, RequestKind, RunningLoad};
+use load::attack::{self, LoadPlan, RequestKind};
 use load::stats::{self, LoadIdentity};
 use report::{LoadReport, TimelineSource};
 use scenario::model::Load;
+
+pub use crate::background::BackgroundLoad;
 
 /// How long a load waits for its Service's first ready endpoint before it
 /// starts anyway: long enough for the endpoint controller to publish a pod
 /// that just turned Ready, short enough not to hide a Service with none.
 const FIRST_ENDPOINT_PATIENCE: Duration = Duration::from_secs(5);
-
-pub struct BackgroundLoad {
-    running: RunningLoad,
-    spec: Load,
-    deadline: Duration,
-    _forwarder: ServiceForwarder,
-    progress: JoinHandle<()>,
-}
 
 async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, String> {
     let target = ServiceTarget::parse(&l.target).map_err(|e| e.to_string())?;

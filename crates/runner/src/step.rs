@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::context::{Ctx, timeout_for};
-use super::{diagnose, evidence, expect, inject, loads, ops};
+use crate::context::Ctx;
+use crate::timeouts::timeout_for;
+use crate::{diagnose, evidence, expect, inject, loads, ops};
 use report::{Block, Diagnosis, OperationReport, Outcome, StepReport, TimelineSource};
 use scenario::model::{Action, Operation, Step, Timeouts, format_duration};
 use scenario::plan::slug;
 use scenario::render::{render_action, summarize};
 
-pub(super) fn skipped_step(step: &Step, why: &str) -> StepReport {
+pub(crate) fn skipped_step(step: &Step, why: &str) -> StepReport {
     let now = Timestamp::now();
     StepReport {
         name: step.name.clone(),
@@ -35,7 +36,7 @@ type StepResult = (
     Vec<report::Artifact>,
 );
 
-pub(super) async fn run_step(
+pub(crate) async fn run_step(
     ctx: &mut Ctx,
     step: &Step,
     scenario_t: &Timeouts,

@@ -2,19 +2,18 @@
 //! the cluster, and the [`RunReport`] that comes of it.
 
 use std::cell::RefCell;
-use std::path::Path;
 
 use futures::StreamExt;
 
 use jiff::Timestamp;
 
-use super::console::Console;
-use super::instance::run_instance;
-use super::{Cancel, RunError, RunOptions};
-use report::{ExpectedFailure, HarnessInfo, Outcome, RunReport, SCHEMA_VERSION, ScenarioReport};
+use crate::cancel::Cancel;
+use crate::console::Console;
+use crate::instance::{run_instance, skipped};
+use crate::options::{RunError, RunOptions};
+use report::{HarnessInfo, Outcome, RunReport, SCHEMA_VERSION, ScenarioReport};
 use scenario::Scenario;
-use scenario::model::ExpectFailure;
-use scenario::plan::{self, Instance};
+use scenario::plan;
 
 /// A fresh id per run: `YYYYMMDD-HHMMSS-xxxx`.
 pub fn new_run_id() -> String {
@@ -102,42 +101,4 @@ pub async fn run(
         scenarios: reports,
         interrupted,
     })
-}
-
-fn rel_file(file: &Path) -> String {
-    let root = scenario::repo_root();
-    file.strip_prefix(&root)
-        .unwrap_or(file)
-        .display()
-        .to_string()
-}
-
-pub(super) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
-    let now = Timestamp::now();
-    ScenarioReport {
-        name: inst.name(),
-        file: rel_file(inst.file),
-        description: inst.description.clone(),
-        matrix_entry: inst.entry.clone(),
-        values: inst.bindings.clone(),
-        expected_failure: inst.expect_failure.as_ref().map(to_report_expectation),
-        namespace: String::new(),
-        started: now,
-        finished: now,
-        outcome: Outcome::Skipped,
-        error: Some(why.to_string()),
-        steps: Vec::new(),
-        loads: Vec::new(),
-        series: Vec::new(),
-        timeline: Vec::new(),
-        diagnoses: Vec::new(),
-        artifacts: Vec::new(),
-    }
-}
-
-fn to_report_expectation(e: &ExpectFailure) -> ExpectedFailure {
-    ExpectedFailure {
-        step: e.step.clone(),
-        message_contains: e.message_contains.clone(),
-    }
 }

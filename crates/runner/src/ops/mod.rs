@@ -1,0 +1,29 @@
+//! The cluster-changing and checking actions, one file each: apply, assert,
+//! wait, rollout, rollback, scale, script (`sleep` needs no file; `load`,
+//! `inject` and `expect` have modules of their own beside this one). Each
+//! returns a detail line for the report, or the error text the report
+//! quotes ([`OpResult`]).
+//!
+//! The files depend on [`crate::context`] and on the leaf helpers
+//! ([`crate::watch`], [`crate::matching`]); among themselves only on
+//! `target` (parsing `kind/name`) and `render` (manifest templates).
+
+mod apply;
+mod assert;
+mod render;
+mod rollback;
+mod rollout;
+mod scale;
+mod script;
+mod target;
+mod wait;
+
+pub use crate::context::OpResult;
+pub use apply::apply;
+pub use assert::assert;
+pub use rollback::rollback;
+pub use rollout::rollout;
+pub use scale::scale;
+pub use script::script;
+pub use target::split_target;
+pub use wait::wait;

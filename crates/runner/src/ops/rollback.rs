@@ -1,0 +1,86 @@
+//! `rollback`: a Deployment back to an earlier revision (the previous one
+//! by default), from the pod template of that revision's ReplicaSet.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+use super::target::deployment_name;
+use crate::context::{Ctx, OpResult};
+use report::TimelineSource;
+use scenario::model::Rollback;
+
+fn revision_of(meta: &kube::api::ObjectMeta) -> Option<i64> {
+    meta.annotations
+        .as_ref()?
+        .get("deployment.kubernetes.io/revision")?
+        .parse()
+        .ok()
+}
+
+pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
+    let name = deployment_name(&r.target)?;
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut d = api
+        .get(&name)
+        .await
+        .map_err(|e| format!("reading deployment/{name}: {e}"))?;
+    let current = revision_of(&d.metadata).unwrap_or(0);
+    let uid = d.uid().unwrap_or_default();
+    let rss: Vec<ReplicaSet> = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing replica sets: {e}"))?
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
+        .collect();
+    let mut revisions: Vec<(i64, &ReplicaSet)> = rss
+        .iter()
+        .filter_map(|rs| revision_of(&rs.metadata).map(|v| (v, rs)))
+        .collect();
+    revisions.sort_by_key(|(v, _)| *v);
+    let target = match r.to_revision {
+        Some(want) => revisions
+            .iter()
+            .find(|(v, _)| *v as u64 == want)
+            .ok_or(format!(
+                "deployment/{name} has no revision {want}; it has {:?}",
+                revisions.iter().map(|(v, _)| v).collect::<Vec<_>>()
+            ))?,
+        None => revisions
+            .iter()
+            .rev()
+            .find(|(v, _)| *v < current)
+            .ok_or(format!(
+                "deployment/{name} has no revision before {current} to roll back to"
+            ))?,
+    };
+    let (rev, rs) = (target.0, target.1);
+    let mut template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .ok_or("the replica set has no pod template")?;
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove("pod-template-hash");
+    }
+    if let Some(spec) = d.spec.as_mut() {
+        spec.template = template;
+    }
+    api.replace(&name, &PostParams::default(), &d)
+        .await
+        .map_err(|e| format!("rolling deployment/{name} back to revision {rev}: {e}"))?;
+    let msg = format!(
+        "deployment/{name}: rolled back from revision {current} to revision {rev} ({})",
+        rs.name_any()
+    );
+    ctx.recorder.note(
+        TimelineSource::Rollout,
+        "rollback",
+        Some(format!("Deployment/{name}")),
+        msg.clone(),
+        false,
+    );
+    Ok(Some(msg))
+}

@@ -1,0 +1,72 @@
+//! `rollout`: a new image, environment or resources for one container of
+//! a Deployment, as a strategic merge patch with a change cause.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::target::deployment_name;
+use crate::context::{Ctx, OpResult};
+use report::TimelineSource;
+use scenario::model::Rollout;
+
+pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
+    let name = deployment_name(&r.target)?;
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let d = api
+        .get(&name)
+        .await
+        .map_err(|e| format!("reading deployment/{name}: {e}"))?;
+    let containers = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers.clone())
+        .unwrap_or_default();
+    let container = match &r.container {
+        Some(c) => containers
+            .iter()
+            .find(|x| &x.name == c)
+            .ok_or(format!("deployment/{name} has no container {c:?}"))?,
+        None => containers
+            .first()
+            .ok_or(format!("deployment/{name} has no containers"))?,
+    };
+    let mut patch_container = json!({ "name": container.name });
+    let mut changes = Vec::new();
+    if let Some(image) = &r.image {
+        patch_container["image"] = json!(image);
+        changes.push(format!("image={image}"));
+    }
+    if !r.env.is_empty() {
+        let env: Vec<Value> = r
+            .env
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        patch_container["env"] = Value::Array(env);
+        changes.extend(r.env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    if let Some(res) = &r.resources {
+        patch_container["resources"] = res.clone();
+        changes.push(format!("resources={res}"));
+    }
+    let cause = format!("inferbench rollout: {}", changes.join(", "));
+    let patch = json!({
+        "metadata": { "annotations": { "kubernetes.io/change-cause": cause } },
+        "spec": { "template": { "spec": { "containers": [patch_container] } } }
+    });
+    api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .map_err(|e| format!("patching deployment/{name}: {e}"))?;
+    let msg = format!("deployment/{name}: {}", changes.join(", "));
+    ctx.recorder.note(
+        TimelineSource::Rollout,
+        "rollout",
+        Some(format!("Deployment/{name}")),
+        msg.clone(),
+        false,
+    );
+    Ok(Some(msg))
+}

@@ -1,0 +1,32 @@
+//! `scale`: a Deployment's replicas, through its scale subresource.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use super::target::deployment_name;
+use crate::context::{Ctx, OpResult};
+use report::TimelineSource;
+use scenario::model::Scale;
+
+pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
+    let name = deployment_name(&s.target)?;
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    api.patch_scale(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": s.replicas}})),
+    )
+    .await
+    .map_err(|e| format!("scaling deployment/{name}: {e}"))?;
+    let msg = format!("deployment/{name} scaled to {}", s.replicas);
+    ctx.recorder.note(
+        TimelineSource::Rollout,
+        "scale",
+        Some(format!("Deployment/{name}")),
+        msg.clone(),
+        false,
+    );
+    Ok(Some(msg))
+}

@@ -1,0 +1,305 @@
+//! What an operation does: the [`Action`] enum, one variant per action
+//! name in [`ACTIONS`], and each action's own fields.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::{opt_duration, required_duration};
+
+/// The action names an operation may hold (one of them).
+pub const ACTIONS: [&str; 11] = [
+    "apply", "assert", "wait", "rollout", "rollback", "scale", "load", "inject", "expect", "sleep",
+    "script",
+];
+/// What an operation does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Apply(Apply),
+    Assert(Assert),
+    Wait(Wait),
+    Rollout(Rollout),
+    Rollback(Rollback),
+    Scale(Scale),
+    Load(Load),
+    Inject(Inject),
+    Expect(Expect),
+    Sleep(Sleep),
+    Script(Script),
+}
+
+impl Action {
+    /// Reads the action named `key` from its value.
+    pub(super) fn from_key(
+        key: &str,
+        value: yaml_serde::Value,
+    ) -> Result<Action, yaml_serde::Error> {
+        use yaml_serde::from_value as v;
+        Ok(match key {
+            "apply" => Action::Apply(v(value)?),
+            "assert" => Action::Assert(v(value)?),
+            "wait" => Action::Wait(v(value)?),
+            "rollout" => Action::Rollout(v(value)?),
+            "rollback" => Action::Rollback(v(value)?),
+            "scale" => Action::Scale(v(value)?),
+            "load" => Action::Load(v(value)?),
+            "inject" => Action::Inject(v(value)?),
+            "expect" => Action::Expect(v(value)?),
+            "sleep" => Action::Sleep(v(value)?),
+            "script" => Action::Script(v(value)?),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown action `{other}`"
+                )));
+            }
+        })
+    }
+
+    /// The operation type, as timeouts and reports name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Apply(_) => "apply",
+            Action::Assert(_) => "assert",
+            Action::Wait(_) => "wait",
+            Action::Rollout(_) => "rollout",
+            Action::Rollback(_) => "rollback",
+            Action::Scale(_) => "scale",
+            Action::Load(_) => "load",
+            Action::Inject(_) => "inject",
+            Action::Expect(_) => "expect",
+            Action::Sleep(_) => "sleep",
+            Action::Script(_) => "script",
+        }
+    }
+}
+
+/// Manifests from a file, a kustomize directory, or inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Apply {
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub kustomize: Option<String>,
+    #[serde(default)]
+    pub resource: Option<serde_json::Value>,
+    /// Bindings for this apply only, over the scenario's.
+    #[serde(default)]
+    pub bindings: BTreeMap<String, serde_json::Value>,
+}
+
+/// A partial object that must match (retried until the timeout). Without
+/// `metadata.name` it is a list assert: one object of that kind must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assert {
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub resource: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Wait {
+    /// `kind/name` whose rollout must complete.
+    #[serde(default)]
+    pub rollout: Option<String>,
+    /// `kind/name` and a condition type that must be True.
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rollout {
+    /// `deployment/name`.
+    pub target: String,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rollback {
+    pub target: String,
+    /// A revision number; the previous revision when absent.
+    #[serde(default)]
+    pub to_revision: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scale {
+    pub target: String,
+    pub replicas: u32,
+}
+
+/// goose load against a Service, reached through a port-forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Load {
+    /// Other operations refer to the load by this name (default `load`).
+    #[serde(default = "default_load_name")]
+    pub name: String,
+    /// `service/name:port`.
+    pub target: String,
+    pub users: u32,
+    /// Users started per second.
+    #[serde(default)]
+    pub ramp: Option<f64>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<Duration>,
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// `completions`, `chat` or `chat-stream`.
+    #[serde(default = "default_load_kind")]
+    pub request: String,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Size of each request body in bytes (the prompt is padded to it).
+    #[serde(default)]
+    pub prompt_bytes: Option<u64>,
+    /// Extra request headers, e.g. `x-mock-fail`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Run in the background while the next operations run.
+    #[serde(default)]
+    pub background: bool,
+}
+
+fn default_load_name() -> String {
+    "load".to_string()
+}
+
+fn default_load_kind() -> String {
+    "completions".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Inject {
+    /// `kill-pod`, `evict`, `fill-memory`, `fail-readiness`, `gpu-unhealthy`, `mock-config`.
+    pub fault: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expect {
+    /// An event reason (e.g. `FailedScheduling`) and text its message must contain.
+    #[serde(default)]
+    pub event: Option<ExpectEvent>,
+    /// A container termination reason, e.g. `OOMKilled` (current or last state).
+    #[serde(default)]
+    pub container_terminated: Option<String>,
+    /// At least this many restarts of one container.
+    #[serde(default)]
+    pub min_restarts: Option<u32>,
+    /// Label selector for the pods `containerTerminated` and `minRestarts` look at.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// HPA `name` with replicas in `min..=max`.
+    #[serde(default)]
+    pub hpa_replicas: Option<ExpectReplicas>,
+    /// The named load had no failed request (waits for it to finish).
+    #[serde(default)]
+    pub zero_failed_requests: Option<LoadRef>,
+    /// The named load had at least `min` failed requests (waits for it to finish).
+    #[serde(default)]
+    pub failed_requests: Option<ExpectFailedRequests>,
+    /// Every successful response of the named load came from `version`.
+    #[serde(default)]
+    pub served_by: Option<ExpectServedBy>,
+    /// The Service's ready endpoints.
+    #[serde(default)]
+    pub endpoints: Option<ExpectEndpoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadRef {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectFailedRequests {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+    pub min: u64,
+    /// Only count failures with this HTTP status.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectServedBy {
+    #[serde(default = "default_load_name")]
+    pub load: String,
+    /// The `x-inference-version` every successful response must carry.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectEndpoints {
+    pub service: String,
+    /// Exactly this many ready endpoints.
+    #[serde(default)]
+    pub ready: Option<u32>,
+    /// At least this many ready endpoints.
+    #[serde(default)]
+    pub min: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectEvent {
+    pub reason: String,
+    #[serde(default)]
+    pub message_contains: Option<String>,
+    #[serde(default)]
+    pub involved_object: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectReplicas {
+    pub hpa: String,
+    pub min: u32,
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sleep {
+    #[serde(with = "required_duration")]
+    #[schemars(with = "String")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Script {
+    /// A shell command, run with `KUBECONFIG` and `NAMESPACE` set.
+    pub run: String,
+}

@@ -1,0 +1,48 @@
+//! What a cluster or a serving profile offers, and scenarios and steps
+//! require.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What a cluster or a serving profile offers, and scenarios and steps require.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// Pods really run (kind, not kwok): probes, OOM kills, logs, traffic.
+    Containers,
+    /// inferbench's gpu-fakes run on the GPU pool (fault injection on fake GPUs).
+    GpuFakes,
+    /// The GPU pool has real NVIDIA GPUs.
+    RealGpus,
+    /// The serving stack is inferbench's mock server and honours its knobs
+    /// (model load time, CPU per token, memory per request byte, failure
+    /// injection, the `x-inference-version` header).
+    MockServer,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 4] = [
+        Capability::Containers,
+        Capability::GpuFakes,
+        Capability::RealGpus,
+        Capability::MockServer,
+    ];
+
+    /// The name scenarios write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Containers => "containers",
+            Capability::GpuFakes => "gpu-fakes",
+            Capability::RealGpus => "real-gpus",
+            Capability::MockServer => "mock-server",
+        }
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,166 @@
+//! The scenario file format.
+//!
+//! ```yaml
+//! apiVersion: inferbench.dev/v1alpha1
+//! kind: Scenario
+//! metadata:
+//!   name: rolling-update-under-load
+//!   description: A rolling update with maxUnavailable 0 loses no request.
+//! spec:
+//!   bindings: { replicas: 2, image: "inferbench/mock-server:dev" }
+//!   matrix:
+//!     - name: small
+//!       values: { replicas: 1 }
+//!   timeouts: { apply: 30s, assert: 2m }
+//!   steps:
+//!     - name: deploy
+//!       try:
+//!         - apply: { file: fixtures/mock-server/deployment.yaml }
+//!         - wait: { rollout: deployment/mock-server }
+//!       catch:
+//!         - script: { run: "kubectl get events" }
+//! ```
+//!
+//! Each operation holds exactly one action (`apply`, `assert`, `wait`,
+//! `rollout`, `rollback`, `scale`, `load`, `inject`, `expect`, `sleep`,
+//! `script`) beside the optional `description`, `timeout`, `continueOnError`.
+//!
+//! The parts, each a module of its own: the file and its spec (here),
+//! [`Step`] and [`Operation`] (`step`), the actions (`actions`), what
+//! scenarios require ([`Capability`]), and durations (`duration`).
+
+mod actions;
+mod capability;
+mod duration;
+mod step;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use duration::opt_duration;
+
+pub use actions::{
+    ACTIONS, Action, Apply, Assert, Expect, ExpectEndpoints, ExpectEvent, ExpectFailedRequests,
+    ExpectReplicas, ExpectServedBy, Inject, Load, LoadRef, Rollback, Rollout, Scale, Script, Sleep,
+    Wait,
+};
+pub use capability::Capability;
+pub use duration::{format_duration, parse_duration};
+pub use step::{Operation, Step};
+
+/// The only `apiVersion` this harness reads.
+pub const API_VERSION: &str = "inferbench.dev/v1alpha1";
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    /// Must be `inferbench.dev/v1alpha1`.
+    pub api_version: String,
+    /// Must be `Scenario`.
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: ScenarioSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// A DNS-1123 label: lowercase letters, digits and `-`.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// The namespace to run in; a fresh one per scenario run when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Variables available to templates as `{{ name }}`.
+    #[serde(default)]
+    pub bindings: BTreeMap<String, serde_json::Value>,
+    /// Value sets: the scenario runs once per entry, each overriding `bindings`.
+    #[serde(default)]
+    pub matrix: Vec<MatrixEntry>,
+    /// Set for a scenario that must fail (matrix entries can set their own).
+    #[serde(default)]
+    pub expect_failure: Option<ExpectFailure>,
+    /// Timeouts by operation type, overriding the suite's defaults.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// What the cluster and serving profile must offer; without it the
+    /// scenario is skipped, with the reason in the report.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+    /// Run alone: the scenario needs the whole cluster to itself (it drains
+    /// nodes, exhausts the GPU pool, or measures CPU that concurrent
+    /// scenarios would share). Others run concurrently, each in its own
+    /// namespace; an exclusive one waits for them and runs with none beside it.
+    #[serde(default)]
+    pub exclusive: bool,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatrixEntry {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// A values file (YAML mapping) merged under `values`.
+    #[serde(default)]
+    pub values_file: Option<String>,
+    /// A negative twin: this entry must fail in this step (with this text).
+    #[serde(default)]
+    pub expect_failure: Option<ExpectFailure>,
+}
+
+/// Where a negative twin must fail: proof that the scenario's assertion can fail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectFailure {
+    /// The step that must fail.
+    pub step: String,
+    /// Text its error must contain.
+    #[serde(default)]
+    pub message_contains: Option<String>,
+}
+
+/// Timeouts keyed by operation type; unset ones inherit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub apply: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub assert: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub wait: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub rollout: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub load: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub expect: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub cleanup: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub script: Option<Duration>,
+}
