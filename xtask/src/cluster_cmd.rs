@@ -78,7 +78,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
     pub provider: ProviderArg,
     /// Cluster name; an existing cluster of that name is reused.
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", hide_env_values = true, default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub name: String,
     /// Untainted CPU workers.
     #[arg(long, default_value_t = 1)]
@@ -113,7 +113,7 @@ pub struct DownArgs {
     #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
     pub provider: ProviderArg,
     /// Cluster name.
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", hide_env_values = true, default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub name: String,
 }
 

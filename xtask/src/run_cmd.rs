@@ -66,7 +66,7 @@ pub struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
     pub paths: Vec<PathBuf>,
     /// The inferbench cluster to use (its kubeconfig is found by name).
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", hide_env_values = true, default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub cluster: String,
     /// A kubeconfig to use instead of a named inferbench cluster.
     #[arg(long)]
@@ -79,7 +79,7 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 pub struct E2eArgs {
     /// Cluster name (created if missing, reused if present; kwok's default is inferbench-kwok).
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", hide_env_values = true, default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub cluster: String,
     /// Cluster provider. kwok runs no containers: only the scenarios that
     /// need none (GPU scheduling) run there, the rest are skipped.

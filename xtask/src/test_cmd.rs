@@ -19,7 +19,7 @@ pub struct TestArgs {
     pub offline: bool,
     /// The kind cluster all cluster tests share: reused when it is up,
     /// else brought up and deleted at the end (unless --keep).
-    #[arg(long, env = "INFERBENCH_CLUSTER", default_value = cluster::DEFAULT_CLUSTER_NAME)]
+    #[arg(long, env = "INFERBENCH_CLUSTER", hide_env_values = true, default_value = cluster::DEFAULT_CLUSTER_NAME)]
     pub cluster: String,
     /// Leave the cluster up even when this command created it.
     #[arg(long)]
