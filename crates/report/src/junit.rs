@@ -311,9 +311,10 @@ fn passed_unexpectedly_message(s: &ScenarioReport) -> String {
         "{PASSED_UNEXPECTEDLY} (step `{}` was meant to fail",
         expected.step
     );
-    if let Some(text) = &expected.message_contains {
-        let _ = write!(message, " with an error containing {text:?}");
+    if let Some(check) = expected.check {
+        let _ = write!(message, " with its {} check not met", check.name());
     }
+    let _ = write!(message, ", observing {}", expected.observed);
     message.push(')');
     message
 }
@@ -410,6 +411,21 @@ fn write_failing_operation(body: &mut String, step: &StepReport) {
             step.name, step.attempts
         ),
     };
+    if let Some(op) = failed {
+        if let Some(kind) = op.failure {
+            let check = op.check.map(|c| format!(" ({})", c.name())).unwrap_or_default();
+            let _ = writeln!(body, "Failure: {}{check}", kind.label());
+        }
+        if let Some(expected) = &op.expected {
+            let _ = writeln!(body, "Expected: {expected}");
+        }
+        if let Some(observed) = &op.observed {
+            let _ = writeln!(body, "Observed: {observed}");
+        }
+        if op.failure.is_some() || op.expected.is_some() || op.observed.is_some() {
+            body.push('\n');
+        }
+    }
 }
 
 #[cfg(test)]

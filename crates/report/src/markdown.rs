@@ -10,7 +10,9 @@ use super::format::{
     block_label, duration, first_line, millis, percent, rate, seconds_between, share, utc,
 };
 use super::junit::PASSED_UNEXPECTEDLY;
-use super::{LoadReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport};
+use super::{
+    LoadReport, OperationReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport,
+};
 
 /// The variable GitHub Actions sets to the job summary file of a step.
 pub const STEP_SUMMARY_ENV: &str = "GITHUB_STEP_SUMMARY";
@@ -265,6 +267,9 @@ fn write_failing_step(out: &mut String, step: &StepReport) {
             step.attempts
         ),
     };
+    if let Some(op) = failed_op {
+        write_expected_observed(out, op);
+    }
     let error = failed_op
         .and_then(|op| op.error.as_deref())
         .or(step.error.as_deref());
@@ -272,6 +277,25 @@ fn write_failing_step(out: &mut String, step: &StepReport) {
         out.push_str(&md_code_block("text", error));
         out.push('\n');
     }
+}
+
+/// The check's expected and observed values side by side, and how it failed.
+fn write_expected_observed(out: &mut String, op: &OperationReport) {
+    if op.expected.is_none() && op.observed.is_none() {
+        if let Some(kind) = op.failure {
+            let _ = writeln!(out, "Failure: {}.\n", kind.label());
+        }
+        return;
+    }
+    out.push_str("| Check | Failure | Expected | Observed |\n|---|---|---|---|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |\n",
+        op.check.map(|c| md_code(c.name())).unwrap_or_default(),
+        op.failure.map(|f| f.label()).unwrap_or(""),
+        md_cell(op.expected.as_deref().unwrap_or("")),
+        md_cell(op.observed.as_deref().unwrap_or(""))
+    );
 }
 
 fn write_artifacts(out: &mut String, s: &ScenarioReport) {
