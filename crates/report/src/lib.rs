@@ -20,11 +20,13 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+mod outcome;
 mod svg;
 
 use std::path::{Path, PathBuf};
 
 pub use model::*;
+pub use outcome::{CheckKind, FailureKind};
 
 /// File names inside a report folder.
 pub const REPORT_JSON: &str = "report.json";
