@@ -413,7 +413,10 @@ fn write_failing_operation(body: &mut String, step: &StepReport) {
     };
     if let Some(op) = failed {
         if let Some(kind) = op.failure {
-            let check = op.check.map(|c| format!(" ({})", c.name())).unwrap_or_default();
+            let check = op
+                .check
+                .map(|c| format!(" ({})", c.name()))
+                .unwrap_or_default();
             let _ = writeln!(body, "Failure: {}{check}", kind.label());
         }
         if let Some(expected) = &op.expected {

@@ -11,9 +11,11 @@
 
 pub mod bindings;
 pub mod model;
+pub mod observed;
 pub mod plan;
 pub mod profile;
 pub mod render;
+mod twins;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -200,6 +202,14 @@ fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
             );
         }
     }
+    for (line, message) in twins::lint(text, s) {
+        out.push(Problem {
+            file: file.to_path_buf(),
+            line,
+            column: line.map(|_| 1),
+            message,
+        });
+    }
     out
 }
 
@@ -273,13 +283,14 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.failed_requests.is_some(),
                 x.served_by.is_some(),
                 x.endpoints.is_some(),
+                x.pod_replaced.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
@@ -398,6 +409,7 @@ spec:
           timeout: 1m30s
     - name: load-and-roll
       retries: 1
+      noTwin: a test scenario
       try:
         - load: { target: "service/mock-server:8000", users: 8, duration: 30s, background: true }
         - rollout: { target: deployment/mock-server, image: "inferbench/mock-server:dev", env: { MOCK_VERSION: v2 } }
@@ -466,11 +478,75 @@ spec:
         assert_eq!(dup.line, line_of(&bad, "name: deploy"));
     }
 
+    fn with_twin(twin: &str) -> String {
+        GOOD.replace(
+            "  timeouts: { assert: 2m, load: 90s }",
+            &format!("  matrix:\n    - name: twin\n      expectFailure: {twin}\n  timeouts: {{ assert: 2m, load: 90s }}"),
+        )
+        .replace("      noTwin: a test scenario\n", "")
+    }
+
+    #[test]
+    fn a_twin_names_an_observation_and_never_error_text() {
+        let good = with_twin(
+            "{ step: load-and-roll, check: zeroFailedRequests, observed: { failed: { gte: 1 } } }",
+        );
+        parse(Path::new("s.yaml"), &good).expect("a twin with an observation is valid");
+        let old = with_twin("{ step: load-and-roll, messageContains: failed requests }");
+        let p = parse(Path::new("s.yaml"), &old).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        let msg = p[0].to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "s.yaml:{}:",
+                line_of(&old, "messageContains").unwrap_or(0)
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains("messageContains is no longer read"), "{msg}");
+        assert!(msg.contains("observed: {"), "{msg}");
+        let empty = with_twin("{ step: load-and-roll, observed: {} }");
+        let msg = parse(Path::new("s.yaml"), &empty).unwrap_err()[0].to_string();
+        assert!(msg.contains("names nothing"), "{msg}");
+        let none = with_twin("{ step: load-and-roll }");
+        let msg = parse(Path::new("s.yaml"), &none).unwrap_err()[0].to_string();
+        assert!(msg.contains("needs `observed:`"), "{msg}");
+        let check = with_twin("{ step: load-and-roll, check: hpa, observed: { a: 1 } }");
+        let msg = parse(Path::new("s.yaml"), &check).unwrap_err()[0].to_string();
+        assert!(msg.contains("check \"hpa\": expected one of"), "{msg}");
+        let no_check = with_twin("{ step: deploy, observed: { a: 1 } }").replace(
+            "        - wait: { rollout: deployment/mock-server }\n          timeout: 1m30s\n",
+            "",
+        );
+        let p = parse(Path::new("s.yaml"), &no_check).unwrap_err();
+        assert!(
+            p.iter().any(|p| p.message.contains("checks nothing")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn every_checking_step_has_a_twin_or_says_why_not() {
+        let bare = GOOD.replace("      noTwin: a test scenario\n", "");
+        let p = parse(Path::new("s.yaml"), &bare).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("(load-and-roll): its checks have no negative twin"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(p[0].line, line_of(&bare, "name: load-and-roll"));
+        let blank = GOOD.replace("noTwin: a test scenario", "noTwin: \"  \"");
+        let p = parse(Path::new("s.yaml"), &blank).unwrap_err();
+        assert!(p[0].message.contains("noTwin needs the reason"), "{}", p[0]);
+    }
+
     #[test]
     fn negative_twins_must_name_a_real_step() {
         let bad = GOOD.replace(
             "  timeouts: { assert: 2m, load: 90s }",
-            "  matrix:\n    - name: twin\n      expectFailure: { step: nowhere }\n  timeouts: { assert: 2m, load: 90s }",
+            "  matrix:\n    - name: twin\n      expectFailure: { step: nowhere, observed: { failed: 1 } }\n  timeouts: { assert: 2m, load: 90s }",
         );
         let p = parse(Path::new("s.yaml"), &bad).unwrap_err();
         assert!(
@@ -479,6 +555,51 @@ spec:
             p[0]
         );
         assert_eq!(p[0].line, line_of(&bad, "step: nowhere"));
+    }
+
+    #[test]
+    fn the_built_in_scenarios_lint_clean_and_every_twin_names_an_observation() {
+        let all = load_all(&[repo_root().join("scenarios")]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(all.len() >= 8);
+        let mut twins = 0;
+        for (file, s) in &all {
+            for x in s
+                .spec
+                .matrix
+                .iter()
+                .filter_map(|m| m.expect_failure.as_ref())
+            {
+                twins += 1;
+                assert!(
+                    x.observed.is_some(),
+                    "{}: twin of {}",
+                    file.display(),
+                    x.step
+                );
+                assert!(
+                    x.check.is_some(),
+                    "{}: twin of {} names its check",
+                    file.display(),
+                    x.step
+                );
+            }
+        }
+        assert!(twins >= 12, "{twins} twins");
+        let gpu = all
+            .iter()
+            .find(|(_, s)| s.metadata.name == "gpu-unschedulable")
+            .map(|(_, s)| s)
+            .expect("gpu-unschedulable");
+        for step in &gpu.spec.steps {
+            assert!(
+                gpu.spec.matrix.iter().any(|m| m
+                    .expect_failure
+                    .as_ref()
+                    .is_some_and(|x| x.step == step.name)),
+                "step {} of gpu-unschedulable has a twin",
+                step.name
+            );
+        }
     }
 
     #[test]

@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn matrix_entries_override_bindings_and_carry_their_expectation() {
-        let text = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  bindings: { a: 1, b: 1 }\n  matrix:\n    - name: one\n    - name: two\n      values: { b: 2 }\n      expectFailure: { step: x }\n  steps:\n    - name: x\n      try: [ { sleep: { duration: 1s } } ]\n";
+        let text = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  bindings: { a: 1, b: 1 }\n  matrix:\n    - name: one\n    - name: two\n      values: { b: 2 }\n      expectFailure: { step: x, observed: { exitCode: 1 } }\n  steps:\n    - name: x\n      try: [ { script: { run: \"true\" } } ]\n";
         let s = crate::parse(Path::new("s.yaml"), text).expect("valid");
         let list = vec![(PathBuf::from("s.yaml"), s)];
         let set: Bindings = [("a".to_string(), serde_json::json!(9))].into();
@@ -234,7 +234,7 @@ mod tests {
         );
     }
 
-    const PROFILED: &str = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  requires: [containers]\n  bindings: { replicas: 2, drift: \"{{ server }}-canary\" }\n  matrix:\n    - name: plain\n    - name: twin\n      values: { drift: \"{{ server }}\" }\n      expectFailure: { step: knobs }\n  steps:\n    - name: generic\n      try: [ { sleep: { duration: 1s } } ]\n    - name: knobs\n      requires: [mock-server]\n      try: [ { sleep: { duration: 1s } } ]\n";
+    const PROFILED: &str = "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: s }\nspec:\n  requires: [containers]\n  bindings: { replicas: 2, drift: \"{{ server }}-canary\" }\n  matrix:\n    - name: plain\n    - name: twin\n      values: { drift: \"{{ server }}\" }\n      expectFailure: { step: knobs, observed: { exitCode: 1 } }\n  steps:\n    - name: generic\n      try: [ { sleep: { duration: 1s } } ]\n    - name: knobs\n      requires: [mock-server]\n      try: [ { script: { run: \"true\" } } ]\n";
 
     #[test]
     fn profile_bindings_sit_under_the_scenario_and_bindings_may_name_them() {

@@ -229,6 +229,17 @@ pub struct Expect {
     /// The Service's ready endpoints.
     #[serde(default)]
     pub endpoints: Option<ExpectEndpoints>,
+    /// The pods the last `kill-pod` (or `evict`) removed are gone (by UID),
+    /// and a pod that did not exist before it became Ready.
+    #[serde(default)]
+    pub pod_replaced: Option<ExpectPodReplaced>,
+}
+
+/// The fewest requests a load expectation needs to judge anything.
+pub const DEFAULT_MIN_REQUESTS: u64 = 1;
+
+fn default_min_requests() -> u64 {
+    DEFAULT_MIN_REQUESTS
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -236,6 +247,9 @@ pub struct Expect {
 pub struct LoadRef {
     #[serde(default = "default_load_name")]
     pub load: String,
+    /// Not met when the load sent fewer requests than this.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -247,6 +261,9 @@ pub struct ExpectFailedRequests {
     /// Only count failures with this HTTP status.
     #[serde(default)]
     pub status: Option<u16>,
+    /// Not met when the load sent fewer requests than this.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -256,6 +273,18 @@ pub struct ExpectServedBy {
     pub load: String,
     /// The `x-inference-version` every successful response must carry.
     pub version: String,
+    /// Not met when the load sent fewer requests than this.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+}
+
+/// The killed pods are gone and a new pod is Ready in their place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectPodReplaced {
+    /// How many new Ready pods (default 1 per killed pod).
+    #[serde(default)]
+    pub min: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

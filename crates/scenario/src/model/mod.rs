@@ -43,9 +43,9 @@ use serde::{Deserialize, Serialize};
 use duration::opt_duration;
 
 pub use actions::{
-    ACTIONS, Action, Apply, Assert, Expect, ExpectEndpoints, ExpectEvent, ExpectFailedRequests,
-    ExpectReplicas, ExpectServedBy, Inject, Load, LoadRef, Rollback, Rollout, Scale, Script, Sleep,
-    Wait,
+    ACTIONS, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectEndpoints, ExpectEvent,
+    ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas, ExpectServedBy, Inject, Load, LoadRef,
+    Rollback, Rollout, Scale, Script, Sleep, Wait,
 };
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
@@ -124,15 +124,37 @@ pub struct MatrixEntry {
     pub expect_failure: Option<ExpectFailure>,
 }
 
-/// Where a negative twin must fail: proof that the scenario's assertion can fail.
+/// Where and how a negative twin must fail: proof that the scenario's
+/// check can fail. The twin passes only when a check of the named step
+/// comes out *not met* and what it observed matches `observed`; an error
+/// (API, forbidden, an object that never appeared, a timeout with nothing
+/// to judge) never counts.
+///
+/// ```yaml
+/// expectFailure:
+///   step: scale-up
+///   check: hpaReplicas
+///   observed: { currentReplicas: 2, maxReplicas: 2, scalingLimited: true }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExpectFailure {
-    /// The step that must fail.
+    /// The step whose check must come out not met.
     pub step: String,
-    /// Text its error must contain.
+    /// The check that must come out not met (`hpaReplicas`, `event`,
+    /// `zeroFailedRequests`, ...): any check of the step when absent.
     #[serde(default)]
-    pub message_contains: Option<String>,
+    pub check: Option<String>,
+    /// What that check must have observed: a partial object matched
+    /// against its observation. Leaves are values to equal, or operators:
+    /// `{ gte: 1 }`, `{ gt: 0 }`, `{ lte: 2 }`, `{ lt: 3 }`, `{ contains: "text" }`.
+    #[serde(default)]
+    pub observed: Option<serde_json::Value>,
+    /// No longer read (lint says what to write instead): a twin matched
+    /// on error text could pass on any error.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub message_contains: Option<serde_json::Value>,
 }
 
 /// Timeouts keyed by operation type; unset ones inherit.

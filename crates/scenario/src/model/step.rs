@@ -27,6 +27,10 @@ pub struct Step {
     /// Skip this step unless the cluster and profile offer these.
     #[serde(default)]
     pub requires: Vec<Capability>,
+    /// Why no negative twin can make this step's checks fail. Every step
+    /// with a check (`expect`, `assert`) needs a twin naming it, or this.
+    #[serde(default)]
+    pub no_twin: Option<String>,
     #[serde(rename = "try")]
     pub try_: Vec<Operation>,
     /// Runs when `try` fails (after the default evidence collection).
