@@ -16,4 +16,6 @@ pub struct BackgroundLoad {
     pub(crate) deadline: Duration,
     pub(crate) _forwarder: ServiceForwarder,
     pub(crate) progress: JoinHandle<()>,
+    /// The step that started it: its errors fail that step.
+    pub(crate) step: String,
 }

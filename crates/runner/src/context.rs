@@ -1,5 +1,5 @@
 //! What every operation of one scenario run can reach ([`Ctx`]), and what
-//! it gives back ([`OpResult`]).
+//! it gives back ([`OpResult`], from [`crate::outcome`]).
 //!
 //! This module sits below the operations: it depends only on leaf modules
 //! (the console, the recorder, the background-load and undo types, Ctrl-C,
@@ -21,9 +21,18 @@ use scenario::bindings::Bindings;
 
 pub use crate::timeouts::{DEFAULT_CLEANUP_TIMEOUT, DEFAULT_TIMEOUTS, timeout_for};
 
-/// What an operation returns: a detail line for the report, or the error
-/// text the report quotes.
-pub type OpResult = Result<Option<String>, String>;
+pub use crate::outcome::{Check, Observed, OpError, OpOutcome, OpResult};
+
+/// The pods the last `kill-pod` or `evict` removed, for `expect: { podReplaced }`.
+#[derive(Debug, Clone, Default)]
+pub struct Kill {
+    /// The label selector of the pods' owner (`deployment/NAME`).
+    pub selector: String,
+    /// `(name, uid)` of each pod removed.
+    pub killed: Vec<(String, String)>,
+    /// UIDs of every pod of the owner when the fault was injected.
+    pub before: std::collections::BTreeSet<String>,
+}
 
 pub struct Ctx {
     pub client: Client,
@@ -42,6 +51,10 @@ pub struct Ctx {
     pub cancel: Cancel,
     /// Faults outside the namespace to revert at the end.
     pub undo: Vec<Undo>,
+    /// The last pod kill or eviction.
+    pub last_kill: Option<Kill>,
+    /// The step now running (background loads remember it).
+    pub step: String,
 }
 
 impl Ctx {

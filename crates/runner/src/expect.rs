@@ -1,170 +1,193 @@
 //! The `expect` action: Kubernetes evidence (events, container states,
-//! restarts, autoscaler replicas, endpoints), watched until it appears or
-//! the timeout passes; and the results of loads.
+//! restarts, endpoints), watched until it appears or the timeout passes;
+//! the results of loads ([`crate::load_checks`]); autoscalers
+//! ([`crate::hpa`]) and replaced pods ([`crate::replaced`]). Each check
+//! records what it observed, as text and as data twins match on.
 
 use std::time::Duration;
 
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::ListParams;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
+use report::CheckKind;
+use serde_json::json;
 
-use crate::context::{Ctx, OpResult};
-use crate::{loads, recorder, watch};
-use scenario::model::{Expect, ExpectEvent, ExpectReplicas};
+use crate::context::{Check, Ctx, Observed, OpError, OpOutcome, OpResult};
+use crate::watch::{Seen, Watched};
+use crate::{hpa, load_checks, loads, recorder, replaced, watch};
+use scenario::model::{Expect, ExpectEvent};
 
 pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     if let Some(e) = &x.event {
-        return event(ctx, e, timeout).await.map(Some);
+        return event(ctx, e, timeout).await;
     }
     if x.container_terminated.is_some() || x.min_restarts.is_some() {
-        return containers(ctx, x, timeout).await.map(Some);
+        return containers(ctx, x, timeout).await;
     }
     if let Some(h) = &x.hpa_replicas {
-        return hpa(ctx, h, timeout).await.map(Some);
+        return hpa::replicas(ctx, h, timeout).await;
     }
     if let Some(r) = &x.zero_failed_requests {
         let report = settle(ctx, &r.load, timeout).await?;
-        if report.failures == 0 {
-            return Ok(Some(format!(
-                "load {}: all {} requests succeeded",
-                report.name, report.requests
-            )));
-        }
-        let first = report
-            .failed_samples
-            .first()
-            .map(|f| format!("; first at {}: {}", f.at, f.error))
-            .unwrap_or_default();
-        return Err(format!(
-            "load {} had {} failed requests of {}{first}",
-            report.name, report.failures, report.requests
-        ));
+        return Ok(load_checks::zero_failed(&report, r));
     }
     if let Some(f) = &x.failed_requests {
         let report = settle(ctx, &f.load, timeout).await?;
-        let counted: u64 = match f.status {
-            Some(code) => report
-                .by_status
-                .get(&code.to_string())
-                .copied()
-                .unwrap_or(0),
-            None => report.failures,
-        };
-        let what = f
-            .status
-            .map(|s| format!(" with HTTP {s}"))
-            .unwrap_or_default();
-        return if counted >= f.min {
-            Ok(Some(format!(
-                "load {}: {counted} failed requests{what} detected (of {})",
-                report.name, report.requests
-            )))
-        } else {
-            Err(format!(
-                "load {} had {counted} failed requests{what} (expected at least {}); no failed requests of {}",
-                report.name, f.min, report.requests
-            ))
-        };
+        return Ok(load_checks::failed(&report, f));
     }
     if let Some(s) = &x.served_by {
         let report = settle(ctx, &s.load, timeout).await?;
-        let others: Vec<String> = report
-            .by_version
-            .iter()
-            .filter(|(v, _)| **v != s.version)
-            .map(|(v, n)| format!("{v}×{n}"))
-            .collect();
-        let ours = report.by_version.get(&s.version).copied().unwrap_or(0);
-        return if ours > 0 && others.is_empty() {
-            Ok(Some(format!(
-                "load {}: all {ours} successful responses came from version {}",
-                report.name, s.version
-            )))
-        } else {
-            Err(format!(
-                "load {}: expected every response from version {}, got {ours} from it and {}",
-                report.name,
-                s.version,
-                if others.is_empty() {
-                    "no other".to_string()
-                } else {
-                    others.join(", ")
-                }
-            ))
-        };
+        return Ok(load_checks::served_by(&report, s));
     }
     if let Some(e) = &x.endpoints {
-        return endpoints(ctx, &e.service, e.ready, e.min, timeout)
-            .await
-            .map(Some);
+        return endpoints(ctx, &e.service, e.ready, e.min, timeout).await;
     }
-    Err("nothing to expect".into())
+    if let Some(p) = &x.pod_replaced {
+        return replaced::pod_replaced(ctx, p, timeout).await;
+    }
+    Err(OpError::bad("nothing to expect"))
 }
 
 async fn settle(
     ctx: &mut Ctx,
     name: &str,
     timeout: Duration,
-) -> Result<report::LoadReport, String> {
+) -> Result<report::LoadReport, OpError> {
     tokio::time::timeout(timeout, loads::settled(ctx, name))
         .await
         .map_err(|_| {
-            format!(
+            OpError::TimedOut(format!(
                 "load {name} did not finish within {}",
                 scenario::model::format_duration(timeout)
-            )
+            ))
         })?
 }
 
-async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> Result<String, String> {
+fn judge(check: Check, w: Watched) -> OpOutcome {
+    match w {
+        Watched::Held(o) => check.passed(o),
+        Watched::NotMet(o) => check.not_met(o),
+    }
+}
+
+async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let cfg = watcher::Config::default().fields(&format!("reason={}", e.reason));
     let want = e.message_contains.clone();
     let object = e.involved_object.clone();
-    watch::until(api, cfg, timeout, |events: &[Event]| {
-        let mut seen = Vec::new();
-        for ev in events {
-            let obj = recorder::event_object(ev);
-            if let Some(o) = &object
-                && !obj
-                    .to_ascii_lowercase()
-                    .starts_with(&o.to_ascii_lowercase())
-            {
-                continue;
+    let expected = format!(
+        "a {} event{}{}",
+        e.reason,
+        object
+            .as_ref()
+            .map(|o| format!(" for {o}"))
+            .unwrap_or_default(),
+        want.as_ref()
+            .map(|m| format!(" whose message contains {m:?}"))
+            .unwrap_or_default()
+    );
+    let check = Check::new(CheckKind::Event, expected);
+    let w = watch::until(
+        api,
+        cfg,
+        &format!("{} events", e.reason),
+        timeout,
+        |events: &[Event]| {
+            let mut seen = Vec::new();
+            for ev in events {
+                let obj = recorder::event_object(ev);
+                if let Some(o) = &object
+                    && !obj
+                        .to_ascii_lowercase()
+                        .starts_with(&o.to_ascii_lowercase())
+                {
+                    continue;
+                }
+                let msg = ev.message.clone().unwrap_or_default();
+                if want.as_ref().is_none_or(|w| msg.contains(w)) {
+                    return Seen::Held(Observed::new(
+                        format!("{} {obj}: {msg}", e.reason),
+                        json!({"reason": e.reason, "matching": 1, "object": obj, "message": msg}),
+                    ));
+                }
+                seen.push(msg);
             }
-            let msg = ev.message.clone().unwrap_or_default();
-            if want.as_ref().is_none_or(|w| msg.contains(w)) {
-                return Ok(format!("{} {obj}: {msg}", e.reason));
-            }
-            seen.push(msg);
+            let text = if seen.is_empty() {
+                format!("no {} event", e.reason)
+            } else {
+                format!(
+                    "{} {} events, none containing {:?}: {}",
+                    seen.len(),
+                    e.reason,
+                    want.clone().unwrap_or_default(),
+                    seen.join(" | ")
+                )
+            };
+            Seen::NotYet(Observed::new(
+                text,
+                json!({"reason": e.reason, "matching": 0, "events": seen.len(), "messages": seen}),
+            ))
+        },
+    )
+    .await?;
+    let Watched::NotMet(mut observed) = w else {
+        return Ok(judge(check, w));
+    };
+    // Say whether the pod the event would be about was placed after all:
+    // a twin proves the scheduler placed it, not just that no event came.
+    if let Some(prefix) = object.as_deref().and_then(|o| o.strip_prefix("Pod/")) {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let list = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(OpError::api("listing pods"))?;
+        let ours: Vec<&Pod> = list
+            .items
+            .iter()
+            .filter(|p| p.name_any().starts_with(prefix))
+            .collect();
+        let scheduled: Vec<String> = ours
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+                    })
+            })
+            .map(|p| {
+                format!(
+                    "pod/{} on {}",
+                    p.name_any(),
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.clone())
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        if let Some(v) = observed.value.as_object_mut() {
+            v.insert("pods".into(), json!(ours.len()));
+            v.insert("podScheduled".into(), json!(!scheduled.is_empty()));
         }
-        Err(if seen.is_empty() {
-            format!("no {} event", e.reason)
-        } else {
-            format!(
-                "{} events, none containing {:?}: {}",
-                e.reason,
-                want.clone().unwrap_or_default(),
-                seen.join(" | ")
-            )
-        })
-    })
-    .await
-    .map_err(|err| {
-        format!(
-            "expected event {}{} {err}",
-            e.reason,
-            e.message_contains
-                .as_ref()
-                .map(|m| format!(" containing {m:?}"))
-                .unwrap_or_default()
-        )
-    })
+        observed.text = format!(
+            "{}; {}",
+            observed.text,
+            if scheduled.is_empty() {
+                format!("{} pods of {prefix}, none scheduled", ours.len())
+            } else {
+                format!("scheduled: {}", scheduled.join(", "))
+            }
+        );
+    }
+    Ok(check.not_met(observed))
 }
 
-async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> Result<String, String> {
+async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut cfg = watcher::Config::default();
     if let Some(sel) = &x.selector {
@@ -172,8 +195,25 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> Result<String, 
     }
     let reason = x.container_terminated.clone();
     let min_restarts = x.min_restarts;
-    watch::until(api, cfg, timeout, |pods: &[Pod]| {
+    let check = Check::new(
+        CheckKind::ContainerTerminated,
+        format!(
+            "a container{}{}",
+            reason
+                .as_ref()
+                .map(|r| format!(" terminated with {r}"))
+                .unwrap_or_default(),
+            min_restarts
+                .map(|m| format!(" restarted at least {m} times"))
+                .unwrap_or_default()
+        ),
+    );
+    let w = watch::until(api, cfg, "pods", timeout, |pods: &[Pod]| {
         let mut states = Vec::new();
+        let mut terminations = Vec::new();
+        let mut count = 0;
+        let mut restarts = 0;
+        let mut found = None;
         for p in pods {
             for c in p
                 .status
@@ -181,90 +221,51 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> Result<String, 
                 .and_then(|s| s.container_statuses.clone())
                 .unwrap_or_default()
             {
+                count += 1;
+                restarts = restarts.max(c.restart_count);
                 let terminated = [c.last_state.as_ref(), c.state.as_ref()]
                     .into_iter()
                     .flatten()
                     .filter_map(|s| s.terminated.as_ref())
                     .find_map(|t| t.reason.clone());
+                if let Some(t) = &terminated {
+                    terminations
+                        .push(json!({"pod": p.name_any(), "container": c.name, "reason": t}));
+                }
                 let reason_ok = reason
                     .as_ref()
                     .is_none_or(|r| terminated.as_deref() == Some(r.as_str()));
                 let restarts_ok = min_restarts.is_none_or(|m| c.restart_count >= m as i32);
-                if reason_ok && restarts_ok {
-                    return Ok(format!(
-                        "pod/{} container {}: terminated {} , {} restarts",
-                        p.name_any(),
-                        c.name,
-                        terminated.unwrap_or_else(|| "-".into()),
-                        c.restart_count
-                    ));
-                }
-                states.push(format!(
-                    "{}/{}: last terminated {}, {} restarts",
+                let line = format!(
+                    "pod/{} container {}: last terminated {}, {} restarts",
                     p.name_any(),
                     c.name,
-                    terminated.unwrap_or_else(|| "never".into()),
+                    terminated.clone().unwrap_or_else(|| "never".into()),
                     c.restart_count
-                ));
+                );
+                if reason_ok && restarts_ok && found.is_none() {
+                    found = Some(line.clone());
+                }
+                states.push(line);
             }
         }
-        Err(if states.is_empty() {
-            "no pods".into()
-        } else {
-            states.join("; ")
-        })
+        if count == 0 {
+            return Seen::Absent("no pod with a container status".into());
+        }
+        let oom = terminations.iter().any(|t| t["reason"] == "OOMKilled");
+        let value = json!({
+            "containers": count,
+            "terminations": terminations,
+            "oomKilled": oom,
+            "restarts": restarts,
+        });
+        match found {
+            Some(line) => Seen::Held(Observed::new(line, value)),
+            None => Seen::NotYet(Observed::new(states.join("; "), value)),
+        }
     })
-    .await
-    .map_err(|e| {
-        format!(
-            "expected a container{}{} {e}",
-            x.container_terminated
-                .as_ref()
-                .map(|r| format!(" terminated with {r}"))
-                .unwrap_or_default(),
-            x.min_restarts
-                .map(|m| format!(" restarted at least {m} times"))
-                .unwrap_or_default()
-        )
-    })
-}
-
-async fn hpa(ctx: &Ctx, h: &ExpectReplicas, timeout: Duration) -> Result<String, String> {
-    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let (min, max) = (h.min, h.max.unwrap_or(u32::MAX));
-    watch::until(
-        api,
-        watch::named(&h.hpa),
-        timeout,
-        |hpas: &[HorizontalPodAutoscaler]| {
-            let x = hpas
-                .first()
-                .ok_or(format!("hpa/{} does not exist", h.hpa))?;
-            let current = x
-                .status
-                .as_ref()
-                .and_then(|s| s.current_replicas)
-                .unwrap_or(0)
-                .max(0) as u32;
-            if (min..=max).contains(&current) {
-                Ok(format!("hpa/{} has {current} replicas", h.hpa))
-            } else {
-                let desired = x.status.as_ref().map(|s| s.desired_replicas).unwrap_or(0);
-                Err(format!(
-                    "hpa/{} has {current} replicas (desired {desired})",
-                    h.hpa
-                ))
-            }
-        },
-    )
-    .await
-    .map_err(|e| {
-        format!(
-            "expected hpa/{} replicas in {min}..={} {e}",
-            h.hpa,
-            h.max.map(|m| m.to_string()).unwrap_or_else(|| "∞".into())
-        )
-    })
+    .await?;
+    Ok(judge(check, w))
 }
 
 async fn endpoints(
@@ -273,31 +274,42 @@ async fn endpoints(
     exact: Option<u32>,
     min: Option<u32>,
     timeout: Duration,
-) -> Result<String, String> {
+) -> OpResult {
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let cfg = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    watch::until(api, cfg, timeout, |slices: &[EndpointSlice]| {
-        let ready = slices
-            .iter()
-            .flat_map(|s| s.endpoints.iter())
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
-            .count() as u32;
-        let ok = exact.is_none_or(|n| ready == n) && min.is_none_or(|n| ready >= n);
-        if ok {
-            Ok(format!("service/{service} has {ready} ready endpoints"))
-        } else {
-            Err(format!("service/{service} has {ready} ready endpoints"))
-        }
-    })
-    .await
-    .map_err(|e| {
-        format!(
-            "expected service/{service} to have {} ready endpoints {e}",
-            match (exact, min) {
-                (Some(n), _) => n.to_string(),
-                (None, Some(n)) => format!("at least {n}"),
-                _ => "some".into(),
+    let want = match (exact, min) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(n)) => format!("at least {n}"),
+        _ => "some".into(),
+    };
+    let check = Check::new(
+        CheckKind::Endpoints,
+        format!("service/{service} has {want} ready endpoints"),
+    );
+    let w = watch::until(
+        api,
+        cfg,
+        &format!("endpoints of service/{service}"),
+        timeout,
+        |slices: &[EndpointSlice]| {
+            if slices.is_empty() {
+                return Seen::Absent(format!("service/{service} has no EndpointSlice"));
             }
-        )
-    })
+            let all: Vec<bool> = slices
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .map(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+                .collect();
+            let ready = all.iter().filter(|r| **r).count() as u32;
+            let not_ready = all.len() as u32 - ready;
+            let ok = exact.is_none_or(|n| ready == n) && min.is_none_or(|n| ready >= n);
+            let o = Observed::new(
+                format!("service/{service} has {ready} ready endpoints ({not_ready} not ready)"),
+                json!({"service": service, "ready": ready, "notReady": not_ready}),
+            );
+            if ok { Seen::Held(o) } else { Seen::NotYet(o) }
+        },
+    )
+    .await?;
+    Ok(judge(check, w))
 }

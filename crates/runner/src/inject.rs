@@ -10,7 +10,7 @@ use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::context::{Ctx, OpResult};
+use crate::context::{Ctx, Kill, OpError, OpOutcome, OpResult};
 use crate::ops::split_target;
 use report::TimelineSource;
 use scenario::model::Inject;
@@ -28,53 +28,82 @@ fn param_u64(i: &Inject, key: &str) -> Option<u64> {
     i.params.get(key).and_then(Value::as_u64)
 }
 
+/// The pods a target names, and how to find their siblings.
+struct Targeted {
+    /// Running (not terminating) pods, by name.
+    pods: Vec<Pod>,
+    /// A label selector for the target's pods (its owner's).
+    selector: String,
+    /// UIDs of every pod the selector matched, terminating ones too.
+    all: std::collections::BTreeSet<String>,
+}
+
+fn selector_of(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "pod-template-hash")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Running pods the target names: `pod/x`, or `deployment/x` (its selector).
-async fn target_pods(ctx: &Ctx, i: &Inject) -> Result<Vec<Pod>, String> {
-    let target = i.target.as_deref().ok_or(format!(
-        "inject {} needs a target (pod/NAME or deployment/NAME)",
-        i.fault
-    ))?;
+async fn target_pods(ctx: &Ctx, i: &Inject) -> Result<Targeted, OpError> {
+    let target = i.target.as_deref().ok_or_else(|| {
+        OpError::BadInput(format!(
+            "inject {} needs a target (pod/NAME or deployment/NAME)",
+            i.fault
+        ))
+    })?;
     let (kind, name) = split_target(target)?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let mut found = match kind.as_str() {
-        "pod" | "pods" | "po" => vec![
-            pods.get(&name)
+    let selector = match kind.as_str() {
+        "pod" | "pods" | "po" => {
+            let p = pods
+                .get(&name)
                 .await
-                .map_err(|e| format!("reading pod/{name}: {e}"))?,
-        ],
+                .map_err(OpError::api(format!("reading pod/{name}")))?;
+            selector_of(&p.labels().clone())
+        }
         "deployment" | "deploy" => {
             let d = Api::<Deployment>::namespaced(ctx.client.clone(), &ctx.namespace)
                 .get(&name)
                 .await
-                .map_err(|e| format!("reading deployment/{name}: {e}"))?;
-            let labels = d
-                .spec
-                .and_then(|s| s.selector.match_labels)
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            pods.list(&ListParams::default().labels(&labels))
-                .await
-                .map_err(|e| format!("listing pods of deployment/{name}: {e}"))?
-                .items
+                .map_err(OpError::api(format!("reading deployment/{name}")))?;
+            selector_of(
+                &d.spec
+                    .and_then(|s| s.selector.match_labels)
+                    .unwrap_or_default(),
+            )
         }
         other => {
-            return Err(format!(
+            return Err(OpError::BadInput(format!(
                 "inject target kind {other:?}: use pod/NAME or deployment/NAME"
-            ));
+            )));
         }
     };
+    let mut found = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(OpError::api(format!("listing pods of {target}")))?
+        .items;
+    let all = found.iter().filter_map(|p| p.uid()).collect();
+    if kind.starts_with("po") {
+        found.retain(|p| p.name_any() == name);
+    }
     found.retain(|p| p.metadata.deletion_timestamp.is_none());
     found.sort_by_key(|p| p.name_any());
     if found.is_empty() {
-        return Err(format!(
+        return Err(OpError::NeverAppeared(format!(
             "{target} has no running pods to inject {} into",
             i.fault
-        ));
+        )));
     }
-    Ok(found)
+    Ok(Targeted {
+        pods: found,
+        selector,
+        all,
+    })
 }
 
 async fn proxy(
@@ -85,7 +114,7 @@ async fn proxy(
     method: &str,
     path: &str,
     body: Vec<u8>,
-) -> Result<String, String> {
+) -> Result<String, OpError> {
     let req = http::Request::builder()
         .method(method)
         .uri(format!(
@@ -93,15 +122,15 @@ async fn proxy(
         ))
         .header("content-type", "application/json")
         .body(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(OpError::bad)?;
     ctx.client
         .request_text(req)
         .await
-        .map_err(|e| format!("{method} {path} on pod/{pod}: {e}"))
+        .map_err(OpError::api(format!("{method} {path} on pod/{pod}")))
 }
 
 /// Reverts `undo` (best effort: the fault's pod may be gone).
-pub async fn revert(ctx: &Ctx, undo: &Undo) -> Result<(), String> {
+pub async fn revert(ctx: &Ctx, undo: &Undo) -> Result<(), OpError> {
     proxy(
         ctx,
         &undo.namespace,
@@ -119,15 +148,16 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
     let count = param_u64(i, "count").unwrap_or(1) as usize;
     let msg = match i.fault.as_str() {
         "kill-pod" | "evict" => {
-            let pods = target_pods(ctx, i).await?;
+            let targeted = target_pods(ctx, i).await?;
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
             let mut done = Vec::new();
-            for p in pods.iter().take(count) {
+            let mut killed = Vec::new();
+            for p in targeted.pods.iter().take(count) {
                 let name = p.name_any();
                 if i.fault == "evict" {
                     api.evict(&name, &EvictParams::default())
                         .await
-                        .map_err(|e| format!("evicting pod/{name}: {e}"))?;
+                        .map_err(OpError::api(format!("evicting pod/{name}")))?;
                 } else {
                     let grace = param_u64(i, "gracePeriodSeconds").unwrap_or(0) as u32;
                     let dp = DeleteParams {
@@ -136,24 +166,31 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                     };
                     api.delete(&name, &dp)
                         .await
-                        .map_err(|e| format!("deleting pod/{name}: {e}"))?;
+                        .map_err(OpError::api(format!("deleting pod/{name}")))?;
                 }
+                killed.push((name.clone(), p.uid().unwrap_or_default()));
                 done.push(format!("pod/{name}"));
             }
+            ctx.last_kill = Some(Kill {
+                selector: targeted.selector.clone(),
+                killed,
+                before: targeted.all.clone(),
+            });
             format!("{}: {}", i.fault, done.join(", "))
         }
         "mock-config" | "fail-readiness" | "fill-memory" => {
             let patch = match i.fault.as_str() {
                 "fail-readiness" => json!({ "force_unready": i.params.get("value").and_then(Value::as_bool).unwrap_or(true) }),
                 "fill-memory" => {
-                    let bytes = param_u64(i, "bytes").ok_or("fill-memory needs params.bytes")?;
+                    let bytes = param_u64(i, "bytes")
+                        .ok_or(OpError::bad("fill-memory needs params.bytes"))?;
                     json!({ "memory_per_request_bytes": bytes })
                 }
-                _ => Value::Object(i.params.get("patch").and_then(Value::as_object).cloned().ok_or("mock-config needs params.patch, a JSON merge patch of the mock's config")?),
+                _ => Value::Object(i.params.get("patch").and_then(Value::as_object).cloned().ok_or(OpError::bad("mock-config needs params.patch, a JSON merge patch of the mock's config"))?),
             };
-            let pods = target_pods(ctx, i).await?;
+            let pods = target_pods(ctx, i).await?.pods;
             let port = param_u64(i, "port").map(|p| p as u16).unwrap_or(MOCK_PORT);
-            let body = serde_json::to_vec(&patch).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(&patch).map_err(OpError::bad)?;
             let mut done = Vec::new();
             for p in pods.iter().take(if i.fault == "fill-memory" {
                 count
@@ -196,6 +233,7 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                 Some(n) => Some(n.to_string()),
                 None if i.target.is_some() => target_pods(ctx, i)
                     .await?
+                    .pods
                     .first()
                     .and_then(|p| p.spec.as_ref()?.node_name.clone()),
                 None => None,
@@ -208,16 +246,18 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             let agent = agents
                 .list(&lp)
                 .await
-                .map_err(|e| format!("listing gpu-fakes pods: {e}"))?
+                .map_err(OpError::api("listing gpu-fakes pods"))?
                 .items
                 .into_iter()
                 .min_by_key(|p| p.name_any())
-                .ok_or(format!(
-                    "no gpu-fakes pod{} (is this a cluster with fake GPUs?)",
-                    node.as_ref()
-                        .map(|n| format!(" on node {n}"))
-                        .unwrap_or_default()
-                ))?;
+                .ok_or_else(|| {
+                    OpError::NeverAppeared(format!(
+                        "no gpu-fakes pod{} (is this a cluster with fake GPUs?)",
+                        node.as_ref()
+                            .map(|n| format!(" on node {n}"))
+                            .unwrap_or_default()
+                    ))
+                })?;
             let agent_name = agent.name_any();
             let on = agent
                 .spec
@@ -243,7 +283,7 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             });
             format!("gpu {gpu} on node {on} marked Unhealthy")
         }
-        other => return Err(format!("unknown fault {other:?}")),
+        other => return Err(OpError::BadInput(format!("unknown fault {other:?}"))),
     };
     ctx.recorder.note(
         TimelineSource::Fault,
@@ -252,5 +292,5 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
         msg.clone(),
         true,
     );
-    Ok(Some(msg))
+    Ok(OpOutcome::done(msg))
 }

@@ -65,6 +65,8 @@ pub(crate) async fn run_instance(
         console: console.clone(),
         cancel,
         undo: Vec::new(),
+        last_kill: None,
+        step: String::new(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -101,12 +103,9 @@ pub(crate) async fn run_instance(
         diagnoses.append(&mut found);
         artifacts.append(&mut files);
         report.steps.push(sr);
-        if let Some(error) = step_failure {
+        if let Some(f) = step_failure {
             if failure.is_none() {
-                failure = Some(Failure {
-                    step: step.name.clone(),
-                    error,
-                });
+                failure = Some(f);
             }
             if step.continue_on_error {
                 console.info(&format!(
@@ -122,8 +121,23 @@ pub(crate) async fn run_instance(
     if ctx.cancel.is_cancelled() {
         loads::abort_all(&mut ctx);
     } else {
-        for e in loads::settle_all(&mut ctx).await {
-            console.op_failed("load", &e);
+        // A background load that could not run fails the step that started it.
+        for (step, e) in loads::settle_all(&mut ctx).await {
+            console.op_failed("load", &e.to_string());
+            if let Some(sr) = report.steps.iter_mut().rev().find(|s| s.name == step) {
+                sr.outcome = Outcome::Failed;
+                sr.failure = Some(e.kind());
+                sr.error = Some(format!("background load: {e}"));
+            }
+            if failure.is_none() {
+                failure = Some(Failure {
+                    step,
+                    error: format!("background load: {e}"),
+                    kind: e.kind(),
+                    check: None,
+                    observed: None,
+                });
+            }
         }
     }
     // A scenario that detected what it looked for explains it too.
@@ -141,7 +155,7 @@ pub(crate) async fn run_instance(
     for u in std::mem::take(&mut ctx.undo) {
         match inject::revert(&ctx, &u).await {
             Ok(()) => console.info(&format!("reverted: {}", u.what)),
-            Err(e) => console.op_failed("revert", &e),
+            Err(e) => console.op_failed("revert", &e.to_string()),
         }
     }
     let created_here = inst.scenario.spec.namespace.is_none();
@@ -225,6 +239,7 @@ pub(crate) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
 fn to_report_expectation(e: &ExpectFailure) -> ExpectedFailure {
     ExpectedFailure {
         step: e.step.clone(),
-        message_contains: e.message_contains.clone(),
+        check: e.check.as_deref().and_then(report::CheckKind::from_name),
+        observed: e.observed.clone().unwrap_or_default(),
     }
 }

@@ -1,7 +1,7 @@
 //! Running scenarios against a cluster: one fresh namespace per scenario
 //! (or matrix entry), steps with `try` / `catch` / `finally`, the default
-//! evidence collection on failure, negative twins judged by where they
-//! fail, and cleanup on success, failure and Ctrl-C (unless kept).
+//! evidence collection on failure, negative twins judged by the check not
+//! met and what it observed (never by error text), and cleanup on success, failure and Ctrl-C (unless kept).
 //!
 //! The plan (which instances, which bindings) comes from
 //! [`scenario::plan`]; this crate executes it: [`suite`] runs the
@@ -18,15 +18,19 @@
 //!    (what a run is asked to do), [`console`], [`recorder`] (timeline and
 //!    series from watches), [`watch`] (waiting by watching), [`matching`]
 //!    (partial objects), [`forwarder`] (Service port-forwards), [`timeouts`],
-//!    [`undo`] (faults to revert), [`verdict`].
-//! 2. [`background`] (a load running in the background; on `forwarder`).
+//!    [`undo`] (faults to revert), [`outcome`] (what an operation returns:
+//!    passed, not met, or an error of a named kind), [`verdict`].
+//! 2. [`background`] (a load running in the background; on `forwarder`),
+//!    [`watch`] (waiting by watching; on `outcome`).
 //! 3. [`context`]: what an operation reaches ([`context::Ctx`]) and returns
 //!    ([`context::OpResult`]); on `cancel`, `console`, `recorder`,
-//!    `background`, `undo`, `timeouts` only.
+//!    `background`, `undo`, `outcome`, `timeouts` only.
 //! 4. The operations, each on `context` and leaves: [`ops`] (apply,
 //!    assert, wait, rollout, rollback, scale, script), [`loads`] (on
 //!    `background`, `forwarder`), [`inject`] (on `undo` and
-//!    [`ops::split_target`]), [`expect`] (on `loads`, to settle a load).
+//!    [`ops::split_target`]), [`load_checks`] (pure checks of a finished
+//!    load), [`hpa`], [`replaced`], and [`expect`] (on `loads`,
+//!    `load_checks`, `hpa`, `replaced`).
 //! 5. What a failure leaves behind: [`evidence`] (on `recorder`), then
 //!    [`diagnose`] (on `evidence`).
 //! 6. [`step`] (dispatches to the operations, collects evidence), then
@@ -44,13 +48,17 @@ pub mod diagnose;
 pub mod evidence;
 pub mod expect;
 pub mod forwarder;
+pub mod hpa;
 pub mod inject;
 mod instance;
+pub mod load_checks;
 pub mod loads;
 pub mod matching;
 pub mod ops;
 pub mod options;
+pub mod outcome;
 pub mod recorder;
+pub mod replaced;
 mod step;
 mod suite;
 pub mod timeouts;
@@ -60,6 +68,7 @@ pub mod watch;
 
 pub use cancel::Cancel;
 pub use options::{RunError, RunOptions, default_parallelism};
+pub use outcome::{Check, Observed, OpError, OpOutcome, OpResult};
 pub use report::RunReport;
 pub use suite::{new_run_id, run};
 pub use verdict::{Failure, verdict};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::context::{Ctx, OpResult};
-use crate::forwarder::{ServiceForwarder, ServiceTarget};
+use crate::context::{Ctx, OpError, OpOutcome, OpResult};
+use crate::forwarder::{ForwardError, ServiceForwarder, ServiceTarget};
 use load::attack::{self, LoadPlan, RequestKind};
 use load::stats::{self, LoadIdentity};
 use report::{LoadReport, TimelineSource};
@@ -18,11 +18,11 @@ pub use crate::background::BackgroundLoad;
 /// that just turned Ready, short enough not to hide a Service with none.
 const FIRST_ENDPOINT_PATIENCE: Duration = Duration::from_secs(5);
 
-async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, String> {
-    let target = ServiceTarget::parse(&l.target).map_err(|e| e.to_string())?;
+async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
+    let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
     let forwarder = ServiceForwarder::start(ctx.client.clone(), &ctx.namespace, &target)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(forward_error)?;
     if !forwarder
         .wait_for_ready_endpoint(FIRST_ENDPOINT_PATIENCE)
         .await
@@ -34,8 +34,8 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
             FIRST_ENDPOINT_PATIENCE.as_secs()
         ));
     }
-    let kind =
-        RequestKind::parse(&l.request).ok_or(format!("unknown request kind {:?}", l.request))?;
+    let kind = RequestKind::parse(&l.request)
+        .ok_or_else(|| OpError::BadInput(format!("unknown request kind {:?}", l.request)))?;
     let model = ctx
         .bindings
         .get("model")
@@ -85,22 +85,38 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
         deadline: timeout,
         _forwarder: forwarder,
         progress,
+        step: ctx.step.clone(),
     })
 }
 
-async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, String> {
+fn forward_error(e: ForwardError) -> OpError {
+    match &e {
+        ForwardError::BadTarget(_) | ForwardError::NoPort { .. } => OpError::bad(e),
+        ForwardError::NoService { source, .. } => OpError::kube("the load's Service", source),
+        ForwardError::Listen(_) => OpError::Api(e.to_string()),
+        ForwardError::EndpointsNotListed { .. } => OpError::TimedOut(e.to_string()),
+    }
+}
+
+async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError> {
     let BackgroundLoad {
         running,
         spec,
         deadline,
         _forwarder,
         progress,
+        step: _,
     } = bg;
     let finished = tokio::time::timeout(deadline, running.finish()).await;
     progress.abort();
     let finished = finished
-        .map_err(|_| format!("load {} did not finish within its timeout", spec.name))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| {
+            OpError::TimedOut(format!(
+                "load {} did not finish within its timeout",
+                spec.name
+            ))
+        })?
+        .map_err(|e| OpError::Api(format!("load {}: {e}", spec.name)))?;
     let report = stats::summarize(
         &LoadIdentity {
             name: &spec.name,
@@ -149,22 +165,25 @@ fn summary(r: &LoadReport) -> String {
 
 pub async fn load(ctx: &mut Ctx, l: &Load, timeout: Duration) -> OpResult {
     if ctx.background.contains_key(&l.name) || ctx.loads.iter().any(|r| r.name == l.name) {
-        return Err(format!(
+        return Err(OpError::BadInput(format!(
             "a load named {:?} already ran in this scenario; give each load its own name",
             l.name
-        ));
+        )));
     }
     let bg = start(ctx, l, timeout).await?;
     if l.background {
         ctx.background.insert(l.name.clone(), bg);
-        return Ok(Some(format!("load {} started in the background", l.name)));
+        return Ok(OpOutcome::done(format!(
+            "load {} started in the background",
+            l.name
+        )));
     }
     let report = finish(ctx, bg).await?;
-    Ok(Some(summary(&report)))
+    Ok(OpOutcome::done(summary(&report)))
 }
 
 /// The named load's report, waiting for it when it still runs.
-pub async fn settled(ctx: &mut Ctx, name: &str) -> Result<LoadReport, String> {
+pub async fn settled(ctx: &mut Ctx, name: &str) -> Result<LoadReport, OpError> {
     if let Some(bg) = ctx.background.remove(name) {
         return finish(ctx, bg).await;
     }
@@ -173,16 +192,24 @@ pub async fn settled(ctx: &mut Ctx, name: &str) -> Result<LoadReport, String> {
         .rev()
         .find(|r| r.name == name)
         .cloned()
-        .ok_or(format!("no load named {name:?} ran before this operation"))
+        .ok_or_else(|| {
+            OpError::BadInput(format!("no load named {name:?} ran before this operation"))
+        })
 }
 
-/// Waits for every background load (at the end of a scenario).
-pub async fn settle_all(ctx: &mut Ctx) -> Vec<String> {
+/// Waits for every background load (at the end of a scenario); the
+/// errors, each with the step that started its load (which they fail).
+pub async fn settle_all(ctx: &mut Ctx) -> Vec<(String, OpError)> {
     let names: Vec<String> = ctx.background.keys().cloned().collect();
     let mut errors = Vec::new();
     for n in names {
+        let step = ctx
+            .background
+            .get(&n)
+            .map(|bg| bg.step.clone())
+            .unwrap_or_default();
         if let Err(e) = settled(ctx, &n).await {
-            errors.push(e);
+            errors.push((step, e));
         }
     }
     errors

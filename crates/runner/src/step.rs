@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use crate::timeouts::timeout_for;
+use crate::verdict::Failure;
 use crate::{diagnose, evidence, expect, inject, loads, ops};
-use report::{Block, Diagnosis, OperationReport, Outcome, StepReport, TimelineSource};
+use report::{Block, Diagnosis, FailureKind, OperationReport, Outcome, StepReport, TimelineSource};
 use scenario::model::{Action, Operation, Step, Timeouts, format_duration};
 use scenario::plan::slug;
 use scenario::render::{render_action, summarize};
@@ -25,16 +26,29 @@ pub(crate) fn skipped_step(step: &Step, why: &str) -> StepReport {
         outcome: Outcome::Skipped,
         attempts: 0,
         error: Some(why.to_string()),
+        failure: None,
         operations: Vec::new(),
     }
 }
 
 type StepResult = (
     StepReport,
-    Option<String>,
+    Option<Failure>,
     Vec<Diagnosis>,
     Vec<report::Artifact>,
 );
+
+/// The failure an operation's report describes, in step `step`.
+fn failure_of(step: &str, r: &OperationReport) -> Option<Failure> {
+    let kind = r.failure?;
+    Some(Failure {
+        step: step.to_string(),
+        error: r.error.clone().unwrap_or_default(),
+        kind,
+        check: r.check,
+        observed: r.observation.clone(),
+    })
+}
 
 pub(crate) async fn run_step(
     ctx: &mut Ctx,
@@ -46,8 +60,9 @@ pub(crate) async fn run_step(
 ) -> StepResult {
     let started = Timestamp::now();
     let mut ops = Vec::new();
-    let mut failure = None;
+    let mut failure: Option<Failure> = None;
     let mut attempts = 0;
+    ctx.step = step.name.clone();
     ctx.recorder.note(
         TimelineSource::Step,
         "step",
@@ -61,15 +76,20 @@ pub(crate) async fn run_step(
         failure = None;
         for op in &step.try_ {
             let r = run_op(ctx, op, Block::Try, scenario_t, suite_t).await;
-            let failed = r.outcome == Outcome::Failed;
-            let err = r.error.clone();
+            let failed = failure_of(&step.name, &r);
             ops.push(r);
-            if failed && !op.continue_on_error {
-                failure = err;
+            if failed.is_some() && !op.continue_on_error {
+                failure = failed;
                 break;
             }
             if ctx.cancel.is_cancelled() {
-                failure = Some("interrupted (Ctrl-C)".into());
+                failure = Some(Failure {
+                    step: step.name.clone(),
+                    error: OpError::Interrupted.to_string(),
+                    kind: FailureKind::Interrupted,
+                    check: None,
+                    observed: None,
+                });
                 break;
             }
         }
@@ -79,7 +99,7 @@ pub(crate) async fn run_step(
     }
     let mut diagnoses = Vec::new();
     let mut artifacts = Vec::new();
-    if let Some(error) = &failure {
+    if let Some(Failure { error, .. }) = &failure {
         ctx.recorder.note(
             TimelineSource::Step,
             "step failed",
@@ -92,7 +112,7 @@ pub(crate) async fn run_step(
             let ev = evidence::collect(&ctx.client, &ctx.namespace).await;
             let written = ev.write(report_dir, &artifacts_root.join(slug(&step.name)));
             diagnoses = diagnose::diagnose(&step.name, error, &ev, &ctx.loads);
-            let (outcome, detail, err) = match written {
+            let (outcome, observed, err) = match written {
                 Ok(files) => {
                     let n = files.len();
                     artifacts = files;
@@ -119,8 +139,12 @@ pub(crate) async fn run_step(
                 started: t0,
                 finished: Timestamp::now(),
                 outcome,
+                failure: err.as_ref().map(|_| FailureKind::ApiError),
                 error: err,
-                detail,
+                check: None,
+                expected: None,
+                observed,
+                observation: None,
             });
             for op in &step.catch {
                 let r = run_op(ctx, op, Block::Catch, scenario_t, suite_t).await;
@@ -145,7 +169,8 @@ pub(crate) async fn run_step(
             finished: Timestamp::now(),
             outcome,
             attempts,
-            error: failure.clone(),
+            error: failure.as_ref().map(|f| f.error.clone()),
+            failure: failure.as_ref().map(|f| f.kind),
             operations: ops,
         },
         failure,
@@ -178,36 +203,65 @@ async fn run_op(
     let result = tokio::select! {
         r = tokio::time::timeout(guard, dispatch(ctx, &op.action, timeout)) => match r {
             Ok(r) => r,
-            Err(_) => Err(format!("{kind} did not finish within {}", format_duration(timeout))),
+            Err(_) => Err(OpError::TimedOut(format!("{kind} did not finish within {}", format_duration(timeout)))),
         },
-        _ = cancel.cancelled() => Err("interrupted (Ctrl-C)".into()),
+        _ = cancel.cancelled() => Err(OpError::Interrupted),
     };
-    let (outcome, detail, error) = match result {
-        Ok(detail) => (Outcome::Passed, detail, None),
-        Err(e) => {
-            ctx.console.op_failed(kind, &e);
-            (Outcome::Failed, None, Some(e))
-        }
-    };
-    if let Some(d) = &detail {
-        ctx.console
-            .info(&format!("  ✓ {}", d.lines().next().unwrap_or("")));
-    }
-    OperationReport {
+    let mut report = OperationReport {
         block,
         kind: kind.to_string(),
         description,
         started,
         finished: Timestamp::now(),
-        outcome,
-        error,
-        detail,
+        outcome: Outcome::Passed,
+        failure: None,
+        error: None,
+        check: None,
+        expected: None,
+        observed: None,
+        observation: None,
+    };
+    match result {
+        Ok(OpOutcome::Passed { check, observed }) => {
+            ctx.console.info(&format!(
+                "  ✓ {}",
+                observed.text.lines().next().unwrap_or("")
+            ));
+            report.check = check.as_ref().map(|c| c.kind);
+            report.expected = check.map(|c| c.expected);
+            report.observed = Some(observed.text).filter(|t| !t.is_empty());
+            report.observation = Some(observed.value).filter(|v| !v.is_null());
+        }
+        Ok(OpOutcome::NotMet { check, observed }) => {
+            let error = format!(
+                "{} not met: expected {}; observed {}",
+                check.kind.name(),
+                check.expected,
+                observed.text
+            );
+            ctx.console.op_failed(kind, &error);
+            report.outcome = Outcome::Failed;
+            report.failure = Some(FailureKind::NotMet);
+            report.error = Some(error);
+            report.check = Some(check.kind);
+            report.expected = Some(check.expected);
+            report.observed = Some(observed.text);
+            report.observation = Some(observed.value);
+        }
+        Err(e) => {
+            let error = e.to_string();
+            ctx.console.op_failed(kind, &error);
+            report.outcome = Outcome::Failed;
+            report.failure = Some(e.kind());
+            report.error = Some(error);
+        }
     }
+    report
 }
 
 /// Runs one action with its bindings filled in.
-async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> ops::OpResult {
-    let rendered = render_action(action, &ctx.bindings)?;
+async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> OpResult {
+    let rendered = render_action(action, &ctx.bindings).map_err(OpError::bad)?;
     let action = &rendered;
     match action {
         Action::Apply(a) => ops::apply(ctx, a).await,
@@ -221,7 +275,7 @@ async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> ops::OpR
         Action::Expect(x) => expect::expect(ctx, x, timeout).await,
         Action::Sleep(s) => {
             tokio::time::sleep(s.duration).await;
-            Ok(None)
+            Ok(OpOutcome::done(""))
         }
         Action::Script(s) => ops::script(ctx, s, timeout).await,
     }

@@ -7,28 +7,28 @@ use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::{Api, ResourceExt};
-use serde_json::Value;
+use report::CheckKind;
+use serde_json::{Value, json};
 
 use super::render::render_source;
-use crate::context::{Ctx, OpResult};
+use crate::context::{Check, Ctx, Observed, OpError, OpResult};
+use crate::watch::{Seen, Watched};
 use crate::{matching, watch};
 use scenario::bindings::Bindings;
 use scenario::model::Assert;
 
-async fn dynamic_api(ctx: &Ctx, obj: &DynamicObject) -> Result<Api<DynamicObject>, String> {
+async fn dynamic_api(ctx: &Ctx, obj: &DynamicObject) -> Result<Api<DynamicObject>, OpError> {
     let types = obj
         .types
         .clone()
-        .ok_or("the expected object has no apiVersion/kind")?;
-    let gvk = GroupVersionKind::try_from(&types).map_err(|e| e.to_string())?;
+        .ok_or(OpError::bad("the expected object has no apiVersion/kind"))?;
+    let gvk = GroupVersionKind::try_from(&types).map_err(OpError::bad)?;
     let (ar, caps) = kube::discovery::pinned_kind(&ctx.client, &gvk)
         .await
-        .map_err(|e| {
-            format!(
-                "the cluster does not know {}/{}: {e}",
-                types.api_version, types.kind
-            )
-        })?;
+        .map_err(OpError::api(format!(
+            "the cluster does not know {}/{}",
+            types.api_version, types.kind
+        )))?;
     Ok(match caps.scope {
         Scope::Namespaced => {
             let ns = obj
@@ -42,6 +42,36 @@ async fn dynamic_api(ctx: &Ctx, obj: &DynamicObject) -> Result<Api<DynamicObject
     })
 }
 
+/// `status.conditions` by type: `{ Progressing: { status, reason } }`.
+pub(crate) fn conditions(obj: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for c in obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = c.get("type").and_then(Value::as_str) {
+            out.insert(
+                t.to_string(),
+                json!({ "status": c.get("status"), "reason": c.get("reason") }),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// What one object looked like to the assert.
+fn seen(kind: &str, o: &DynamicObject, mismatch: Option<&str>) -> Value {
+    let actual = serde_json::to_value(o).unwrap_or_default();
+    json!({
+        "object": format!("{kind}/{}", o.name_any()),
+        "matches": mismatch.is_none(),
+        "mismatch": mismatch,
+        "conditions": conditions(&actual),
+    })
+}
+
 pub async fn assert(ctx: &mut Ctx, a: &Assert, timeout: Duration) -> OpResult {
     let yaml = render_source(
         ctx,
@@ -50,11 +80,11 @@ pub async fn assert(ctx: &mut Ctx, a: &Assert, timeout: Duration) -> OpResult {
         &Bindings::new(),
     )?;
     let mut details = Vec::new();
+    let mut values = Vec::new();
     for doc in k8s::split_documents(&yaml) {
         let expected: Value = yaml_serde::from_str(doc)
-            .map_err(|e| format!("the expected object is not valid YAML: {e}"))?;
-        let obj: DynamicObject =
-            serde_json::from_value(expected.clone()).map_err(|e| e.to_string())?;
+            .map_err(|e| OpError::bad(format!("the expected object is not valid YAML: {e}")))?;
+        let obj: DynamicObject = serde_json::from_value(expected.clone()).map_err(OpError::bad)?;
         let api = dynamic_api(ctx, &obj).await?;
         let kind = obj
             .types
@@ -75,23 +105,65 @@ pub async fn assert(ctx: &mut Ctx, a: &Assert, timeout: Duration) -> OpResult {
             Some(n) => format!("{kind}/{n}"),
             None => format!("any {kind}"),
         };
-        let detail = watch::until(api, cfg, timeout, |objs: &[DynamicObject]| {
-            if objs.is_empty() {
-                return Err(format!("{label}: no such object"));
-            }
-            let mut why = Vec::new();
-            for o in objs {
-                let actual = serde_json::to_value(o).unwrap_or_default();
-                match matching::contains(&want, &actual) {
-                    Ok(()) => return Ok(format!("{kind}/{} matches", o.name_any())),
-                    Err(e) => why.push(format!("{kind}/{}: {e}", o.name_any())),
+        let check = Check::new(
+            CheckKind::Assert,
+            format!("{label} matches {}", compact(&want)),
+        );
+        let watched = watch::until(
+            api,
+            cfg,
+            &format!("assert {label}"),
+            timeout,
+            |objs: &[DynamicObject]| {
+                if objs.is_empty() {
+                    return Seen::Absent(format!("{label}: no such object"));
                 }
+                let mut why = Vec::new();
+                let mut each = Vec::new();
+                for o in objs {
+                    let actual = serde_json::to_value(o).unwrap_or_default();
+                    match matching::contains(&want, &actual) {
+                        Ok(()) => {
+                            return Seen::Held(Observed::new(
+                                format!("{kind}/{} matches", o.name_any()),
+                                seen(&kind, o, None),
+                            ));
+                        }
+                        Err(e) => {
+                            each.push(seen(&kind, o, Some(&e)));
+                            why.push(format!("{kind}/{}: {e}", o.name_any()));
+                        }
+                    }
+                }
+                let value = match each.as_slice() {
+                    [one] => one.clone(),
+                    _ => json!({ "objects": each }),
+                };
+                Seen::NotYet(Observed::new(why.join("; "), value))
+            },
+        )
+        .await?;
+        match watched {
+            Watched::Held(o) => {
+                details.push(o.text);
+                values.push(o.value);
             }
-            Err(why.join("; "))
-        })
-        .await
-        .map_err(|e| format!("assert {label} failed {e}"))?;
-        details.push(detail);
+            Watched::NotMet(o) => return Ok(check.not_met(o)),
+        }
     }
-    Ok(Some(details.join("; ")))
+    let value = match values.as_slice() {
+        [one] => one.clone(),
+        _ => json!({ "objects": values }),
+    };
+    Ok(Check::new(CheckKind::Assert, "every object matches")
+        .passed(Observed::new(details.join("; "), value)))
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 200 {
+        format!("{}…", &s[..s.floor_char_boundary(200)])
+    } else {
+        s
+    }
 }

@@ -1,8 +1,8 @@
 //! The cluster-changing and checking actions, one file each: apply, assert,
 //! wait, rollout, rollback, scale, script (`sleep` needs no file; `load`,
 //! `inject` and `expect` have modules of their own beside this one). Each
-//! returns a detail line for the report, or the error text the report
-//! quotes ([`OpResult`]).
+//! returns what it observed, a check not met, or an error of a named kind
+//! ([`OpResult`]).
 //!
 //! The files depend on [`crate::context`] and on the leaf helpers
 //! ([`crate::watch`], [`crate::matching`]); among themselves only on

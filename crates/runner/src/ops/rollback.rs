@@ -6,7 +6,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::target::deployment_name;
-use crate::context::{Ctx, OpResult};
+use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use report::TimelineSource;
 use scenario::model::Rollback;
 
@@ -24,13 +24,13 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
     let mut d = api
         .get(&name)
         .await
-        .map_err(|e| format!("reading deployment/{name}: {e}"))?;
+        .map_err(OpError::api(format!("reading deployment/{name}")))?;
     let current = revision_of(&d.metadata).unwrap_or(0);
     let uid = d.uid().unwrap_or_default();
     let rss: Vec<ReplicaSet> = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &ctx.namespace)
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("listing replica sets: {e}"))?
+        .map_err(OpError::api("listing replica sets"))?
         .items
         .into_iter()
         .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
@@ -41,27 +41,29 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
         .collect();
     revisions.sort_by_key(|(v, _)| *v);
     let target = match r.to_revision {
-        Some(want) => revisions
-            .iter()
-            .find(|(v, _)| *v as u64 == want)
-            .ok_or(format!(
-                "deployment/{name} has no revision {want}; it has {:?}",
-                revisions.iter().map(|(v, _)| v).collect::<Vec<_>>()
-            ))?,
+        Some(want) => {
+            revisions
+                .iter()
+                .find(|(v, _)| *v as u64 == want)
+                .ok_or(OpError::BadInput(format!(
+                    "deployment/{name} has no revision {want}; it has {:?}",
+                    revisions.iter().map(|(v, _)| v).collect::<Vec<_>>()
+                )))?
+        }
         None => revisions
             .iter()
             .rev()
             .find(|(v, _)| *v < current)
-            .ok_or(format!(
+            .ok_or(OpError::BadInput(format!(
                 "deployment/{name} has no revision before {current} to roll back to"
-            ))?,
+            )))?,
     };
     let (rev, rs) = (target.0, target.1);
     let mut template = rs
         .spec
         .as_ref()
         .and_then(|s| s.template.clone())
-        .ok_or("the replica set has no pod template")?;
+        .ok_or(OpError::bad("the replica set has no pod template"))?;
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove("pod-template-hash");
     }
@@ -70,7 +72,9 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
     }
     api.replace(&name, &PostParams::default(), &d)
         .await
-        .map_err(|e| format!("rolling deployment/{name} back to revision {rev}: {e}"))?;
+        .map_err(OpError::api(format!(
+            "rolling deployment/{name} back to revision {rev}"
+        )))?;
     let msg = format!(
         "deployment/{name}: rolled back from revision {current} to revision {rev} ({})",
         rs.name_any()
@@ -82,5 +86,5 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
         msg.clone(),
         false,
     );
-    Ok(Some(msg))
+    Ok(OpOutcome::done(msg))
 }

@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::target::deployment_name;
-use crate::context::{Ctx, OpResult};
+use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use report::TimelineSource;
 use scenario::model::Rollout;
 
@@ -17,7 +17,7 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
     let d = api
         .get(&name)
         .await
-        .map_err(|e| format!("reading deployment/{name}: {e}"))?;
+        .map_err(OpError::api(format!("reading deployment/{name}")))?;
     let containers = d
         .spec
         .as_ref()
@@ -28,10 +28,12 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         Some(c) => containers
             .iter()
             .find(|x| &x.name == c)
-            .ok_or(format!("deployment/{name} has no container {c:?}"))?,
-        None => containers
-            .first()
-            .ok_or(format!("deployment/{name} has no containers"))?,
+            .ok_or(OpError::BadInput(format!(
+                "deployment/{name} has no container {c:?}"
+            )))?,
+        None => containers.first().ok_or(OpError::BadInput(format!(
+            "deployment/{name} has no containers"
+        )))?,
     };
     let mut patch_container = json!({ "name": container.name });
     let mut changes = Vec::new();
@@ -59,7 +61,7 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
     });
     api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
         .await
-        .map_err(|e| format!("patching deployment/{name}: {e}"))?;
+        .map_err(OpError::api(format!("patching deployment/{name}")))?;
     let msg = format!("deployment/{name}: {}", changes.join(", "));
     ctx.recorder.note(
         TimelineSource::Rollout,
@@ -68,5 +70,5 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         msg.clone(),
         false,
     );
-    Ok(Some(msg))
+    Ok(OpOutcome::done(msg))
 }

@@ -6,7 +6,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use super::target::deployment_name;
-use crate::context::{Ctx, OpResult};
+use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use report::TimelineSource;
 use scenario::model::Scale;
 
@@ -19,7 +19,7 @@ pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
         &Patch::Merge(&json!({"spec": {"replicas": s.replicas}})),
     )
     .await
-    .map_err(|e| format!("scaling deployment/{name}: {e}"))?;
+    .map_err(OpError::api(format!("scaling deployment/{name}")))?;
     let msg = format!("deployment/{name} scaled to {}", s.replicas);
     ctx.recorder.note(
         TimelineSource::Rollout,
@@ -28,5 +28,5 @@ pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
         msg.clone(),
         false,
     );
-    Ok(Some(msg))
+    Ok(OpOutcome::done(msg))
 }

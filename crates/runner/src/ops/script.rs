@@ -1,9 +1,13 @@
 //! `script`: a shell command with `KUBECONFIG` and `NAMESPACE` set (and
-//! kubectl on PATH), its output's tail as the detail or the error.
+//! kubectl on PATH). Its exit status is its check: zero passes, anything
+//! else is not met, with the exit code and the output's tail observed.
 
 use std::time::Duration;
 
-use crate::context::{Ctx, OpResult};
+use report::CheckKind;
+use serde_json::json;
+
+use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use scenario::model::Script;
 
 pub async fn script(ctx: &mut Ctx, s: &Script, timeout: Duration) -> OpResult {
@@ -21,23 +25,27 @@ pub async fn script(ctx: &mut Ctx, s: &Script, timeout: Duration) -> OpResult {
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
         .map_err(|_| {
-            format!(
+            OpError::TimedOut(format!(
                 "script did not finish within {}",
                 scenario::model::format_duration(timeout)
-            )
+            ))
         })?
-        .map_err(|e| format!("cannot run sh: {e}"))?;
+        .map_err(|e| OpError::bad(format!("cannot run sh: {e}")))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
-        Ok(Some(tail(&stdout, 20)))
+    let code = out.status.code();
+    let output = if out.status.success() {
+        tail(&stdout, 20)
     } else {
-        Err(format!(
-            "script exited with {}: {}",
-            out.status,
-            tail(&format!("{stdout}{stderr}"), 20)
-        ))
-    }
+        tail(&format!("{stdout}{stderr}"), 20)
+    };
+    let text = if out.status.success() {
+        output.clone()
+    } else {
+        format!("script exited with {}: {output}", out.status)
+    };
+    let observed = Observed::new(text, json!({ "exitCode": code, "output": output }));
+    Ok(Check::new(CheckKind::Script, "exit status 0").judge(out.status.success(), observed))
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -7,11 +7,13 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::{Api, ResourceExt};
-use serde_json::Value;
+use report::CheckKind;
+use serde_json::{Value, json};
 
+use super::assert::conditions;
 use super::target::{deployment_name, split_target};
-use crate::context::{Ctx, OpResult};
-use crate::watch;
+use crate::context::{Check, Ctx, Observed, OpError, OpResult};
+use crate::watch::{self, Seen, Watched};
 use scenario::model::Wait;
 
 /// `Some(reason)` when the Deployment's rollout can no longer complete.
@@ -39,76 +41,128 @@ fn rollout_failed(d: &Deployment) -> Option<String> {
         })
 }
 
+fn rollout_seen(name: &str, d: &Deployment) -> Value {
+    let s = d.status.clone().unwrap_or_default();
+    json!({
+        "deployment": name,
+        "replicas": d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        "updated": s.updated_replicas.unwrap_or(0),
+        "available": s.available_replicas.unwrap_or(0),
+        "progressDeadlineExceeded": rollout_failed(d).is_some(),
+        "conditions": conditions(&serde_json::to_value(d).unwrap_or_default()),
+    })
+}
+
 pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
     if let Some(target) = &w.rollout {
         let name = deployment_name(target)?;
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let check = Check::new(CheckKind::Rollout, format!("deployment/{name} rolled out"));
         let mut failed = None;
-        let result = watch::until(api, watch::named(&name), timeout, |ds: &[Deployment]| {
-            let d = ds
-                .first()
-                .ok_or(format!("deployment/{name} does not exist"))?;
-            if k8s::rollout_complete(Some(d)) {
+        let what = format!("rollout of deployment/{name}");
+        let result = watch::until(
+            api,
+            watch::named(&name),
+            &what,
+            timeout,
+            |ds: &[Deployment]| {
+                let Some(d) = ds.first() else {
+                    return Seen::Absent(format!("deployment/{name} does not exist"));
+                };
+                let value = rollout_seen(&name, d);
                 let s = d.status.clone().unwrap_or_default();
-                return Ok(format!(
-                    "deployment/{name} rolled out: {} replicas available",
-                    s.available_replicas.unwrap_or(0)
-                ));
-            }
-            if let Some(why) = rollout_failed(d) {
-                failed = Some(why.clone());
-                return Ok(String::new());
-            }
-            let s = d.status.clone().unwrap_or_default();
-            Err(format!(
-                "deployment/{name}: {} of {} updated, {} available",
-                s.updated_replicas.unwrap_or(0),
-                d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                s.available_replicas.unwrap_or(0)
-            ))
-        })
-        .await
-        .map_err(|e| format!("rollout of deployment/{name} did not complete {e}"))?;
-        if let Some(why) = failed {
-            return Err(why);
+                if k8s::rollout_complete(Some(d)) {
+                    return Seen::Held(Observed::new(
+                        format!(
+                            "deployment/{name} rolled out: {} replicas available",
+                            s.available_replicas.unwrap_or(0)
+                        ),
+                        value,
+                    ));
+                }
+                if let Some(why) = rollout_failed(d) {
+                    // Final: the rollout controller gave up; stop watching.
+                    failed = Some(Observed::new(why.clone(), value));
+                    return Seen::Held(Observed::text(why));
+                }
+                Seen::NotYet(Observed::new(
+                    format!(
+                        "deployment/{name}: {} of {} updated, {} available",
+                        s.updated_replicas.unwrap_or(0),
+                        d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                        s.available_replicas.unwrap_or(0)
+                    ),
+                    value,
+                ))
+            },
+        )
+        .await?;
+        if let Some(o) = failed {
+            return Ok(check.not_met(o));
         }
-        return Ok(Some(result));
+        return Ok(match result {
+            Watched::Held(o) => check.passed(o),
+            Watched::NotMet(o) => check.not_met(o),
+        });
     }
     let (Some(resource), Some(condition)) = (&w.resource, &w.condition) else {
-        return Err("wait needs rollout, or resource with condition".into());
+        return Err(OpError::bad(
+            "wait needs rollout, or resource with condition",
+        ));
     };
     let (kind, name) = split_target(resource)?;
     let ar = resolve_kind(ctx, &kind).await?;
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &ar);
-    let detail = watch::until(
+    let check = Check::new(CheckKind::Condition, format!("{resource} is {condition}"));
+    let result = watch::until(
         api,
         watch::named(&name),
+        &format!("{resource} {condition}"),
         timeout,
         |objs: &[DynamicObject]| {
-            let o = objs.first().ok_or(format!("{resource} does not exist"))?;
+            let Some(o) = objs.first() else {
+                return Seen::Absent(format!("{resource} does not exist"));
+            };
             let conds = o
                 .data
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            match conds.iter().find(|c| c["type"] == condition.as_str()) {
-                Some(c) if c["status"] == "True" => Ok(format!("{resource} is {condition}")),
-                Some(c) => Err(format!(
-                    "{resource} condition {condition} is {} ({}: {})",
-                    c["status"], c["reason"], c["message"]
+            let found = conds.iter().find(|c| c["type"] == condition.as_str());
+            let value = json!({
+                "object": resource,
+                "condition": condition,
+                "status": found.map(|c| c["status"].clone()),
+                "reason": found.map(|c| c["reason"].clone()),
+            });
+            match found {
+                Some(c) if c["status"] == "True" => {
+                    Seen::Held(Observed::new(format!("{resource} is {condition}"), value))
+                }
+                Some(c) => Seen::NotYet(Observed::new(
+                    format!(
+                        "{resource} condition {condition} is {} ({}: {})",
+                        c["status"], c["reason"], c["message"]
+                    ),
+                    value,
                 )),
-                None => Err(format!("{resource} has no {condition} condition yet")),
+                None => Seen::NotYet(Observed::new(
+                    format!("{resource} has no {condition} condition yet"),
+                    value,
+                )),
             }
         },
     )
-    .await
-    .map_err(|e| format!("{resource} did not become {condition} {e}"))?;
-    Ok(Some(detail))
+    .await?;
+    Ok(match result {
+        Watched::Held(o) => check.passed(o),
+        Watched::NotMet(o) => check.not_met(o),
+    })
 }
 
 /// Finds the API resource for a short kind name (`deployment`, `hpa`, `pod`).
-async fn resolve_kind(ctx: &Ctx, kind: &str) -> Result<kube::discovery::ApiResource, String> {
+async fn resolve_kind(ctx: &Ctx, kind: &str) -> Result<kube::discovery::ApiResource, OpError> {
     let (group, version, kind) = match kind {
         "deployment" | "deploy" | "deployments" => ("apps", "v1", "Deployment"),
         "statefulset" | "sts" => ("apps", "v1", "StatefulSet"),
@@ -118,14 +172,14 @@ async fn resolve_kind(ctx: &Ctx, kind: &str) -> Result<kube::discovery::ApiResou
         "job" => ("batch", "v1", "Job"),
         "pvc" | "persistentvolumeclaim" => ("", "v1", "PersistentVolumeClaim"),
         other => {
-            return Err(format!(
+            return Err(OpError::BadInput(format!(
                 "unknown kind {other:?}: use deployment, statefulset, pod, service, hpa, job or pvc"
-            ));
+            )));
         }
     };
     let gvk = GroupVersionKind::gvk(group, version, kind);
     kube::discovery::pinned_kind(&ctx.client, &gvk)
         .await
         .map(|(ar, _)| ar)
-        .map_err(|e| format!("the cluster does not serve {kind}: {e}"))
+        .map_err(OpError::api(format!("the cluster does not serve {kind}")))
 }
