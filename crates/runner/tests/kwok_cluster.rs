@@ -330,8 +330,12 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         unschedulable.error
     );
     assert_eq!(unschedulable.steps.len(), 3);
-    let fits = outcome("gpu-unschedulable[fits]");
-    assert_eq!(fits.outcome, Outcome::FailedAsExpected, "{:?}", fits.error);
+    // One twin per step: each fixes that step's defect, and the step's
+    // check comes out not met observing a scheduled pod.
+    for twin in ["fits", "tolerated", "selector-matches"] {
+        let s = outcome(&format!("gpu-unschedulable[{twin}]"));
+        assert_eq!(s.outcome, Outcome::FailedAsExpected, "{twin}: {:?}", s.error);
+    }
     for entry in ["gated", "capacity-gap"] {
         let rolling = outcome(&format!("rolling-update-under-load[{entry}]"));
         assert_eq!(rolling.outcome, Outcome::Skipped);
