@@ -125,7 +125,10 @@ mod tests {
         let k = kill();
         let other = pod("m-b", "uid-b", true, false);
         // Only the pod that was already there is Ready: nothing replaced it.
-        assert!(matches!(judge(&k, 1, std::slice::from_ref(&other)), Seen::NotYet(_)));
+        assert!(matches!(
+            judge(&k, 1, std::slice::from_ref(&other)),
+            Seen::NotYet(_)
+        ));
         // The killed pod is still terminating, though a new one is Ready.
         let Seen::NotYet(o) = judge(
             &k,

@@ -334,7 +334,12 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
     // check comes out not met observing a scheduled pod.
     for twin in ["fits", "tolerated", "selector-matches"] {
         let s = outcome(&format!("gpu-unschedulable[{twin}]"));
-        assert_eq!(s.outcome, Outcome::FailedAsExpected, "{twin}: {:?}", s.error);
+        assert_eq!(
+            s.outcome,
+            Outcome::FailedAsExpected,
+            "{twin}: {:?}",
+            s.error
+        );
     }
     for entry in ["gated", "capacity-gap"] {
         let rolling = outcome(&format!("rolling-update-under-load[{entry}]"));
