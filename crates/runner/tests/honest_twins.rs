@@ -171,6 +171,20 @@ fn without_metrics_the_autoscaling_twin_is_an_error() {
         }
         let report = run(&file, &kubeconfig, &cluster).await;
         scale(&client, before.max(1)).await;
+        // Leave the cluster as found: the metrics API back before the next test.
+        for _ in 0..120 {
+            let available = Api::<Deployment>::namespaced(client.clone(), "kube-system")
+                .get("metrics-server")
+                .await
+                .ok()
+                .and_then(|d| d.status)
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0);
+            if available > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let _ = Api::<Namespace>::all(client.clone())
             .delete("ib-honest-metrics", &DeleteParams::default())
             .await;
