@@ -127,12 +127,14 @@ impl OpError {
     }
 
     /// A Kubernetes client error while doing `what`, by its status code:
-    /// 403 is forbidden, 404 an object that is not there, the rest API errors.
+    /// 403 is forbidden, 404 an object that is not there, 422 an object the
+    /// scenario wrote wrong (bad input), the rest API errors.
     pub fn kube(what: impl Display, e: &kube::Error) -> OpError {
         let text = format!("{what}: {e}");
         match e {
             kube::Error::Api(s) if s.is_forbidden() => OpError::Forbidden(text),
             kube::Error::Api(s) if s.is_not_found() => OpError::NeverAppeared(text),
+            kube::Error::Api(s) if s.is_invalid() => OpError::BadInput(text),
             _ => OpError::Api(text),
         }
     }
