@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
@@ -16,11 +17,14 @@ use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::watch::{self, Seen, Watched};
 use scenario::model::Wait;
 
-/// `Some(reason)` when the Deployment's rollout can no longer complete.
-fn rollout_failed(d: &Deployment) -> Option<String> {
+/// `Some(reason)` when the Deployment's rollout can no longer complete:
+/// `Progressing` is False with `ProgressDeadlineExceeded`, for the current
+/// generation, recorded since `since` (a condition from before the wait,
+/// e.g. of the stalled rollout a rollback just replaced, says nothing about
+/// the rollout now under way: the controller only rewrites it once the new
+/// ReplicaSet makes progress).
+fn rollout_failed(d: &Deployment, since: Timestamp) -> Option<String> {
     let status = d.status.as_ref()?;
-    // A condition from before the latest change (e.g. a rollback just
-    // made) says nothing about the rollout now under way.
     if status.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
         return None;
     }
@@ -31,6 +35,7 @@ fn rollout_failed(d: &Deployment) -> Option<String> {
             c.type_ == "Progressing"
                 && c.status == "False"
                 && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                && c.last_update_time.as_ref().is_none_or(|t| t.0 >= since)
         })
         .map(|c| {
             format!(
@@ -41,14 +46,14 @@ fn rollout_failed(d: &Deployment) -> Option<String> {
         })
 }
 
-fn rollout_seen(name: &str, d: &Deployment) -> Value {
+fn rollout_seen(name: &str, d: &Deployment, since: Timestamp) -> Value {
     let s = d.status.clone().unwrap_or_default();
     json!({
         "deployment": name,
         "replicas": d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
         "updated": s.updated_replicas.unwrap_or(0),
         "available": s.available_replicas.unwrap_or(0),
-        "progressDeadlineExceeded": rollout_failed(d).is_some(),
+        "progressDeadlineExceeded": rollout_failed(d, since).is_some(),
         "conditions": conditions(&serde_json::to_value(d).unwrap_or_default()),
     })
 }
@@ -60,6 +65,12 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
         let check = Check::new(CheckKind::Rollout, format!("deployment/{name} rolled out"));
         let mut failed = None;
         let what = format!("rollout of deployment/{name}");
+        // Condition times have whole seconds: one stamped in the second the
+        // wait starts may be the stalled rollout's a rollback just replaced
+        // (its deadline passing as the rollback went in), so count from the
+        // next second.
+        let since = Timestamp::from_second(Timestamp::now().as_second() + 1)
+            .unwrap_or_else(|_| Timestamp::now());
         let result = watch::until(
             api,
             watch::named(&name),
@@ -69,7 +80,7 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
                 let Some(d) = ds.first() else {
                     return Seen::Absent(format!("deployment/{name} does not exist"));
                 };
-                let value = rollout_seen(&name, d);
+                let value = rollout_seen(&name, d, since);
                 let s = d.status.clone().unwrap_or_default();
                 if k8s::rollout_complete(Some(d)) {
                     return Seen::Held(Observed::new(
@@ -80,7 +91,7 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
                         value,
                     ));
                 }
-                if let Some(why) = rollout_failed(d) {
+                if let Some(why) = rollout_failed(d, since) {
                     // Final: the rollout controller gave up; stop watching.
                     failed = Some(Observed::new(why.clone(), value));
                     return Seen::Held(Observed::text(why));
@@ -182,4 +193,28 @@ async fn resolve_kind(ctx: &Ctx, kind: &str) -> Result<kube::discovery::ApiResou
         .await
         .map(|(ar, _)| ar)
         .map_err(OpError::api(format!("the cluster does not serve {kind}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stalled(at: &str) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "m", "generation": 3},
+            "status": {"observedGeneration": 3, "conditions": [{
+                "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"m-1\" has timed out progressing.",
+                "lastUpdateTime": at, "lastTransitionTime": at
+            }]}
+        }))
+        .expect("a deployment")
+    }
+
+    #[test]
+    fn a_deadline_from_before_the_wait_is_not_this_rollouts() {
+        let since: Timestamp = "2026-12-01T10:00:00Z".parse().expect("time");
+        assert!(rollout_failed(&stalled("2026-12-01T09:59:00Z"), since).is_none());
+        assert!(rollout_failed(&stalled("2026-12-01T10:00:20Z"), since).is_some());
+    }
 }
