@@ -29,6 +29,17 @@ impl AddOn for MetricsServer {
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {
         install(ctx.kubectl, ctx.options.ready_timeout)?;
+        if wait_metrics_api(ctx.kubectl, STALE_AFTER).is_err() && discovery_fails(ctx.kubectl) {
+            // metrics-server is up (install waited for its rollout) and
+            // answers, but kube-apiserver's discovery of it fails: the
+            // stale connection described at `install`, e.g. after
+            // metrics-server was scaled to zero. Only a restart heals it.
+            eprintln!(
+                "inferbench: the metrics API fails discovery although metrics-server is up; restarting kube-apiserver"
+            );
+            ctx.provider.restart_api_server(ctx.cluster)?;
+        }
+        wait_metrics_api(ctx.kubectl, ctx.options.ready_timeout)?;
         Ok(Installed::default())
     }
 }
@@ -45,8 +56,25 @@ fn install(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
     let (workload, apiservice) = split_apiservice(&metrics_server_manifest());
     kubectl.apply(&workload)?;
     kubectl.wait_rollout("kube-system", "metrics-server", timeout)?;
-    kubectl.apply(&apiservice)?;
-    wait_metrics_api(kubectl, timeout)
+    kubectl.apply(&apiservice).map(drop)
+}
+
+/// How long the metrics API may take to list nodes once metrics-server
+/// is rolled out (its first scrape) before a failing discovery counts as
+/// the stale connection.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether the metrics APIService reports `FailedDiscoveryCheck`.
+fn discovery_fails(kubectl: &Kubectl) -> bool {
+    kubectl
+        .run(&[
+            "get",
+            "apiservice",
+            "v1beta1.metrics.k8s.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Available\")].reason}",
+        ])
+        .is_ok_and(|reason| reason.trim() == "FailedDiscoveryCheck")
 }
 
 /// Polls the metrics API until it lists node metrics.
