@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{AddOn, AddOnContext, Installed};
-use crate::ClusterError;
 use crate::kubectl::Kubectl;
+use crate::{ClusterError, ClusterProvider};
 use environment::node_image;
 
 const METRICS_SERVER_MANIFEST: &str = include_str!("../../assets/manifests/metrics-server.yaml");
@@ -29,17 +29,12 @@ impl AddOn for MetricsServer {
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {
         install(ctx.kubectl, ctx.options.ready_timeout)?;
-        if wait_metrics_api(ctx.kubectl, STALE_AFTER).is_err() && discovery_fails(ctx.kubectl) {
-            // metrics-server is up (install waited for its rollout) and
-            // answers, but kube-apiserver's discovery of it fails: the
-            // stale connection described at `install`, e.g. after
-            // metrics-server was scaled to zero. Only a restart heals it.
-            eprintln!(
-                "inferbench: the metrics API fails discovery although metrics-server is up; restarting kube-apiserver"
-            );
-            ctx.provider.restart_api_server(ctx.cluster)?;
-        }
-        wait_metrics_api(ctx.kubectl, ctx.options.ready_timeout)?;
+        ensure_metrics_api(
+            ctx.provider,
+            ctx.cluster,
+            ctx.kubectl,
+            ctx.options.ready_timeout,
+        )?;
         Ok(Installed::default())
     }
 }
@@ -57,6 +52,26 @@ fn install(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
     kubectl.apply(&workload)?;
     kubectl.wait_rollout("kube-system", "metrics-server", timeout)?;
     kubectl.apply(&apiservice).map(drop)
+}
+
+/// Waits until the metrics API lists node metrics. When it does not within
+/// [`STALE_AFTER`] and the APIService fails discovery although
+/// metrics-server is up (the stale connection described at `install`, e.g.
+/// after metrics-server was scaled to zero), restarts kube-apiserver,
+/// which only a restart heals, and waits again.
+pub fn ensure_metrics_api(
+    provider: &dyn ClusterProvider,
+    cluster: &str,
+    kubectl: &Kubectl,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    if wait_metrics_api(kubectl, STALE_AFTER.min(timeout)).is_err() && discovery_fails(kubectl) {
+        eprintln!(
+            "inferbench: the metrics API fails discovery although metrics-server is up; restarting kube-apiserver"
+        );
+        provider.restart_api_server(cluster)?;
+    }
+    wait_metrics_api(kubectl, timeout)
 }
 
 /// How long the metrics API may take to list nodes once metrics-server
