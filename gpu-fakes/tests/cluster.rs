@@ -13,6 +13,10 @@ const NS: &str = "gpu-fakes";
 const IMAGE: &str = "inferbench/gpu-fakes:dev";
 const GPUS_PER_NODE: &str = "2";
 
+/// The tests change the shared GPU pool (pods holding GPUs, a device made
+/// unhealthy), so they take turns: each holds this for its whole run.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn client() -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::try_default()
@@ -117,6 +121,7 @@ async fn agent_call(c: &Client, node: &str, method: &str, path: &str) -> String 
 #[tokio::test]
 #[ignore = "needs a kind cluster: run cargo xtask test"]
 async fn gpu_nodes_report_allocatable_and_labels() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let c = client().await;
     let nodes = gpu_nodes(&c).await;
     assert!(
@@ -153,6 +158,7 @@ async fn gpu_nodes_report_allocatable_and_labels() {
 #[tokio::test]
 #[ignore = "needs a kind cluster: run cargo xtask test"]
 async fn too_many_gpus_stay_pending_with_insufficient_event() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let c = client().await;
     let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
     recreate(&pods, gpu_pod("it-too-many-gpus", 64)).await;
@@ -187,6 +193,7 @@ async fn too_many_gpus_stay_pending_with_insufficient_event() {
 #[tokio::test]
 #[ignore = "needs a kind cluster: run cargo xtask test"]
 async fn allocated_pod_sees_devices_and_is_named_in_metrics() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let c = client().await;
     let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
     recreate(&pods, gpu_pod("it-one-gpu", 1)).await;
@@ -223,6 +230,7 @@ async fn allocated_pod_sees_devices_and_is_named_in_metrics() {
 #[tokio::test]
 #[ignore = "needs a kind cluster: run cargo xtask test"]
 async fn unhealthy_device_lowers_allocatable() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let c = client().await;
     let nodes = gpu_nodes(&c).await;
     let node = nodes

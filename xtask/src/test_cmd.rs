@@ -99,24 +99,6 @@ impl Drop for SharedCluster {
     }
 }
 
-/// gpu-fakes' cluster tests against the shared cluster (the fake GPUs are
-/// installed by `up`).
-fn gpu_fakes_cluster_tests(cluster: &SharedCluster, extra: &[String]) -> anyhow::Result<()> {
-    let mut args = vec![
-        "test",
-        "--locked",
-        "-p",
-        "gpu-fakes",
-        "--test",
-        "cluster",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ];
-    args.extend(extra.iter().map(String::as_str));
-    cargo_with_env(&args, &[("KUBECONFIG", cluster.kubeconfig.as_os_str())])
-}
-
 /// The vLLM profile's manifests on the fake GPUs, with the mock server
 /// standing in for vLLM (`vllm serve ...`): the rolling update under load
 /// (GPU requests, the start-up probe, the surge) and its twin must come out
@@ -184,6 +166,66 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
 }
 
 fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
+    // The cluster comes up in the background while lint and the test build
+    // keep the CPUs busy: most of `up` is waiting on containers.
+    let background = (!args.offline).then(|| {
+        let (name, keep) = (args.cluster.clone(), args.keep);
+        std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            let r = engine_images_and_cluster(&name, keep);
+            (t0.elapsed(), r)
+        })
+    });
+    let foreground = lint_and_build(args, phases);
+    let cluster = match background {
+        Some(job) => {
+            let (took, r) = job
+                .join()
+                .map_err(|_| anyhow::anyhow!("bringing up the test cluster panicked"))?;
+            phases.record_beside("docker, images, cluster up", took, r.is_ok());
+            Some(r?)
+        }
+        None => None,
+    };
+    // A lint or build failure is reported after the cluster job ended,
+    // so a cluster this command created is deleted (on drop), not left
+    // half made.
+    foreground?;
+    let extra: Vec<&str> = args.cargo_test_args.iter().map(String::as_str).collect();
+    let Some(cluster) = cluster else {
+        let mut test = vec!["test", "--workspace", "--locked", "--"];
+        test.extend(&extra);
+        return phases.time("tests (offline)", || cargo(&test));
+    };
+    // One `cargo test` for the whole workspace, ignored tests included: one
+    // feature resolution (a second `-p gpu-fakes` run would build shared
+    // dependencies again with other features), one build. The cluster tests
+    // use the shared cluster: kind's by name, gpu-fakes' by KUBECONFIG (the
+    // kwok test brings up its own kwok cluster: no Docker there).
+    let mut test = vec!["test", "--workspace", "--locked", "--", "--include-ignored"];
+    test.extend(&extra);
+    phases.time("tests (unit, containers, kind, kwok, gpu-fakes)", || {
+        cargo_with_env(
+            &test,
+            &[
+                (
+                    "INFERBENCH_TEST_CLUSTER",
+                    std::ffi::OsStr::new(&cluster.name),
+                ),
+                ("KUBECONFIG", cluster.kubeconfig.as_os_str()),
+            ],
+        )
+    })?;
+    if args.cargo_test_args.is_empty() {
+        phases.time("vllm profile on fake GPUs", || {
+            vllm_profile_on_fake_gpus(&cluster)
+        })?;
+    }
+    Ok(())
+}
+
+/// fmt, clippy and (unless --offline) the test build.
+fn lint_and_build(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     if !args.no_lint {
         phases.time("fmt", || {
             cargo(&["fmt", "--all", "--", "--check"])
@@ -201,73 +243,61 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
             ])
         })?;
     }
-    let extra: Vec<&str> = args.cargo_test_args.iter().map(String::as_str).collect();
-    if args.offline {
-        let mut test = vec!["test", "--workspace", "--locked", "--"];
-        test.extend(&extra);
-        return phases.time("tests (offline)", || cargo(&test));
-    }
-    phases.time("docker engine and images", || {
-        eprintln!("==> making sure a Docker engine runs");
-        let (docker, setup) = environment::docker::ensure_engine().context(
-            "Docker is needed for the container and cluster tests (use --offline to skip them)",
-        )?;
-        eprintln!("    {setup:?}");
-        eprintln!("==> building images");
-        let image = environment::images::build_mock_server_image(&docker)?;
-        eprintln!("    built {image}");
-        anyhow::Ok(())
-    })?;
-    let cluster = phases.time("cluster up (shared)", || {
-        SharedCluster::up(&args.cluster, args.keep)
-    })?;
-    // Everything but gpu-fakes' cluster tests, ignored ones included: the
-    // container tests, and the cluster tests on the shared cluster (the
-    // kwok test brings up its own kwok cluster: no Docker there).
-    let mut test = vec![
-        "test",
-        "--workspace",
-        "--locked",
-        "--exclude",
-        "gpu-fakes",
-        "--",
-        "--include-ignored",
-    ];
-    test.extend(&extra);
-    phases.time("workspace tests (incl. containers, kind, kwok)", || {
-        cargo_with_env(
-            &test,
-            &[(
-                "INFERBENCH_TEST_CLUSTER",
-                std::ffi::OsStr::new(&cluster.name),
-            )],
-        )
-    })?;
-    let mut test = vec!["test", "--locked", "-p", "gpu-fakes", "--"];
-    test.extend(&extra);
-    phases.time("gpu-fakes tests", || cargo(&test))?;
-    phases.time("gpu-fakes cluster tests", || {
-        gpu_fakes_cluster_tests(&cluster, &args.cargo_test_args)
-    })?;
-    if args.cargo_test_args.is_empty() {
-        phases.time("vllm profile on fake GPUs", || {
-            vllm_profile_on_fake_gpus(&cluster)
+    if !args.offline {
+        phases.time("build tests", || {
+            cargo(&["test", "--workspace", "--locked", "--no-run"])
         })?;
     }
     Ok(())
 }
 
+/// The Docker engine (installed and started where needed), our images,
+/// and the shared cluster.
+fn engine_images_and_cluster(name: &str, keep: bool) -> anyhow::Result<SharedCluster> {
+    eprintln!("==> making sure a Docker engine runs");
+    let (docker, setup) = environment::docker::ensure_engine().context(
+        "Docker is needed for the container and cluster tests (use --offline to skip them)",
+    )?;
+    eprintln!("    {setup:?}");
+    let image = environment::images::build_mock_server_image(&docker)?;
+    eprintln!("    built {image}");
+    SharedCluster::up(name, keep)
+}
+
 /// How long each phase of the test run took, printed as a table at the
 /// end (pass or fail) so a slower phase shows up in CI's log.
 #[derive(Default)]
-struct Phases(Vec<(String, std::time::Duration, bool)>);
+struct Phases(Vec<Phase>);
+
+/// One row of the phase table.
+struct Phase {
+    name: String,
+    took: std::time::Duration,
+    ok: bool,
+    /// Ran beside the others (in the background): not added to the total.
+    beside: bool,
+}
 
 impl Phases {
+    /// A phase that ran in the background, beside the ones timed in turn.
+    fn record_beside(&mut self, name: &str, took: std::time::Duration, ok: bool) {
+        self.0.push(Phase {
+            name: name.to_string(),
+            took,
+            ok,
+            beside: true,
+        });
+    }
+
     fn time<T>(&mut self, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
         let started = std::time::Instant::now();
         let r = f();
-        self.0
-            .push((name.to_string(), started.elapsed(), r.is_ok()));
+        self.0.push(Phase {
+            name: name.to_string(),
+            took: started.elapsed(),
+            ok: r.is_ok(),
+            beside: false,
+        });
         r
     }
 
@@ -276,16 +306,31 @@ impl Phases {
     }
 }
 
-/// The phase table: name, seconds, and whether it passed.
-fn render_phases(phases: &[(String, std::time::Duration, bool)]) -> String {
-    let width = phases.iter().map(|p| p.0.len()).max().unwrap_or(5).max(5);
+/// The phase table: name, seconds, and whether it passed; phases that ran
+/// in the background are marked and left out of the total.
+fn render_phases(phases: &[Phase]) -> String {
+    let label = |p: &Phase| {
+        if p.beside {
+            format!("{} (in background)", p.name)
+        } else {
+            p.name.clone()
+        }
+    };
+    let width = phases
+        .iter()
+        .map(|p| label(p).len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut out = format!("\n{:<width$}  {:>7}  result\n", "phase", "seconds");
     let mut total = 0.0;
-    for (name, took, ok) in phases {
-        let secs = took.as_secs_f64();
-        total += secs;
-        let result = if *ok { "ok" } else { "FAILED" };
-        out.push_str(&format!("{name:<width$}  {secs:>7.0}  {result}\n"));
+    for p in phases {
+        let secs = p.took.as_secs_f64();
+        if !p.beside {
+            total += secs;
+        }
+        let result = if p.ok { "ok" } else { "FAILED" };
+        out.push_str(&format!("{:<width$}  {secs:>7.0}  {result}\n", label(p)));
     }
     out.push_str(&format!("{:<width$}  {total:>7.0}\n", "total"));
     out
@@ -297,13 +342,16 @@ mod tests {
 
     #[test]
     fn the_phase_table_lines_up_and_adds_up() {
+        let phase = |name: &str, secs, ok, beside| Phase {
+            name: name.into(),
+            took: std::time::Duration::from_secs(secs),
+            ok,
+            beside,
+        };
         let table = render_phases(&[
-            ("clippy".into(), std::time::Duration::from_secs(61), true),
-            (
-                "cluster up (shared)".into(),
-                std::time::Duration::from_secs(200),
-                false,
-            ),
+            phase("cluster up", 150, true, true),
+            phase("clippy", 61, true, false),
+            phase("tests", 200, false, false),
         ]);
         insta::assert_snapshot!(table);
     }

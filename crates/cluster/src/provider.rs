@@ -221,6 +221,16 @@ pub trait ClusterProvider {
 
     /// The cluster's nodes.
     fn nodes(&self, name: &str) -> Result<Vec<NodeInfo>, ClusterError>;
+
+    /// Restarts kube-apiserver on every control-plane node (its static
+    /// pod comes back by itself). Used to heal an aggregated API whose
+    /// connection went stale; providers that cannot do it say so.
+    fn restart_api_server(&self, name: &str) -> Result<(), ClusterError> {
+        Err(ClusterError::Unsupported(format!(
+            "restarting kube-apiserver of {} cluster {name:?}",
+            self.provider()
+        )))
+    }
 }
 
 #[cfg(test)]

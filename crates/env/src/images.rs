@@ -101,6 +101,11 @@ fn musl_rust_target() -> StaticTarget {
     }
 }
 
+/// The cargo profile our image binaries are built with (Cargo.toml):
+/// release without LTO, with incremental builds, so a changed source file
+/// costs seconds, not the minutes a thin-LTO link of kube and tonic takes.
+pub const IMAGE_PROFILE: &str = "image";
+
 /// Builds `package`'s binary `bin` as a static Linux executable in release
 /// mode and returns its path.
 pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageError> {
@@ -110,7 +115,8 @@ pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageErr
     let mut cmd = Cmd::new(cargo)
         .args([
             "build",
-            "--release",
+            "--profile",
+            IMAGE_PROFILE,
             "--locked",
             "-p",
             package,
@@ -125,11 +131,41 @@ pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageErr
     if target == StaticTarget::GnuCrtStatic {
         cmd = cmd.env("RUSTFLAGS", "-C target-feature=+crt-static");
     }
+    // Run from `cargo run` or `cargo test`, we inherit the variables cargo
+    // sets for the calling package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+    // ...). Build scripts such as ring's rerun when those change, so the
+    // image would be rebuilt, from ring up, every time the caller differs
+    // (xtask, then a test, then xtask again): minutes each on 2 cores.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(inherited_from_calling_package) {
+            cmd = cmd.env_remove(key);
+        }
+    }
     cmd.run().map_err(ImageError::Cargo)?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    Ok(target_dir.join(target.triple()).join("release").join(bin))
+    Ok(target_dir
+        .join(target.triple())
+        .join(IMAGE_PROFILE)
+        .join(bin))
+}
+
+/// Whether `key` is one of the variables cargo sets for the package it
+/// runs (not the user's own settings such as CARGO_HOME or CARGO_TARGET_DIR).
+fn inherited_from_calling_package(key: &str) -> bool {
+    key.starts_with("CARGO_PKG_")
+        || key.starts_with("CARGO_BIN_")
+        || matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
 }
 
 /// Builds the `FROM scratch` mock-server image from a static binary and
@@ -181,4 +217,26 @@ pub fn build_scratch_image(
             image: image.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inherited_from_calling_package as inherited;
+
+    #[test]
+    fn only_the_calling_packages_variables_are_dropped() {
+        for key in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_BIN_EXE_xtask",
+            "OUT_DIR",
+        ] {
+            assert!(inherited(key), "{key} is the caller's");
+        }
+        for key in ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO", "RUSTFLAGS", "CC"] {
+            assert!(!inherited(key), "{key} is the user's");
+        }
+    }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{AddOn, AddOnContext, Installed};
-use crate::ClusterError;
 use crate::kubectl::Kubectl;
+use crate::{ClusterError, ClusterProvider};
 use environment::node_image;
 
 const METRICS_SERVER_MANIFEST: &str = include_str!("../../assets/manifests/metrics-server.yaml");
@@ -29,6 +29,12 @@ impl AddOn for MetricsServer {
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {
         install(ctx.kubectl, ctx.options.ready_timeout)?;
+        ensure_metrics_api(
+            ctx.provider,
+            ctx.cluster,
+            ctx.kubectl,
+            ctx.options.ready_timeout,
+        )?;
         Ok(Installed::default())
     }
 }
@@ -45,8 +51,45 @@ fn install(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
     let (workload, apiservice) = split_apiservice(&metrics_server_manifest());
     kubectl.apply(&workload)?;
     kubectl.wait_rollout("kube-system", "metrics-server", timeout)?;
-    kubectl.apply(&apiservice)?;
+    kubectl.apply(&apiservice).map(drop)
+}
+
+/// Waits until the metrics API lists node metrics. When it does not within
+/// [`STALE_AFTER`] and the APIService fails discovery although
+/// metrics-server is up (the stale connection described at `install`, e.g.
+/// after metrics-server was scaled to zero), restarts kube-apiserver,
+/// which only a restart heals, and waits again.
+pub fn ensure_metrics_api(
+    provider: &dyn ClusterProvider,
+    cluster: &str,
+    kubectl: &Kubectl,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    if wait_metrics_api(kubectl, STALE_AFTER.min(timeout)).is_err() && discovery_fails(kubectl) {
+        eprintln!(
+            "inferbench: the metrics API fails discovery although metrics-server is up; restarting kube-apiserver"
+        );
+        provider.restart_api_server(cluster)?;
+    }
     wait_metrics_api(kubectl, timeout)
+}
+
+/// How long the metrics API may take to list nodes once metrics-server
+/// is rolled out (its first scrape) before a failing discovery counts as
+/// the stale connection.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether the metrics APIService reports `FailedDiscoveryCheck`.
+fn discovery_fails(kubectl: &Kubectl) -> bool {
+    kubectl
+        .run(&[
+            "get",
+            "apiservice",
+            "v1beta1.metrics.k8s.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Available\")].reason}",
+        ])
+        .is_ok_and(|reason| reason.trim() == "FailedDiscoveryCheck")
 }
 
 /// Polls the metrics API until it lists node metrics.

@@ -273,11 +273,32 @@ impl ClusterProvider for KindProvider {
     }
 
     fn load_image(&self, name: &str, image: &str) -> Result<(), ClusterError> {
+        // kind asks crictl whether a node has the image; our nodes have no
+        // crictl, so kind would copy it to every node on every `up`.
+        if self.on_every_node(name, image)? {
+            eprintln!("inferbench: {image} is on every node already");
+            return Ok(());
+        }
         self.cmd()?
             .args(["load", "docker-image", image, "--name", name])
             .timeout(Duration::from_secs(900))
             .progress("kind load")
             .run()?;
+        Ok(())
+    }
+
+    fn restart_api_server(&self, name: &str) -> Result<(), ClusterError> {
+        for node in self.nodes(name)? {
+            if node.role != "control-plane" {
+                continue;
+            }
+            // The kubelet starts the static pod's container again.
+            self.docker
+                .cmd()
+                .args(["exec", &node.name, "pkill", "-f", "^kube-apiserver "])
+                .timeout(Duration::from_secs(30))
+                .run()?;
+        }
         Ok(())
     }
 
@@ -298,6 +319,52 @@ impl ClusterProvider for KindProvider {
     }
 }
 
+impl KindProvider {
+    /// Whether every node of cluster `name` holds `image` with the ID the
+    /// local engine has for it (containerd's manifest names the config
+    /// digest, which is Docker's image ID).
+    fn on_every_node(&self, name: &str, image: &str) -> Result<bool, ClusterError> {
+        let Ok(id) = self.docker.image_id(image) else {
+            return Ok(false);
+        };
+        let script = r#"d=$(ctr -n k8s.io images ls "name==$1" | awk 'NR==2{print $3}'); [ -n "$d" ] && ctr -n k8s.io content get "$d""#;
+        let reference = containerd_reference(image);
+        for node in self.nodes(name)? {
+            let out = self
+                .docker
+                .cmd()
+                .args(["exec", &node.name, "sh", "-c", script, "sh", &reference])
+                .timeout(Duration::from_secs(30))
+                .run_unchecked()?;
+            if !out.status.success() || config_digest(&out.stdout).as_deref() != Some(id.as_str()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The name containerd files a Docker image under: `inferbench/x:dev` is
+/// `docker.io/inferbench/x:dev`, `busybox` is `docker.io/library/busybox`.
+fn containerd_reference(image: &str) -> String {
+    let first = image.split('/').next().unwrap_or_default();
+    let has_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if has_registry {
+        image.to_string()
+    } else if image.contains('/') {
+        format!("docker.io/{image}")
+    } else {
+        format!("docker.io/library/{image}")
+    }
+}
+
+/// The config digest an image manifest (JSON) names.
+fn config_digest(manifest: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    v["config"]["digest"].as_str().map(String::from)
+}
+
 fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
@@ -306,4 +373,37 @@ fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(io_err(format!("chmod {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config_digest, containerd_reference};
+
+    #[test]
+    fn containerd_names_images_with_their_registry() {
+        assert_eq!(
+            containerd_reference("inferbench/gpu-fakes:dev"),
+            "docker.io/inferbench/gpu-fakes:dev"
+        );
+        assert_eq!(
+            containerd_reference("busybox:1"),
+            "docker.io/library/busybox:1"
+        );
+        assert_eq!(
+            containerd_reference("registry.k8s.io/pause:3.10"),
+            "registry.k8s.io/pause:3.10"
+        );
+        assert_eq!(
+            containerd_reference("localhost:5000/x:y"),
+            "localhost:5000/x:y"
+        );
+    }
+
+    #[test]
+    fn the_manifest_names_the_image_id() {
+        let manifest =
+            r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:c5e9"},"layers":[]}"#;
+        assert_eq!(config_digest(manifest).as_deref(), Some("sha256:c5e9"));
+        assert_eq!(config_digest("ctr: not found"), None);
+    }
 }
