@@ -171,25 +171,15 @@ fn without_metrics_the_autoscaling_twin_is_an_error() {
         }
         let report = run(&file, &kubeconfig, &cluster).await;
         scale(&client, before.max(1)).await;
-        // Leave the cluster as found: the metrics API back before the next test.
-        for _ in 0..120 {
-            let available = Api::<Deployment>::namespaced(client.clone(), "kube-system")
-                .get("metrics-server")
-                .await
-                .ok()
-                .and_then(|d| d.status)
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0);
-            if available > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
         let _ = Api::<Namespace>::all(client.clone())
             .delete("ib-honest-metrics", &DeleteParams::default())
             .await;
         report
     });
+    // Leave the shared cluster as found: the metrics API answering again
+    // (kube-apiserver restarted if its discovery of metrics-server went stale).
+    cluster::kind::status::heal_metrics_api(&cluster, Duration::from_secs(180))
+        .expect("the metrics API answers again");
     let s = only(&report);
     assert_eq!(s.outcome, Outcome::Failed, "{:?}", s.error);
     assert_eq!(
