@@ -178,8 +178,14 @@ fn without_metrics_the_autoscaling_twin_is_an_error() {
     });
     // Leave the shared cluster as found: the metrics API answering again
     // (kube-apiserver restarted if its discovery of metrics-server went stale).
-    cluster::kind::status::heal_metrics_api(&cluster, Duration::from_secs(180))
-        .expect("the metrics API answers again");
+    // Discovery that still fails 15 s after metrics-server is back is the
+    // stale connection (a fresh pod serves within seconds of its first scrape).
+    cluster::kind::status::heal_metrics_api(
+        &cluster,
+        Duration::from_secs(15),
+        Duration::from_secs(180),
+    )
+    .expect("the metrics API answers again");
     let s = only(&report);
     assert_eq!(s.outcome, Outcome::Failed, "{:?}", s.error);
     assert_eq!(

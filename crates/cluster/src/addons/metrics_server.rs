@@ -33,6 +33,7 @@ impl AddOn for MetricsServer {
             ctx.provider,
             ctx.cluster,
             ctx.kubectl,
+            STALE_AFTER,
             ctx.options.ready_timeout,
         )?;
         Ok(Installed::default())
@@ -54,30 +55,48 @@ fn install(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
     kubectl.apply(&apiservice).map(drop)
 }
 
-/// Waits until the metrics API lists node metrics. When it does not within
-/// [`STALE_AFTER`] and the APIService fails discovery although
-/// metrics-server is up (the stale connection described at `install`, e.g.
-/// after metrics-server was scaled to zero), restarts kube-apiserver,
-/// which only a restart heals, and waits again.
+/// Waits until the metrics API lists node metrics. When the APIService
+/// keeps failing discovery for `grace` (the stale connection described at
+/// `install`, e.g. after metrics-server was scaled to zero and back),
+/// restarts kube-apiserver once, which only a restart heals, and waits on.
 pub fn ensure_metrics_api(
     provider: &dyn ClusterProvider,
     cluster: &str,
     kubectl: &Kubectl,
+    grace: Duration,
     timeout: Duration,
 ) -> Result<(), ClusterError> {
-    if wait_metrics_api(kubectl, STALE_AFTER.min(timeout)).is_err() && discovery_fails(kubectl) {
-        eprintln!(
-            "inferbench: the metrics API fails discovery although metrics-server is up; restarting kube-apiserver"
-        );
-        provider.restart_api_server(cluster)?;
-    }
-    wait_metrics_api(kubectl, timeout)
+    let mut failing_since: Option<std::time::Instant> = None;
+    let mut restarted = false;
+    kubectl.poll(
+        "the metrics API (metrics.k8s.io) to list nodes",
+        timeout,
+        |k| {
+            if lists_node_metrics(k)? {
+                return Ok(Some(()));
+            }
+            if restarted || !discovery_fails(k) {
+                failing_since = None;
+                return Ok(None);
+            }
+            let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= grace {
+                eprintln!(
+                    "inferbench: the metrics API has failed discovery for {}s; restarting kube-apiserver",
+                    grace.as_secs()
+                );
+                provider.restart_api_server(cluster)?;
+                restarted = true;
+            }
+            Ok(None)
+        },
+    )
 }
 
-/// How long the metrics API may take to list nodes once metrics-server
-/// is rolled out (its first scrape) before a failing discovery counts as
-/// the stale connection.
-const STALE_AFTER: Duration = Duration::from_secs(60);
+/// How long the metrics APIService may fail discovery after `up` applied
+/// metrics-server (its first scrape takes a few seconds) before it counts
+/// as the stale connection.
+pub const STALE_AFTER: Duration = Duration::from_secs(45);
 
 /// Whether the metrics APIService reports `FailedDiscoveryCheck`.
 fn discovery_fails(kubectl: &Kubectl) -> bool {
@@ -97,23 +116,26 @@ pub fn wait_metrics_api(kubectl: &Kubectl, timeout: Duration) -> Result<(), Clus
     kubectl.poll(
         "the metrics API (metrics.k8s.io) to list nodes",
         timeout,
-        |k| {
-            let out = k
-                .cmd()
-                .args(["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])
-                .timeout(Duration::from_secs(30))
-                .run()?;
-            let v: serde_json::Value =
-                serde_json::from_str(&out.stdout).map_err(|e| ClusterError::Parse {
-                    what: "metrics API".into(),
-                    detail: e.to_string(),
-                })?;
-            Ok(v["items"]
-                .as_array()
-                .filter(|items| !items.is_empty())
-                .map(|_| ()))
-        },
+        |k| Ok(lists_node_metrics(k)?.then_some(())),
     )
+}
+
+/// Whether the metrics API lists at least one node's metrics now.
+fn lists_node_metrics(kubectl: &Kubectl) -> Result<bool, ClusterError> {
+    let out = kubectl
+        .cmd()
+        .args(["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])
+        .timeout(Duration::from_secs(30))
+        .run_unchecked()?;
+    if !out.status.success() {
+        return Ok(false);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).map_err(|e| ClusterError::Parse {
+            what: "metrics API".into(),
+            detail: e.to_string(),
+        })?;
+    Ok(v["items"].as_array().is_some_and(|items| !items.is_empty()))
 }
 
 /// Splits a multi-document manifest into (everything else, APIService documents).

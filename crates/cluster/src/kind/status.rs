@@ -23,12 +23,17 @@ pub fn is_present(name: &str) -> bool {
 /// kube-apiserver if its discovery of metrics-server went stale (see
 /// [`crate::addons::ensure_metrics_api`]): what a test that scaled
 /// metrics-server away calls to leave the shared cluster as it found it.
-pub fn heal_metrics_api(name: &str, timeout: std::time::Duration) -> Result<(), ClusterError> {
+/// `grace`: how long discovery may fail before kube-apiserver is restarted.
+pub fn heal_metrics_api(
+    name: &str,
+    grace: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<(), ClusterError> {
     let tools = Toolchain::new(ToolSource::from_env()?);
     let kubectl = tools.kubectl()?;
     let provider = KindProvider::new(tools.kind()?, Docker::detect()).with_kubectl(kubectl.clone());
     let k = crate::kubectl::Kubectl::new(kubectl, KindProvider::kubeconfig_path(name));
-    crate::addons::ensure_metrics_api(&provider, name, &k, timeout)
+    crate::addons::ensure_metrics_api(&provider, name, &k, grace, timeout)
 }
 
 /// Deletes the cluster `name` and checks that none of its containers is
