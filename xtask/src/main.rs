@@ -2,6 +2,7 @@
 
 mod bench_kwok;
 mod bench_mock;
+mod check_cmd;
 mod cluster_cmd;
 mod report_cmd;
 mod run_cmd;
@@ -36,6 +37,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Bring up the default cluster, run every built-in scenario, write the report, tear down.
     E2e(run_cmd::E2eArgs),
+    /// Check manifests against inference-serving rules (no cluster needed).
+    Check(check_cmd::CheckArgs),
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]
     Scenarios(ScenariosCommand),
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test(args) => test_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::E2e(args) => run_cmd::e2e(&args),
+        Command::Check(args) => check_cmd::run(&args),
         Command::Scenarios(ScenariosCommand::Lint { paths }) => {
             let paths = if paths.is_empty() {
                 vec![environment::workspace::repo_root().join("scenarios")]
@@ -132,7 +136,7 @@ mod tests {
             .and_then(|b| b.find_subcommand_mut("mock"))
             .map(|c| c.render_help().to_string());
         insta::assert_snapshot!("xtask_bench_mock_help", bench.unwrap_or_default());
-        for sub in ["up", "run", "e2e"] {
+        for sub in ["up", "run", "e2e", "check"] {
             let help = cmd
                 .find_subcommand_mut(sub)
                 .map(|c| c.render_help().to_string())

@@ -1,0 +1,101 @@
+//! Findings, severities and the report of one check.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::input::Object;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One thing a rule found about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule's stable id, kebab-case.
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// `Kind/name`.
+    pub object: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+    pub fix: String,
+}
+
+impl Finding {
+    /// A finding about `obj` at `line` (see [`Object::line_of`]).
+    pub fn at(
+        rule: &'static str,
+        severity: Severity,
+        obj: &Object,
+        line: usize,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule,
+            severity,
+            object: obj.display(),
+            file: obj.origin.file.clone(),
+            line,
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// An object that was looked at, by name and place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub object: String,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl ObjectRef {
+    pub fn of(obj: &Object) -> Self {
+        Self {
+            object: obj.display(),
+            file: obj.origin.file.clone(),
+            line: obj.origin.line,
+        }
+    }
+}
+
+/// The result of one check: what was checked, what serves, what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub checked: Vec<ObjectRef>,
+    pub serving: Vec<ObjectRef>,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// True when any finding is an error (the CLI then exits non-zero).
+    pub fn has_errors(&self) -> bool {
+        self.count(Severity::Error) > 0
+    }
+}

@@ -1,0 +1,48 @@
+//! Static checks of rendered Kubernetes objects against rules that know
+//! inference serving.
+//!
+//! The flow is `render -> objects -> discover -> check -> findings`: a
+//! renderer (today [`input::load_manifests`] for plain YAML; Helm and
+//! kustomize later, producing the same [`Object`]s with an [`Origin`] that
+//! names the template) hands over the objects, [`workload`] finds the serving
+//! workload (a Deployment or StatefulSet with an `nvidia.com/gpu` limit or an
+//! OpenAI-compatible server), and the [`rules`] report [`Finding`]s that name
+//! the object, the file and line, and the fix. [`render`] turns a [`Report`]
+//! into text, JSON or SARIF 2.1.0 (GitHub code scanning).
+//!
+//! Generic linters (kube-linter, kube-score) check what any workload needs;
+//! these rules check what a model server needs: readiness gated on model
+//! load, GPU taint toleration and pool selection, rollouts and disruption
+//! budgets that keep a replica serving, endpoint drain, `/dev/shm` for vLLM.
+//!
+//! This crate is pure: it must not depend on kube, tokio or any cluster code,
+//! so `cargo xtask check` runs in seconds with no cluster.
+
+pub mod error;
+pub mod finding;
+pub mod input;
+pub mod render;
+pub mod rules;
+pub mod workload;
+
+pub use error::CheckError;
+pub use finding::{Finding, ObjectRef, Report, Severity};
+pub use input::{Object, Origin, Renderer, load_manifests, parse_documents};
+pub use render::Format;
+
+/// Runs every rule on the objects. Findings come sorted by file, line and rule.
+pub fn check(objects: &[Object]) -> Report {
+    let ctx = rules::Context {
+        objects,
+        workloads: workload::workloads(objects),
+    };
+    let mut findings: Vec<Finding> = rules::RULES.iter().flat_map(|r| (r.run)(&ctx)).collect();
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.rule, &a.object).cmp(&(&b.file, b.line, b.rule, &b.object))
+    });
+    Report {
+        checked: objects.iter().map(ObjectRef::of).collect(),
+        serving: ctx.serving().map(|w| ObjectRef::of(w.obj)).collect(),
+        findings,
+    }
+}
