@@ -14,7 +14,7 @@ use kube::{Api, ResourceExt};
 use report::CheckKind;
 use serde_json::json;
 
-use crate::context::{Check, Ctx, Observed, OpError, OpOutcome, OpResult};
+use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::watch::{Seen, Watched};
 use crate::{hpa, load_checks, loads, recorder, replaced, watch};
 use scenario::model::{Expect, ExpectEvent};
@@ -63,13 +63,6 @@ async fn settle(
                 scenario::model::format_duration(timeout)
             ))
         })?
-}
-
-fn judge(check: Check, w: Watched) -> OpOutcome {
-    match w {
-        Watched::Held(o) => check.passed(o),
-        Watched::NotMet(o) => check.not_met(o),
-    }
 }
 
 async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
@@ -133,7 +126,7 @@ async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
     )
     .await?;
     let Watched::NotMet(mut observed) = w else {
-        return Ok(judge(check, w));
+        return Ok(w.judged(check));
     };
     // Say whether the pod the event would be about was placed after all:
     // a twin proves the scheduler placed it, not just that no event came.
@@ -265,7 +258,7 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
         }
     })
     .await?;
-    Ok(judge(check, w))
+    Ok(w.judged(check))
 }
 
 async fn endpoints(
@@ -311,5 +304,5 @@ async fn endpoints(
         },
     )
     .await?;
-    Ok(judge(check, w))
+    Ok(w.judged(check))
 }

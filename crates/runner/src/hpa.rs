@@ -13,7 +13,7 @@ use report::CheckKind;
 use serde_json::{Value, json};
 
 use crate::context::{Check, Ctx, Observed, OpResult};
-use crate::watch::{self, Seen, Watched};
+use crate::watch::{self, Seen};
 use scenario::model::ExpectReplicas;
 
 /// The status and reason of one condition, when the HPA has it.
@@ -117,10 +117,7 @@ pub async fn replicas(ctx: &Ctx, h: &ExpectReplicas, timeout: Duration) -> OpRes
         },
     )
     .await?;
-    Ok(match w {
-        Watched::Held(o) => check.passed(o),
-        Watched::NotMet(o) => check.not_met(o),
-    })
+    Ok(w.judged(check))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use report::CheckKind;
 use serde_json::json;
 
 use crate::context::{Check, Ctx, Kill, Observed, OpError, OpResult};
-use crate::watch::{self, Seen, Watched};
+use crate::watch::{self, Seen};
 use scenario::model::ExpectPodReplaced;
 
 fn ready(p: &Pod) -> bool {
@@ -93,10 +93,7 @@ pub async fn pod_replaced(ctx: &Ctx, x: &ExpectPodReplaced, timeout: Duration) -
         |pods: &[Pod]| judge(&kill, want, pods),
     )
     .await?;
-    Ok(match w {
-        Watched::Held(o) => check.passed(o),
-        Watched::NotMet(o) => check.not_met(o),
-    })
+    Ok(w.judged(check))
 }
 
 #[cfg(test)]

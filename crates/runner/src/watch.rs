@@ -18,7 +18,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::outcome::{Observed, OpError};
+use crate::outcome::{Check, Observed, OpError, OpOutcome};
 
 /// What a check made of the current objects.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,16 @@ pub enum Watched {
     Held(Observed),
     /// The deadline passed; the last observation.
     NotMet(Observed),
+}
+
+impl Watched {
+    /// The outcome of `check` that this watch decided.
+    pub fn judged(self, check: Check) -> OpOutcome {
+        match self {
+            Watched::Held(o) => check.passed(o),
+            Watched::NotMet(o) => check.not_met(o),
+        }
+    }
 }
 
 /// What the last check said becomes at the deadline.

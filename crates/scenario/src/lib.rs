@@ -171,17 +171,7 @@ fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
         }
     }
     let steps: Vec<&str> = s.spec.steps.iter().map(|st| st.name.as_str()).collect();
-    let expectations = s
-        .spec
-        .expect_failure
-        .iter()
-        .map(|x| ("spec.expectFailure".to_string(), x))
-        .chain(s.spec.matrix.iter().enumerate().filter_map(|(i, m)| {
-            m.expect_failure
-                .as_ref()
-                .map(|x| (format!("spec.matrix[{i}].expectFailure"), x))
-        }));
-    for (at, x) in expectations {
+    for (at, x) in s.spec.expectations() {
         if !steps.contains(&x.step.as_str()) {
             problem(
                 Some(&format!("step: {}", x.step)),

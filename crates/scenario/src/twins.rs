@@ -41,17 +41,7 @@ fn nth_line_then(text: &str, needle: &str, n: usize, then: &str) -> Option<usize
 /// Twins' problems, and the lines they are on.
 pub(crate) fn lint(text: &str, s: &Scenario) -> Vec<(Option<usize>, String)> {
     let mut out = Vec::new();
-    let expectations: Vec<(String, &ExpectFailure)> = s
-        .spec
-        .expect_failure
-        .iter()
-        .map(|x| ("spec.expectFailure".to_string(), x))
-        .chain(s.spec.matrix.iter().enumerate().filter_map(|(i, m)| {
-            m.expect_failure
-                .as_ref()
-                .map(|x| (format!("spec.matrix[{i}].expectFailure"), x))
-        }))
-        .collect();
+    let expectations: Vec<(String, &ExpectFailure)> = s.spec.expectations().collect();
     for (n, (at, x)) in expectations.iter().enumerate() {
         let line = |then: &str| nth_line_then(text, "expectFailure", n, then);
         if x.message_contains.is_some() {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::assert::conditions;
 use super::target::{deployment_name, split_target};
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
-use crate::watch::{self, Seen, Watched};
+use crate::watch::{self, Seen};
 use scenario::model::Wait;
 
 /// `Some(reason)` when the Deployment's rollout can no longer complete:
@@ -111,10 +111,7 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
         if let Some(o) = failed {
             return Ok(check.not_met(o));
         }
-        return Ok(match result {
-            Watched::Held(o) => check.passed(o),
-            Watched::NotMet(o) => check.not_met(o),
-        });
+        return Ok(result.judged(check));
     }
     let (Some(resource), Some(condition)) = (&w.resource, &w.condition) else {
         return Err(OpError::bad(
@@ -166,10 +163,7 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
         },
     )
     .await?;
-    Ok(match result {
-        Watched::Held(o) => check.passed(o),
-        Watched::NotMet(o) => check.not_met(o),
-    })
+    Ok(result.judged(check))
 }
 
 /// Finds the API resource for a short kind name (`deployment`, `hpa`, `pod`).

@@ -108,6 +108,21 @@ pub struct ScenarioSpec {
     pub steps: Vec<Step>,
 }
 
+impl ScenarioSpec {
+    /// Every `expectFailure` with the path it sits at
+    /// (`spec.expectFailure`, `spec.matrix[1].expectFailure`), in file order.
+    pub fn expectations(&self) -> impl Iterator<Item = (String, &ExpectFailure)> {
+        self.expect_failure
+            .iter()
+            .map(|x| ("spec.expectFailure".to_string(), x))
+            .chain(self.matrix.iter().enumerate().filter_map(|(i, m)| {
+                m.expect_failure
+                    .as_ref()
+                    .map(|x| (format!("spec.matrix[{i}].expectFailure"), x))
+            }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatrixEntry {
