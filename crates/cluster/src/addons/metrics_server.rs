@@ -111,15 +111,6 @@ fn discovery_fails(kubectl: &Kubectl) -> bool {
         .is_ok_and(|reason| reason.trim() == "FailedDiscoveryCheck")
 }
 
-/// Polls the metrics API until it lists node metrics.
-pub fn wait_metrics_api(kubectl: &Kubectl, timeout: Duration) -> Result<(), ClusterError> {
-    kubectl.poll(
-        "the metrics API (metrics.k8s.io) to list nodes",
-        timeout,
-        |k| Ok(lists_node_metrics(k)?.then_some(())),
-    )
-}
-
 /// Whether the metrics API lists at least one node's metrics now.
 fn lists_node_metrics(kubectl: &Kubectl) -> Result<bool, ClusterError> {
     let out = kubectl

@@ -24,9 +24,7 @@ mod runtime_class;
 pub use gpu_fakes::{
     GpuFakes, IMAGE_ID_ANNOTATION, annotate_pod_template, gpu_fakes_manifest_path,
 };
-pub use metrics_server::{
-    MetricsServer, ensure_metrics_api, metrics_server_manifest, wait_metrics_api,
-};
+pub use metrics_server::{MetricsServer, ensure_metrics_api, metrics_server_manifest};
 pub use mock_server::MockServerImage;
 pub use nvidia_gpus::NvidiaGpus;
 pub use runtime_class::{FAKE_NVIDIA_RUNTIME_CLASS, FakeRuntimeClass};
