@@ -6,6 +6,7 @@ mod check_cmd;
 mod cluster_cmd;
 mod report_cmd;
 mod run_cmd;
+mod test_binaries;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};

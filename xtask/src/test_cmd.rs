@@ -9,6 +9,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use crate::test_binaries;
+
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {
     /// Skip `cargo fmt --check` and `cargo clippy`.
@@ -30,23 +32,32 @@ pub struct TestArgs {
 }
 
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    cargo_with_env(args, &[])
-}
-
-fn cargo_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = environment::workspace::repo_root();
     eprintln!("==> cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
+    let status = Command::new(cargo_program())
         .args(args)
-        .envs(env.iter().copied())
-        .current_dir(&root)
+        .current_dir(environment::workspace::repo_root())
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
     if !status.success() {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// Runs cargo with its messages on stdout (returned) and the human ones
+/// on the console.
+fn cargo_stdout(args: &[&str]) -> anyhow::Result<String> {
+    eprintln!("==> cargo {}", args.join(" "));
+    let out = Command::new(cargo_program())
+        .args(args)
+        .current_dir(environment::workspace::repo_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!("`cargo {}` failed ({})", args.join(" "), out.status);
+    }
+    String::from_utf8(out.stdout).context("cargo's messages are not UTF-8")
 }
 
 /// The cluster every cluster test shares: brought up once (or reused when
@@ -191,42 +202,74 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     // A lint or build failure is reported after the cluster job ended,
     // so a cluster this command created is deleted (on drop), not left
     // half made.
-    foreground?;
+    let binaries = foreground?;
     let extra: Vec<&str> = args.cargo_test_args.iter().map(String::as_str).collect();
     let Some(cluster) = cluster else {
         let mut test = vec!["test", "--workspace", "--locked", "--"];
         test.extend(&extra);
         return phases.time("tests (offline)", || cargo(&test));
     };
-    // One `cargo test` for the whole workspace, ignored tests included: one
-    // feature resolution (a second `-p gpu-fakes` run would build shared
-    // dependencies again with other features), one build. The cluster tests
-    // use the shared cluster: kind's by name, gpu-fakes' by KUBECONFIG (the
-    // kwok test brings up its own kwok cluster: no Docker there).
-    let mut test = vec!["test", "--workspace", "--locked", "--", "--include-ignored"];
-    test.extend(&extra);
-    phases.time("tests (unit, containers, kind, kwok, gpu-fakes)", || {
-        cargo_with_env(
-            &test,
-            &[
-                (
-                    "INFERBENCH_TEST_CLUSTER",
-                    std::ffi::OsStr::new(&cluster.name),
-                ),
-                ("KUBECONFIG", cluster.kubeconfig.as_os_str()),
-            ],
-        )
-    })?;
-    if args.cargo_test_args.is_empty() {
-        phases.time("vllm profile on fake GPUs", || {
+    // Every test binary, ignored tests included, each in its own process:
+    // those that change the shared cluster in turn, the rest beside them
+    // (see test_binaries). The cluster tests reach the shared cluster by
+    // name (kind's) and by KUBECONFIG (gpu-fakes'); the kwok test brings up
+    // its own kwok cluster.
+    let mut binaries = binaries;
+    binaries.push(test_binaries::TestBinary::doc_tests(
+        &cargo_program(),
+        &environment::workspace::repo_root(),
+    ));
+    let mut test_args = vec!["--include-ignored".to_string()];
+    test_args.extend(args.cargo_test_args.iter().cloned());
+    let env = [
+        (
+            "INFERBENCH_TEST_CLUSTER".to_string(),
+            cluster.name.clone().into(),
+        ),
+        (
+            "KUBECONFIG".to_string(),
+            cluster.kubeconfig.clone().into_os_string(),
+        ),
+    ];
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // The vLLM profile's run follows the cluster tests in their lane: it
+    // needs the GPU pool they change.
+    let vllm = args.cargo_test_args.is_empty();
+    let t0 = std::time::Instant::now();
+    let lanes = test_binaries::run_all(binaries, &test_args, &env, jobs, || {
+        if vllm {
             vllm_profile_on_fake_gpus(&cluster)
-        })?;
+        } else {
+            Ok(())
+        }
+    });
+    match &lanes {
+        Ok(l) => {
+            phases.record_beside("tests without the shared cluster", l.the_rest, true);
+            phases.record(
+                "tests on the shared cluster, in turn",
+                l.shared_cluster,
+                true,
+            );
+            if vllm {
+                phases.record("vllm profile on fake GPUs", l.after_lane, l.after_lane_ok);
+            }
+        }
+        Err(_) => phases.record("tests", t0.elapsed(), false),
     }
-    Ok(())
+    lanes.map(|_| ())
 }
 
-/// fmt, clippy and (unless --offline) the test build.
-fn lint_and_build(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
+fn cargo_program() -> std::path::PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), Into::into)
+}
+
+/// fmt, clippy and (unless --offline) the test build, which gives the test
+/// binaries to run.
+fn lint_and_build(
+    args: &TestArgs,
+    phases: &mut Phases,
+) -> anyhow::Result<Vec<test_binaries::TestBinary>> {
     if !args.no_lint {
         phases.time("fmt", || {
             cargo(&["fmt", "--all", "--", "--check"])
@@ -244,12 +287,19 @@ fn lint_and_build(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
             ])
         })?;
     }
-    if !args.offline {
-        phases.time("build tests", || {
-            cargo(&["test", "--workspace", "--locked", "--no-run"])
-        })?;
+    if args.offline {
+        return Ok(Vec::new());
     }
-    Ok(())
+    phases.time("build tests", || {
+        let stdout = cargo_stdout(&[
+            "test",
+            "--workspace",
+            "--locked",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])?;
+        test_binaries::from_cargo_messages(&stdout)
+    })
 }
 
 /// The Docker engine (installed and started where needed), our images,
@@ -280,6 +330,16 @@ struct Phase {
 }
 
 impl Phases {
+    /// A phase timed elsewhere, in turn with the others.
+    fn record(&mut self, name: &str, took: std::time::Duration, ok: bool) {
+        self.0.push(Phase {
+            name: name.to_string(),
+            took,
+            ok,
+            beside: false,
+        });
+    }
+
     /// A phase that ran in the background, beside the ones timed in turn.
     fn record_beside(&mut self, name: &str, took: std::time::Duration, ok: bool) {
         self.0.push(Phase {

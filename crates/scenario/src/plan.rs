@@ -168,24 +168,28 @@ fn resolve_references(file: &Path, bindings: Bindings) -> Result<Bindings, Templ
 }
 
 /// Groups instances into waves for a run with at most `parallel` at once:
-/// exclusive instances each get a wave of their own, the others are
-/// gathered in order. Indices refer to `insts`, and concatenating the waves
-/// gives back every index exactly once, in order within each kind.
+/// the shared instances together first, then one wave per exclusive
+/// scenario holding its matrix entries (they run beside each other, with
+/// no other scenario beside them). Indices refer to `insts`, and
+/// concatenating the waves gives back every index exactly once, in order
+/// within each kind.
 pub fn waves(insts: &[Instance<'_>]) -> Vec<Vec<usize>> {
     let mut shared = Vec::new();
-    let mut alone = Vec::new();
+    let mut alone: Vec<(&Path, Vec<usize>)> = Vec::new();
     for (i, inst) in insts.iter().enumerate() {
-        if inst.exclusive() {
-            alone.push(vec![i]);
-        } else {
+        if !inst.exclusive() {
             shared.push(i);
+        } else if let Some((_, wave)) = alone.iter_mut().find(|(file, _)| *file == inst.file) {
+            wave.push(i);
+        } else {
+            alone.push((inst.file, vec![i]));
         }
     }
     let mut out = Vec::new();
     if !shared.is_empty() {
         out.push(shared);
     }
-    out.extend(alone);
+    out.extend(alone.into_iter().map(|(_, wave)| wave));
     out
 }
 
@@ -293,22 +297,32 @@ mod tests {
     }
 
     #[test]
-    fn exclusive_instances_run_in_waves_of_their_own_after_the_shared_ones() {
-        let text = |name: &str, exclusive: bool| {
+    fn exclusive_scenarios_run_in_waves_of_their_own_after_the_shared_ones() {
+        let text = |name: &str, exclusive: bool, entries: &str| {
             format!(
-                "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
+                "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n{entries}  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
             )
         };
-        let list: Vec<(PathBuf, Scenario)> = [("a", false), ("b", true), ("c", false), ("d", true)]
-            .iter()
-            .map(|(n, x)| {
-                let file = PathBuf::from(format!("{n}.yaml"));
-                let s = crate::parse(&file, &text(n, *x)).expect("valid");
-                (file, s)
-            })
-            .collect();
+        let two = "  matrix:\n    - name: one\n    - name: two\n";
+        let list: Vec<(PathBuf, Scenario)> = [
+            ("a", false, ""),
+            ("b", true, two),
+            ("c", false, two),
+            ("d", true, ""),
+        ]
+        .iter()
+        .map(|(n, x, entries)| {
+            let file = PathBuf::from(format!("{n}.yaml"));
+            let s = crate::parse(&file, &text(n, *x, entries)).expect("valid");
+            (file, s)
+        })
+        .collect();
         let insts = instances(&list, &Bindings::new(), &Bindings::new()).expect("instances");
-        assert_eq!(waves(&insts), vec![vec![0, 2], vec![1], vec![3]]);
+        let names: Vec<String> = insts.iter().map(Instance::name).collect();
+        assert_eq!(names, ["a", "b[one]", "b[two]", "c[one]", "c[two]", "d"]);
+        // b's two entries share a wave: exclusive from the other scenarios,
+        // not from each other.
+        assert_eq!(waves(&insts), vec![vec![0, 3, 4], vec![1, 2], vec![5]]);
         assert!(waves(&[]).is_empty());
     }
 }

@@ -102,7 +102,8 @@ pub struct ScenarioSpec {
     /// Run alone: the scenario needs the whole cluster to itself (it drains
     /// nodes, exhausts the GPU pool, or measures CPU that concurrent
     /// scenarios would share). Others run concurrently, each in its own
-    /// namespace; an exclusive one waits for them and runs with none beside it.
+    /// namespace; an exclusive one waits for them and runs with no other
+    /// scenario beside it (its own matrix entries run together).
     #[serde(default)]
     pub exclusive: bool,
     pub steps: Vec<Step>,
