@@ -59,8 +59,22 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A client for the cluster that `kubeconfig` describes (its current context).
+/// A client for the cluster that `kubeconfig` describes (its current
+/// context). It retries what an API server under load answers (429, 503,
+/// 504) with backoff.
 pub async fn connect(kubeconfig: &Path) -> Result<Client, K8sError> {
+    connect_with(kubeconfig, true).await
+}
+
+/// A client like [`connect`]'s that never retries: for requests whose 429
+/// or 503 is the answer itself, not an API server under load. An eviction
+/// that a PodDisruptionBudget refuses is a 429 (retrying it waits out any
+/// timeout); a pod behind the API server's proxy may answer 503 itself.
+pub async fn connect_direct(kubeconfig: &Path) -> Result<Client, K8sError> {
+    connect_with(kubeconfig, false).await
+}
+
+async fn connect_with(kubeconfig: &Path, retry: bool) -> Result<Client, K8sError> {
     install_crypto_provider();
     let path = kubeconfig.display().to_string();
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| K8sError::Kubeconfig {
@@ -73,6 +87,8 @@ pub async fn connect(kubeconfig: &Path) -> Result<Client, K8sError> {
             path,
             message: e.to_string(),
         })?;
+    let mut config = config;
+    config.default_retry = retry;
     Client::try_from(config).map_err(K8sError::Connect)
 }
 

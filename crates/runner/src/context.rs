@@ -32,6 +32,10 @@ pub struct Kill {
     pub killed: Vec<(String, String)>,
     /// UIDs of every pod of the owner when the fault was injected.
     pub before: std::collections::BTreeSet<String>,
+    /// `(name, why)` of each eviction the API server refused (429: a
+    /// PodDisruptionBudget allowed no disruption). Those pods are in
+    /// `killed` too: they were meant to go, and are still there.
+    pub refused: Vec<(String, String)>,
 }
 
 pub struct Ctx {

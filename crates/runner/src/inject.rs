@@ -123,10 +123,17 @@ async fn proxy(
         .header("content-type", "application/json")
         .body(body)
         .map_err(OpError::bad)?;
-    ctx.client
+    direct(ctx)
+        .await?
         .request_text(req)
         .await
         .map_err(OpError::api(format!("{method} {path} on pod/{pod}")))
+}
+
+/// A client that does not retry 429 and 503: a refused eviction and a pod's
+/// own 503 are answers, not an API server under load.
+async fn direct(ctx: &Ctx) -> Result<kube::Client, OpError> {
+    Ok(k8s::connect_direct(&ctx.kubeconfig).await?)
 }
 
 /// Reverts `undo` (best effort: the fault's pod may be gone).
@@ -149,15 +156,25 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
     let msg = match i.fault.as_str() {
         "kill-pod" | "evict" => {
             let targeted = target_pods(ctx, i).await?;
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+            let api: Api<Pod> = Api::namespaced(direct(ctx).await?, &ctx.namespace);
             let mut done = Vec::new();
             let mut killed = Vec::new();
+            let mut refused = Vec::new();
             for p in targeted.pods.iter().take(count) {
                 let name = p.name_any();
                 if i.fault == "evict" {
-                    api.evict(&name, &EvictParams::default())
-                        .await
-                        .map_err(OpError::api(format!("evicting pod/{name}")))?;
+                    match api.evict(&name, &EvictParams::default()).await {
+                        Ok(_) => {}
+                        // The Eviction API's answer when a disruption budget
+                        // allows none: an observation (`podReplaced` judges
+                        // it), not an error of the harness.
+                        Err(kube::Error::Api(e)) if e.code == 429 => {
+                            refused.push((name.clone(), e.message.clone()));
+                        }
+                        Err(e) => {
+                            return Err(OpError::api(format!("evicting pod/{name}"))(e));
+                        }
+                    }
                 } else {
                     let grace = param_u64(i, "gracePeriodSeconds").unwrap_or(0) as u32;
                     let dp = DeleteParams {
@@ -171,12 +188,21 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                 killed.push((name.clone(), p.uid().unwrap_or_default()));
                 done.push(format!("pod/{name}"));
             }
+            let refusals: Vec<String> = refused
+                .iter()
+                .map(|(n, why)| format!("pod/{n} refused: {why}"))
+                .collect();
             ctx.last_kill = Some(Kill {
                 selector: targeted.selector.clone(),
                 killed,
                 before: targeted.all.clone(),
+                refused,
             });
-            format!("{}: {}", i.fault, done.join(", "))
+            if refusals.is_empty() {
+                format!("{}: {}", i.fault, done.join(", "))
+            } else {
+                format!("{}: {}", i.fault, refusals.join("; "))
+            }
         }
         "mock-config" | "fail-readiness" | "fill-memory" => {
             let patch = match i.fault.as_str() {

@@ -37,9 +37,14 @@ pub(crate) fn judge(kill: &Kill, want: u32, pods: &[Pod]) -> Seen {
         .map(|p| p.name_any())
         .collect();
     let names: Vec<&str> = kill.killed.iter().map(|(n, _)| n.as_str()).collect();
+    let refused: Vec<String> = kill
+        .refused
+        .iter()
+        .map(|(n, why)| format!("pod/{n}: {why}"))
+        .collect();
     let o = Observed::new(
         format!(
-            "killed {}: {}; new Ready pods: {}",
+            "killed {}: {}; new Ready pods: {}{}",
             names.join(", "),
             if still.is_empty() {
                 "gone".to_string()
@@ -50,10 +55,17 @@ pub(crate) fn judge(kill: &Kill, want: u32, pods: &[Pod]) -> Seen {
                 "none".to_string()
             } else {
                 new_ready.join(", ")
+            },
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; eviction refused: {}", refused.join("; "))
             }
         ),
         json!({
             "killed": names,
+            "evictionRefused": !refused.is_empty(),
+            "refusals": refused,
             "killedGone": still.is_empty(),
             "stillThere": still,
             "replacementsReady": new_ready.len(),
@@ -114,6 +126,7 @@ mod tests {
             selector: "app=m".into(),
             killed: vec![("m-a".into(), "uid-a".into())],
             before: ["uid-a".to_string(), "uid-b".to_string()].into(),
+            refused: Vec::new(),
         }
     }
 
@@ -145,5 +158,37 @@ mod tests {
             judge(&k, 1, &[other, pod("m-a", "uid-new", true, false)]),
             Seen::Held(_)
         ));
+    }
+
+    #[test]
+    fn a_refused_eviction_is_observed_as_such() {
+        let mut k = kill();
+        k.refused = vec![(
+            "m-a".into(),
+            "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+        )];
+        let Seen::NotYet(o) = judge(
+            &k,
+            1,
+            &[
+                pod("m-a", "uid-a", true, false),
+                pod("m-b", "uid-b", true, false),
+            ],
+        ) else {
+            panic!("not yet: the pod was never evicted");
+        };
+        assert_eq!(o.value["killedGone"], false);
+        assert_eq!(o.value["evictionRefused"], true);
+        assert!(
+            o.text
+                .contains("eviction refused: pod/m-a: Cannot evict pod"),
+            "{}",
+            o.text
+        );
+        // A kill that went through says so too.
+        let Seen::Held(o) = judge(&kill(), 1, &[pod("m-c", "uid-c", true, false)]) else {
+            panic!("replaced");
+        };
+        assert_eq!(o.value["evictionRefused"], false);
     }
 }
