@@ -8,6 +8,15 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod limits;
+
+/// Most inputs of one embeddings request unless configured (OpenAI's limit).
+pub const DEFAULT_MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// Most served model names, and the longest name.
+const MAX_MODELS: usize = 64;
+const MAX_MODEL_NAME: usize = 256;
+
 /// Everything a scenario can tune about the mock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
@@ -109,6 +118,10 @@ pub struct Config {
     #[arg(long, env = "MOCK_EMBEDDING_DIM", default_value_t = 384)]
     pub embedding_dim: usize,
 
+    /// Most inputs one `/v1/embeddings` request may carry; more get 400 (OpenAI allows 2048).
+    #[arg(long, env = "MOCK_MAX_EMBEDDING_INPUTS", default_value_t = DEFAULT_MAX_EMBEDDING_INPUTS)]
+    pub max_embedding_inputs: usize,
+
     /// How long in-flight requests may run on after SIGTERM before the process exits.
     #[arg(long, env = "MOCK_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -137,6 +150,7 @@ impl Default for Config {
             failure_types: vec![FailureKind::ServerError],
             force_unready: false,
             embedding_dim: 384,
+            max_embedding_inputs: DEFAULT_MAX_EMBEDDING_INPUTS,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -199,6 +213,20 @@ pub enum ConfigError {
     NotAnObject(&'static str),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("invalid configuration: {field} must be {allowed}, got {value}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        allowed: String,
+    },
+    #[error("invalid configuration: unknown field `{field}`; the fields are {known}")]
+    UnknownField { field: String, known: String },
+    #[error("invalid configuration: field `{field}`: {message}; expected {allowed}")]
+    WrongType {
+        field: String,
+        message: String,
+        allowed: String,
+    },
 }
 
 impl Config {
@@ -206,14 +234,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.served_model_names.is_empty()
-            || self.served_model_names.iter().any(|m| m.trim().is_empty())
+            || self.served_model_names.len() > MAX_MODELS
+            || self
+                .served_model_names
+                .iter()
+                .any(|m| m.trim().is_empty() || m.len() > MAX_MODEL_NAME)
         {
-            return invalid("served_model_names needs at least one non-empty name".into());
-        }
-        if !(0.0..=1.0).contains(&self.failure_rate) || self.failure_rate.is_nan() {
             return invalid(format!(
-                "failure_rate must be between 0 and 1, got {}",
-                self.failure_rate
+                "served_model_names needs 1 to {MAX_MODELS} non-empty names of at most {MAX_MODEL_NAME} bytes"
             ));
         }
         if self.failure_rate > 0.0 && self.failure_types.is_empty() {
@@ -221,28 +249,11 @@ impl Config {
                 "failure_types must name at least one kind when failure_rate > 0".into(),
             );
         }
-        if self.max_num_seqs == 0 {
-            return invalid("max_num_seqs must be at least 1".into());
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => limits::check(&map),
+            Ok(_) => invalid("the configuration is not a JSON object".into()),
+            Err(e) => invalid(e.to_string()),
         }
-        if !self.memory_per_payload_byte.is_finite() || self.memory_per_payload_byte < 0.0 {
-            return invalid(format!(
-                "memory_per_payload_byte must be a finite number >= 0, got {}",
-                self.memory_per_payload_byte
-            ));
-        }
-        if self.max_model_len == 0 {
-            return invalid("max_model_len must be at least 1".into());
-        }
-        if self.embedding_dim == 0 || self.embedding_dim > 65_536 {
-            return invalid(format!(
-                "embedding_dim must be in 1..=65536, got {}",
-                self.embedding_dim
-            ));
-        }
-        if self.kv_cache_tokens == 0 {
-            return invalid("kv_cache_tokens must be at least 1".into());
-        }
-        Ok(())
     }
 
     /// Applies a JSON merge patch (only the keys present change) and validates the result.
@@ -252,15 +263,38 @@ impl Config {
             serde_json::Value::Object(map) => map,
             other => return Err(ConfigError::NotAnObject(json_kind(other))),
         };
-        let mut current =
-            serde_json::to_value(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if let serde_json::Value::Object(map) = &mut current {
-            for (key, value) in patch {
-                map.insert(key.clone(), value.clone());
+        let serde_json::Value::Object(base) =
+            serde_json::to_value(self).map_err(|e| ConfigError::Invalid(e.to_string()))?
+        else {
+            return Err(ConfigError::Invalid(
+                "the configuration is not a JSON object".into(),
+            ));
+        };
+        // Field by field first, so that an error names the field at fault.
+        for (key, value) in patch {
+            if !base.contains_key(key) {
+                let known: Vec<&str> = base.keys().map(String::as_str).collect();
+                return Err(ConfigError::UnknownField {
+                    field: key.clone(),
+                    known: known.join(", "),
+                });
+            }
+            let mut one = base.clone();
+            one.insert(key.clone(), value.clone());
+            if let Err(e) = serde_json::from_value::<Config>(serde_json::Value::Object(one)) {
+                return Err(ConfigError::WrongType {
+                    field: key.clone(),
+                    message: e.to_string(),
+                    allowed: limits::describe(key).unwrap_or_else(|| "a valid value".into()),
+                });
             }
         }
-        let next: Config =
-            serde_json::from_value(current).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut merged = base;
+        for (key, value) in patch {
+            merged.insert(key.clone(), value.clone());
+        }
+        let next: Config = serde_json::from_value(serde_json::Value::Object(merged))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         next.validate()?;
         Ok(next)
     }
@@ -293,6 +327,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -319,6 +354,121 @@ mod tests {
             base.patched(&json!([1])).unwrap_err(),
             ConfigError::NotAnObject("an array")
         );
+    }
+
+    #[test]
+    fn every_numeric_field_has_a_range() {
+        let Ok(serde_json::Value::Object(map)) = serde_json::to_value(Config::default()) else {
+            panic!("the configuration is a JSON object");
+        };
+        for (key, value) in &map {
+            if value.is_number() || value.is_string() {
+                assert!(
+                    limits::describe(key).is_some(),
+                    "{key} has no range in config/limits.rs"
+                );
+            }
+        }
+        for l in limits::INT_LIMITS {
+            assert!(map.contains_key(l.key), "{} is not a field", l.key);
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field_and_the_range() {
+        let base = Config::default();
+        for (patch, field, range) in [
+            (
+                json!({"max_body_bytes": 0}),
+                "max_body_bytes",
+                "1..=1073741824",
+            ),
+            (
+                json!({"max_body_bytes": u64::MAX}),
+                "max_body_bytes",
+                "1..=1073741824",
+            ),
+            (json!({"max_model_len": 0}), "max_model_len", "1..=10000000"),
+            (
+                json!({"memory_per_request_bytes": u64::MAX}),
+                "memory_per_request_bytes",
+                "64 GiB",
+            ),
+            (json!({"ttft_ms": 86_400_000}), "ttft_ms", "0..=600000"),
+            (
+                json!({"max_embedding_inputs": 0}),
+                "max_embedding_inputs",
+                "1..=65536",
+            ),
+            (
+                json!({"memory_per_payload_byte": 1e9}),
+                "memory_per_payload_byte",
+                "0..=1024",
+            ),
+            (json!({"version": "v\n2"}), "version", "visible ASCII"),
+            (json!({"version": "x".repeat(200)}), "version", "1 to 128"),
+        ] {
+            let err = base.patched(&patch).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(range), "{patch}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_overflow_name_the_field() {
+        let base = Config::default();
+        for (patch, field) in [
+            (json!({"max_model_len": -1}), "max_model_len"),
+            (json!({"max_model_len": 1e30}), "max_model_len"),
+            (json!({"max_model_len": 4_294_967_296u64}), "max_model_len"),
+            (json!({"ttft_ms": "20"}), "ttft_ms"),
+            (json!({"force_unready": 1}), "force_unready"),
+            (json!({"failure_types": ["nope"]}), "failure_types"),
+        ] {
+            let err = base.patched(&patch).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::WrongType { field: f, .. } if f == field),
+                "{patch}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains("expected"), "{text}");
+        }
+    }
+
+    #[test]
+    fn flags_are_checked_like_patches() {
+        let cfg = Config {
+            max_body_bytes: 0,
+            ..Config::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_body_bytes")
+        );
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Any patch of any known field, with any JSON number, either
+        /// applies and leaves a valid configuration or is refused; never a panic.
+        #[test]
+        fn any_numeric_patch_is_applied_or_refused(
+            field in proptest::sample::select(limits::INT_LIMITS.iter().map(|l| l.key).collect::<Vec<_>>()),
+            value in proptest::prop_oneof![
+                proptest::num::u64::ANY.prop_map(|v| json!(v)),
+                proptest::num::i64::ANY.prop_map(|v| json!(v)),
+                proptest::num::f64::ANY.prop_map(|v| json!(v)),
+                (0u64..100_000).prop_map(|v| json!(v)),
+            ],
+        ) {
+            let base = Config::default();
+            match base.patched(&json!({ field: value })) {
+                Ok(next) => prop_assert_eq!(next.validate(), Ok(())),
+                Err(e) => prop_assert!(e.to_string().contains(field), "{}", e),
+            }
+        }
     }
 
     #[test]

@@ -31,4 +31,4 @@ pub mod vllm_cli;
 
 pub use app::{App, Identity};
 pub use config::{Config, FailureKind};
-pub use server::{router, serve};
+pub use server::{Admin, router, serve, serve_with};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 use mock_server::vllm_cli;
-use mock_server::{App, Config, Identity};
+use mock_server::{Admin, App, Config, Identity};
 
 /// A drop-in for vLLM's HTTP API and metrics, with knobs for latency,
 /// queueing, CPU, memory and failures. Every flag has a MOCK_* variable.
@@ -19,6 +19,16 @@ struct Cli {
     /// Port to listen on (vLLM's default is 8000).
     #[arg(long, env = "MOCK_PORT", default_value_t = 8000)]
     port: u16,
+
+    /// Serve the admin API (`/admin/config`) on this port instead of the
+    /// serving port, which then answers 404 under `/admin/`.
+    #[arg(long, env = "MOCK_ADMIN_PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    admin_port: Option<u16>,
+
+    /// No admin API at all: `/admin/*` answers 404 and the configuration
+    /// stays what the flags and MOCK_* variables set.
+    #[arg(long, env = "MOCK_NO_ADMIN", conflicts_with = "admin_port")]
+    no_admin: bool,
 
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "MOCK_LOG", default_value = "info")]
@@ -70,6 +80,22 @@ async fn main() -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("listener has no local address")?;
+    let admin = match (cli.no_admin, cli.admin_port) {
+        (true, _) => Admin::Off,
+        (false, None) => Admin::OnServingPort,
+        (false, Some(port)) => {
+            let admin_addr = SocketAddr::new(cli.host, port);
+            let l = tokio::net::TcpListener::bind(admin_addr)
+                .await
+                .with_context(|| format!("cannot listen on {admin_addr} for the admin API"))?;
+            println!(
+                "mock-server admin API on {}",
+                l.local_addr()
+                    .context("admin listener has no local address")?
+            );
+            Admin::Separate(l)
+        }
+    };
     // Tests and probes wait for this exact line.
     println!(
         "mock-server listening on {local} (pod {:?}, namespace {:?}, version {})",
@@ -77,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         identity.namespace,
         app.config().version
     );
-    mock_server::serve(listener, app, shutdown_signal())
+    mock_server::serve_with(listener, admin, app, shutdown_signal())
         .await
         .context("server failed")?;
     Ok(())
@@ -120,5 +146,28 @@ mod cli_tests {
         // clap's debug assertions: no two arguments share a flag (the
         // served version once clashed with clap's own --version).
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_admin_api_can_move_or_go() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["mock-server", "--admin-port", "9000"])
+            .expect("--admin-port parses");
+        assert_eq!(cli.admin_port, Some(9000));
+        let cli = super::Cli::try_parse_from(["mock-server", "--no-admin"]).expect("--no-admin");
+        assert!(cli.no_admin);
+        for bad in [
+            vec!["mock-server", "--no-admin", "--admin-port", "9000"],
+            vec!["mock-server", "--admin-port", "70000"],
+            vec!["mock-server", "--admin-port", "0"],
+        ] {
+            assert!(super::Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn help_snapshot() {
+        let help = super::Cli::command().render_help().to_string();
+        insta::assert_snapshot!("mock_server_help", help);
     }
 }

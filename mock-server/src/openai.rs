@@ -97,6 +97,20 @@ pub enum EmbeddingInput {
 }
 
 impl EmbeddingInput {
+    /// How many embeddings the input asks for, without copying it.
+    pub fn len(&self) -> usize {
+        match self {
+            EmbeddingInput::Text(_) | EmbeddingInput::Tokens(_) => 1,
+            EmbeddingInput::Texts(ts) => ts.len(),
+            EmbeddingInput::TokenBatches(b) => b.len(),
+        }
+    }
+
+    /// Whether the input asks for no embedding at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// One string per embedding to produce.
     pub fn items(&self) -> Vec<String> {
         match self {

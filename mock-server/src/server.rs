@@ -25,8 +25,34 @@ pub const NAMESPACE_HEADER: &str = "x-inference-namespace";
 /// Response header carrying the configured version.
 pub const VERSION_HEADER: &str = "x-inference-version";
 
-/// Builds the full router over `app`.
+/// Where the admin API (`/admin/*`) answers.
+#[derive(Debug)]
+pub enum Admin {
+    /// On the serving port, beside the inference API (the default; the
+    /// runner's `mock-config` faults reach it there).
+    OnServingPort,
+    /// On its own listener; `/admin/*` is 404 on the serving port.
+    Separate(TcpListener),
+    /// Nowhere: `/admin/*` is 404.
+    Off,
+}
+
+/// Builds the full router over `app`, admin API included.
 pub fn router(app: App) -> Router {
+    with_common_layers(admin_routes(api_routes()), app)
+}
+
+/// The inference and health API without the admin API.
+pub fn api_router(app: App) -> Router {
+    with_common_layers(api_routes(), app)
+}
+
+/// The admin API alone (for its own port).
+pub fn admin_router(app: App) -> Router {
+    with_common_layers(admin_routes(Router::new()), app)
+}
+
+fn api_routes() -> Router<App> {
     Router::new()
         .route("/health", get(health))
         .route("/health/ready", get(ready))
@@ -39,13 +65,20 @@ pub fn router(app: App) -> Router {
         .route("/v1/embeddings", post(inference::embeddings))
         .route("/metrics", get(metrics))
         .route("/version", get(version))
-        .route(
-            "/admin/config",
-            get(get_config)
-                .put(patch_config)
-                .patch(patch_config)
-                .post(patch_config),
-        )
+}
+
+fn admin_routes(routes: Router<App>) -> Router<App> {
+    routes.route(
+        "/admin/config",
+        get(get_config)
+            .put(patch_config)
+            .patch(patch_config)
+            .post(patch_config),
+    )
+}
+
+fn with_common_layers(routes: Router<App>, app: App) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read by the handlers against the live limit.
@@ -203,9 +236,33 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, Admin::OnServingPort, app, shutdown).await
+}
+
+/// [`serve`] with the admin API placed by `admin`. A separate admin
+/// listener stops when the serving one does.
+pub async fn serve_with(
+    listener: TcpListener,
+    admin: Admin,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (routes, admin_task) = match admin {
+        Admin::OnServingPort => (router(app.clone()), None),
+        Admin::Off => (api_router(app.clone()), None),
+        Admin::Separate(admin_listener) => {
+            let admin_app = admin_router(app.clone());
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(admin_listener, admin_app).await {
+                    tracing::error!("admin listener failed: {e}");
+                }
+            });
+            (api_router(app.clone()), Some(AbortOnDrop(task)))
+        }
+    };
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_signal = app.clone();
-    let server = axum::serve(listener, router(app.clone())).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
         shutdown.await;
         app_for_signal.begin_shutdown();
         tracing::info!("shutdown requested: no new connections, finishing in-flight requests");
@@ -219,6 +276,7 @@ pub async fn serve(
         }
         tokio::time::sleep(Duration::from_millis(grace_app.config().shutdown_grace_ms)).await;
     };
+    let _admin_task = admin_task;
     tokio::select! {
         result = server => {
             tracing::info!("all connections closed; exiting");
@@ -228,5 +286,14 @@ pub async fn serve(
             tracing::warn!(in_flight = app.scheduler().running(), "grace period over with requests still in flight; exiting");
             Ok(())
         }
+    }
+}
+
+/// Stops a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

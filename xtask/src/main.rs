@@ -4,6 +4,8 @@ mod bench_kwok;
 mod bench_mock;
 mod check_cmd;
 mod cluster_cmd;
+mod exit;
+mod lint_cmd;
 mod report_cmd;
 mod run_cmd;
 mod test_binaries;
@@ -54,10 +56,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ScenariosCommand {
     /// Parse and check scenario files (default: scenarios/); nothing runs.
-    Lint {
-        /// Files or folders of *.yaml scenarios.
-        paths: Vec<std::path::PathBuf>,
-    },
+    Lint(lint_cmd::LintArgs),
     /// Print the JSON Schema of scenario files (for yaml-language-server).
     Schema,
 }
@@ -70,8 +69,11 @@ enum BenchCommand {
     Kwok(bench_kwok::BenchKwokArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    exit::report(run(Cli::parse()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => cluster_cmd::up(&args),
         Command::Down(args) => cluster_cmd::down(&args),
@@ -86,24 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run_cmd::run(&args),
         Command::E2e(args) => run_cmd::e2e(&args),
         Command::Check(args) => check_cmd::run(&args),
-        Command::Scenarios(ScenariosCommand::Lint { paths }) => {
-            let paths = if paths.is_empty() {
-                vec![environment::workspace::repo_root().join("scenarios")]
-            } else {
-                paths
-            };
-            let loaded = scenario::load_all(&paths)?;
-            for (file, s) in &loaded {
-                println!(
-                    "ok  {}  {} ({} steps)",
-                    file.display(),
-                    s.metadata.name,
-                    s.spec.steps.len()
-                );
-            }
-            println!("{} scenario file(s) valid", loaded.len());
-            Ok(())
-        }
+        Command::Scenarios(ScenariosCommand::Lint(args)) => lint_cmd::run(&args),
         Command::Scenarios(ScenariosCommand::Schema) => {
             println!(
                 "{}",
@@ -137,6 +122,11 @@ mod tests {
             .and_then(|b| b.find_subcommand_mut("mock"))
             .map(|c| c.render_help().to_string());
         insta::assert_snapshot!("xtask_bench_mock_help", bench.unwrap_or_default());
+        let lint = cmd
+            .find_subcommand_mut("scenarios")
+            .and_then(|b| b.find_subcommand_mut("lint"))
+            .map(|c| c.render_help().to_string());
+        insta::assert_snapshot!("xtask_scenarios_lint_help", lint.unwrap_or_default());
         for sub in ["up", "run", "e2e", "check"] {
             let help = cmd
                 .find_subcommand_mut(sub)

@@ -2,7 +2,7 @@
 //! `cargo xtask e2e` (bring up the default cluster, run every built-in
 //! scenario, write the report, tear down).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,16 +96,23 @@ pub struct E2eArgs {
 }
 
 fn parse_set(set: &[String]) -> anyhow::Result<scenario::bindings::Bindings> {
-    let mut out = BTreeMap::new();
-    for s in set {
-        let (k, v) = s
-            .split_once('=')
-            .with_context(|| format!("--set {s:?}: expected NAME=VALUE"))?;
-        let value: serde_json::Value =
-            yaml_serde::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
-        out.insert(k.trim().to_string(), value);
+    Ok(scenario::bindings::parse_set(set)?)
+}
+
+/// Before any cluster work: a bad profile or `--set` fails, and a `--set`
+/// name that no scenario, template or profile uses is warned about.
+fn check_inputs(
+    scenarios: &[(PathBuf, scenario::Scenario)],
+    common: &CommonRunArgs,
+) -> anyhow::Result<()> {
+    let profile = profile::load(&common.profile)?;
+    let set = parse_set(&common.set)?;
+    let root = environment::workspace::repo_root();
+    let known = scenario::usage::known_names(scenarios, &profile.spec.bindings, &root);
+    for u in scenario::usage::unknown_set(&set, &known) {
+        eprintln!("warning: {u}");
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The report's view of the cluster `name` that `d` describes.
@@ -330,6 +337,7 @@ fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<(PathBuf, scen
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let scenarios = load(&args.paths, &args.common.only)?;
+    check_inputs(&scenarios, &args.common)?;
     let (kubeconfig, provider) = match &args.kubeconfig {
         Some(k) => (k.clone(), None),
         None => {
@@ -396,8 +404,8 @@ impl Drop for Teardown {
 /// reported as skipped), tears down what it created.
 pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
     let scenarios = load(&[], &args.common.only)?;
-    // Fail on a bad profile before minutes of cluster set-up.
-    profile::load(&args.common.profile)?;
+    // Fail on a bad profile or --set before minutes of cluster set-up.
+    check_inputs(&scenarios, &args.common)?;
     let opts = UpOptions {
         provider: args.provider.into(),
         name: args.cluster.clone(),

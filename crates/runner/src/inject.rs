@@ -176,7 +176,10 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                         }
                     }
                 } else {
-                    let grace = param_u64(i, "gracePeriodSeconds").unwrap_or(0) as u32;
+                    let grace = u32::try_from(param_u64(i, "gracePeriodSeconds").unwrap_or(0))
+                        .map_err(|_| {
+                            OpError::bad("params.gracePeriodSeconds: at most 4294967295 seconds")
+                        })?;
                     let dp = DeleteParams {
                         grace_period_seconds: Some(grace),
                         ..DeleteParams::default()
@@ -208,14 +211,24 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             let patch = match i.fault.as_str() {
                 "fail-readiness" => json!({ "force_unready": i.params.get("value").and_then(Value::as_bool).unwrap_or(true) }),
                 "fill-memory" => {
-                    let bytes = param_u64(i, "bytes")
-                        .ok_or(OpError::bad("fill-memory needs params.bytes"))?;
+                    let bytes = i
+                        .params
+                        .get("bytes")
+                        .ok_or(OpError::bad("fill-memory needs params.bytes (e.g. 512Mi)"))
+                        .and_then(|v| {
+                            scenario::limits::bytes(v)
+                                .map_err(|m| OpError::bad(format!("params.bytes: {m}")))
+                        })?;
                     json!({ "memory_per_request_bytes": bytes })
                 }
                 _ => Value::Object(i.params.get("patch").and_then(Value::as_object).cloned().ok_or(OpError::bad("mock-config needs params.patch, a JSON merge patch of the mock's config"))?),
             };
             let pods = target_pods(ctx, i).await?.pods;
-            let port = param_u64(i, "port").map(|p| p as u16).unwrap_or(MOCK_PORT);
+            let port = match i.params.get("port") {
+                Some(v) => scenario::limits::port(v)
+                    .map_err(|m| OpError::bad(format!("params.port: {m}")))?,
+                None => MOCK_PORT,
+            };
             let body = serde_json::to_vec(&patch).map_err(OpError::bad)?;
             let mut done = Vec::new();
             for p in pods.iter().take(if i.fault == "fill-memory" {

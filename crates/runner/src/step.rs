@@ -14,7 +14,7 @@ use crate::{diagnose, evidence, expect, inject, loads, ops};
 use report::{Block, Diagnosis, FailureKind, OperationReport, Outcome, StepReport, TimelineSource};
 use scenario::model::{Action, Operation, Step, Timeouts, format_duration};
 use scenario::plan::slug;
-use scenario::render::{render_action, summarize};
+use scenario::render::{self, render_action};
 
 pub(crate) fn skipped_step(step: &Step, why: &str) -> StepReport {
     let now = Timestamp::now();
@@ -164,7 +164,10 @@ pub(crate) async fn run_step(
     (
         StepReport {
             name: step.name.clone(),
-            description: step.description.clone(),
+            description: step
+                .description
+                .as_deref()
+                .map(|d| render::text(d, &ctx.bindings)),
             started,
             finished: Timestamp::now(),
             outcome,
@@ -190,10 +193,7 @@ async fn run_op(
     let timeout = op
         .timeout
         .unwrap_or_else(|| timeout_for(kind, scenario_t, suite_t));
-    let description = op
-        .description
-        .clone()
-        .unwrap_or_else(|| summarize(&op.action));
+    let description = render::title(op, &ctx.bindings);
     ctx.console.op(kind, &description);
     let started = Timestamp::now();
     let mut cancel = ctx.cancel.clone();

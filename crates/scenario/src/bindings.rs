@@ -28,6 +28,74 @@ pub enum TemplateError {
     Values { file: PathBuf, message: String },
 }
 
+/// Why a `--set NAME=VALUE` was refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum SetError {
+    #[error("--set {0:?}: expected NAME=VALUE, e.g. --set image=my/server:tag")]
+    NoEquals(String),
+    #[error("--set {0:?}: the name is empty; expected NAME=VALUE")]
+    EmptyName(String),
+}
+
+/// Parses `--set NAME=VALUE` arguments into bindings (see [`parse_value`]).
+pub fn parse_set(items: &[String]) -> Result<Bindings, SetError> {
+    let mut out = Bindings::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| SetError::NoEquals(item.clone()))?;
+        if k.trim().is_empty() {
+            return Err(SetError::EmptyName(item.clone()));
+        }
+        out.insert(k.trim().to_string(), parse_value(v));
+    }
+    Ok(out)
+}
+
+/// A value typed on the command line: a number, boolean, list or mapping
+/// when YAML reads it as one *and* writing that back gives the same text;
+/// otherwise the text exactly as typed. So `3` and `true` are typed, while
+/// `1.10` (YAML's 1.1), `1e3`, `007` or `0x10` stay the strings the user wrote.
+pub fn parse_value(text: &str) -> serde_json::Value {
+    let as_text = || serde_json::Value::String(text.to_string());
+    let Ok(value) = yaml_serde::from_str::<serde_json::Value>(text) else {
+        return as_text();
+    };
+    let same = match &value {
+        serde_json::Value::Number(n) => n.to_string() == text,
+        serde_json::Value::Bool(b) => b.to_string() == text,
+        serde_json::Value::String(s) => s == text,
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => true,
+        serde_json::Value::Null => false,
+    };
+    if same { value } else { as_text() }
+}
+
+/// Every `{{ name }}` in `text`: 1-based line and column, and the name
+/// (lines that are YAML comments are skipped).
+pub fn placeholders(text: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let mut rest = line;
+        let mut offset = 0;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim();
+            if !name.is_empty() {
+                let column = line[..offset + start].chars().count() + 1;
+                out.push((i + 1, column, name.to_string()));
+            }
+            offset += start + 2 + end + 2;
+            rest = &line[offset..];
+        }
+    }
+    out
+}
+
 /// Renders `text` (from `file`, used in messages) with `bindings`.
 pub fn render(file: &Path, text: &str, bindings: &Bindings) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(text.len());
@@ -168,6 +236,56 @@ mod tests {
         assert!(
             e.to_string().contains("only strings, numbers and booleans"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn set_keeps_the_text_the_user_typed_where_typing_would_change_it() {
+        let set = parse_set(&[
+            "version=1.10".into(),
+            "replicas=3".into(),
+            "flag=true".into(),
+            "ratio=0.5".into(),
+            "big=1e3".into(),
+            "octal=007".into(),
+            "image=my/server:tag".into(),
+            "empty=".into(),
+            "list=[1, 2]".into(),
+            "eq=a=b".into(),
+        ])
+        .expect("parses");
+        assert_eq!(set["version"], json!("1.10"));
+        assert_eq!(set["replicas"], json!(3));
+        assert_eq!(set["flag"], json!(true));
+        assert_eq!(set["ratio"], json!(0.5));
+        assert_eq!(set["big"], json!("1e3"));
+        assert_eq!(set["octal"], json!("007"));
+        assert_eq!(set["image"], json!("my/server:tag"));
+        assert_eq!(set["empty"], json!(""));
+        assert_eq!(set["list"], json!([1, 2]));
+        assert_eq!(set["eq"], json!("a=b"));
+        let out = render(Path::new("t"), "v: \"{{ version }}\"", &set).expect("renders");
+        assert_eq!(out, "v: \"1.10\"");
+        assert_eq!(
+            parse_set(&["version".into()]).unwrap_err().to_string(),
+            "--set \"version\": expected NAME=VALUE, e.g. --set image=my/server:tag"
+        );
+        assert!(matches!(
+            parse_set(&["=1".into()]),
+            Err(SetError::EmptyName(_))
+        ));
+    }
+
+    #[test]
+    fn placeholders_are_found_with_their_place() {
+        let found = placeholders("a: {{ x }}\n# {{ c }}\nb: \"{{y}}-{{ z }}\"");
+        assert_eq!(
+            found,
+            vec![
+                (1, 4, "x".to_string()),
+                (3, 5, "y".to_string()),
+                (3, 11, "z".to_string())
+            ]
         );
     }
 

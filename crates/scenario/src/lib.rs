@@ -10,12 +10,14 @@
 //! (`harness::runner`).
 
 pub mod bindings;
+pub mod limits;
 pub mod model;
 pub mod observed;
 pub mod plan;
 pub mod profile;
 pub mod render;
 mod twins;
+pub mod usage;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -93,6 +95,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, Vec<Problem>> {
 /// Checks what the types alone don't.
 fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
     let mut out = Vec::new();
+    let mut out_limits = Vec::new();
     let mut problem = |needle: Option<&str>, message: String| {
         let line = needle.and_then(|n| line_of(text, n));
         out.push(Problem {
@@ -167,6 +170,20 @@ fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
                         format!("spec.steps[{i}].{block}[{j}] ({}): {m}", op.action.kind()),
                     );
                 }
+                for (key, m) in limits::check(&op.action) {
+                    // The key's own line, below the step's.
+                    let from = line_of(text, &needle).unwrap_or(1);
+                    let line = line_after(text, from, &format!("{key}:")).or(Some(from));
+                    out_limits.push(Problem {
+                        file: file.to_path_buf(),
+                        line,
+                        column: line.map(|_| 1),
+                        message: format!(
+                            "spec.steps[{i}].{block}[{j}] ({}): {m}",
+                            op.action.kind()
+                        ),
+                    });
+                }
             }
         }
     }
@@ -192,6 +209,7 @@ fn check(file: &Path, text: &str, s: &Scenario) -> Vec<Problem> {
             );
         }
     }
+    out.append(&mut out_limits);
     for (line, message) in twins::lint(text, s) {
         out.push(Problem {
             file: file.to_path_buf(),
@@ -234,9 +252,6 @@ fn check_action(a: &Action) -> Result<(), String> {
             }
         }
         Action::Load(x) => {
-            if x.users == 0 {
-                return Err("users must be at least 1".into());
-            }
             if x.duration.is_none() && x.requests.is_none() {
                 return Err("needs duration or requests".into());
             }
@@ -314,8 +329,17 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 /// The 1-based line of the first line containing `needle`.
-fn line_of(text: &str, needle: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// The 1-based line of the first line at or after line `from` containing `needle`.
+fn line_after(text: &str, from: usize, needle: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
 }
 
 /// Loads every `*.yaml` / `*.yml` under `paths` (files or folders), all or nothing.
@@ -589,6 +613,49 @@ spec:
                 "step {} of gpu-unschedulable has a twin",
                 step.name
             );
+        }
+    }
+
+    #[test]
+    fn numbers_out_of_range_say_where_and_what_to_write() {
+        for (from, to, line_needle, says) in [
+            (
+                "users: 8",
+                "users: 0",
+                "users: 0",
+                "users must be at least 1",
+            ),
+            (
+                "users: 8",
+                "users: 100000",
+                "users: 100000",
+                "at most 10000 users",
+            ),
+            (
+                "service/mock-server:8000",
+                "service/mock-server:70000",
+                "mock-server:70000",
+                "port 70000 is out of range; expected 1 to 65535",
+            ),
+            (
+                "env: { MOCK_VERSION: v2 } }",
+                "resources: { limits: { memory: 1Zi } } }",
+                "1Zi",
+                "resources.limits.memory: \"1Zi\" is not a Kubernetes quantity: unknown suffix \"Zi\"",
+            ),
+            (
+                "duration: 500ms",
+                "duration: 99999999999999h",
+                "99999999999999h",
+                "longer than 168h (7 days)",
+            ),
+        ] {
+            let bad = GOOD.replace(from, to);
+            let p = parse(Path::new("s.yaml"), &bad).unwrap_err();
+            let msg = p[0].to_string();
+            let want = format!("s.yaml:{}:", line_of(&bad, line_needle).unwrap_or(0));
+            assert!(msg.starts_with(&want), "{to}: {msg} (wanted {want})");
+            assert!(msg.contains(says), "{to}: {msg}");
         }
     }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::bindings::{self, Bindings};
-use crate::model::{Action, format_duration};
+use crate::model::{Action, Operation, format_duration};
 
 /// What an operation does, in a few words, when it has no description.
 pub fn summarize(a: &Action) -> String {
@@ -53,6 +53,28 @@ pub fn summarize(a: &Action) -> String {
         Action::Sleep(x) => format!("sleep {}", format_duration(x.duration)),
         Action::Script(x) => format!("script: {}", x.run.lines().next().unwrap_or("")),
     }
+}
+
+/// An operation's title as the console and the report show it: its
+/// description, or else a summary of it, with the bindings filled in
+/// (`load load: 4 users on service/mock-server:8000`, never
+/// `service/{{ server }}:{{ port }}`). Where a placeholder cannot be
+/// filled the text stays as written; running the operation reports why.
+pub fn title(op: &Operation, bindings: &Bindings) -> String {
+    match &op.description {
+        Some(d) => text(d, bindings),
+        None => render_action(&op.action, bindings)
+            .map(|a| summarize(&a))
+            .unwrap_or_else(|_| summarize(&op.action)),
+    }
+}
+
+/// `text` with its placeholders filled, or as written when one cannot be.
+pub fn text(text: &str, bindings: &Bindings) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    bindings::render(Path::new("(text)"), text, bindings).unwrap_or_else(|_| text.to_string())
 }
 
 /// Fills `{{ name }}` placeholders in every string of an operation from
@@ -134,6 +156,33 @@ mod tests {
         }
         let err = render_action(&op.action, &Bindings::new()).unwrap_err();
         assert!(err.contains("v"), "{err}");
+    }
+
+    #[test]
+    fn titles_show_rendered_values() {
+        let b: Bindings = [
+            ("server".to_string(), serde_json::json!("mock-server")),
+            ("port".to_string(), serde_json::json!(8000)),
+            ("version".to_string(), serde_json::json!("1.10")),
+        ]
+        .into();
+        let op: Operation = yaml_serde::from_str(
+            "load: { name: during, target: \"service/{{ server }}:{{ port }}\", users: 4, duration: 40s }",
+        )
+        .expect("operation");
+        assert_eq!(
+            title(&op, &b),
+            "load during: 4 users on service/mock-server:8000"
+        );
+        let op: Operation = yaml_serde::from_str(
+            "rollout: { target: \"deployment/{{ server }}\", env: { V: v2 } }\ndescription: \"{{ server }} to {{ version }}\"",
+        )
+        .expect("operation");
+        assert_eq!(title(&op, &b), "mock-server to 1.10");
+        // An unknown name leaves the text as written; running it says why.
+        let op: Operation = yaml_serde::from_str("wait: { rollout: \"deployment/{{ nope }}\" }")
+            .expect("operation");
+        assert_eq!(title(&op, &b), "wait for rollout of deployment/{{ nope }}");
     }
 
     #[test]

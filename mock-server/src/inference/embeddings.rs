@@ -13,6 +13,7 @@ use super::ballast::Ballast;
 use super::body::parse_json;
 use super::pacing::jittered;
 use crate::app::App;
+use crate::config::Config;
 use crate::openai::{ApiError, EmbeddingRequest, count_tokens};
 
 /// `POST /v1/embeddings`: deterministic unit vectors derived from the input text.
@@ -25,13 +26,8 @@ pub async fn embeddings(
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: EmbeddingRequest = parse_json(app, &bytes)?;
     let model = resolve_model(app, &cfg, req.model.as_deref())?;
+    check_input_count(app, &cfg, req.input.len())?;
     let items = req.input.items();
-    if items.is_empty() {
-        return Err(ApiError {
-            param: Some("input"),
-            ..ApiError::invalid_request("input must not be empty.")
-        });
-    }
     injected_failure(app, &cfg, headers, &model)?;
     let _ballast = Ballast::for_request(&cfg, bytes.len());
     tokio::time::sleep(jittered(cfg.ttft_ms, cfg.ttft_jitter_ms)).await;
@@ -53,6 +49,41 @@ pub async fn embeddings(
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }))
     .into_response())
+}
+
+/// Most values (inputs times dimensions) one response may hold.
+pub const MAX_EMBEDDING_VALUES: usize = 1 << 24;
+
+/// Refuses an empty input, more inputs than `max_embedding_inputs`, and a
+/// response of more than [`MAX_EMBEDDING_VALUES`] values, before any
+/// embedding is computed.
+fn check_input_count(app: &App, cfg: &Config, n: usize) -> Result<(), ApiError> {
+    let (reason, message) = if n == 0 {
+        ("empty_input", "input must not be empty.".to_string())
+    } else if n > cfg.max_embedding_inputs {
+        (
+            "too_many_inputs",
+            format!(
+                "input has {n} items; at most {} are allowed per request (max_embedding_inputs).",
+                cfg.max_embedding_inputs
+            ),
+        )
+    } else if n.saturating_mul(cfg.embedding_dim) > MAX_EMBEDDING_VALUES {
+        (
+            "too_many_inputs",
+            format!(
+                "input has {n} items of {} values each; at most {MAX_EMBEDDING_VALUES} values fit in one response.",
+                cfg.embedding_dim
+            ),
+        )
+    } else {
+        return Ok(());
+    };
+    app.metrics().record_rejected(400, reason);
+    Err(ApiError {
+        param: Some("input"),
+        ..ApiError::invalid_request(message)
+    })
 }
 
 /// A unit vector that depends only on `text` (FNV-1a seed, xorshift stream).
