@@ -263,22 +263,9 @@ fn rollout_silent_when_the_new_revision_became_available() {
 
 // ---- rollout capacity ----
 
-#[test]
-fn capacity_dropped_reads_availability_over_time() {
-    let r = recording("capacity");
-    let found = diagnose::rollout::capacity_dropped(&r.evidence, &r.loads);
-    assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(found[0].decider, Decider::RolloutController);
-    assert_mentions(
-        &found[0],
-        &[
-            "got no response",
-            "maxSurge=0 maxUnavailable=1",
-            "requires 0 available",
-        ],
-    );
-    insta::assert_snapshot!("capacity", found[0].summary);
-}
+// The positive case (05's `no-headroom` twin) has no real recording yet:
+// on the overloaded recording cluster that twin failed at its first
+// rollout, before its rollback step; see the unit tests in rollout.rs.
 
 #[test]
 fn capacity_silent_when_no_request_was_dropped() {
@@ -316,7 +303,6 @@ fn every_recording_names_a_controller_never_only_the_assertion() {
         "oom",
         "liveness",
         "rollout",
-        "capacity",
         "ready-too-early",
         "selector",
     ] {

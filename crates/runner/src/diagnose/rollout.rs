@@ -313,6 +313,109 @@ pub fn capacity_dropped(ev: &Evidence, loads: &[LoadReport]) -> Vec<Found> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::{ReplicaPoint, Strategy};
+    use report::{FailedRequest, Percentiles};
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).expect("time")
+    }
+
+    fn rs(name: &str, revision: i64, points: &[(i64, i32)]) -> ReplicaSetInfo {
+        ReplicaSetInfo {
+            name: name.into(),
+            deployment: Some("m".into()),
+            revision,
+            desired: 1,
+            history: points
+                .iter()
+                .map(|(t, a)| ReplicaPoint {
+                    at: at(*t),
+                    replicas: 1,
+                    ready: *a,
+                    available: *a,
+                })
+                .collect(),
+            ..ReplicaSetInfo::default()
+        }
+    }
+
+    fn load(failed_at: &[i64]) -> LoadReport {
+        LoadReport {
+            name: "during".into(),
+            target: "service/m:8000".into(),
+            request: "completions".into(),
+            users: 1,
+            started: at(0),
+            finished: at(60),
+            requests: 10,
+            failures: failed_at.len() as u64,
+            throughput_rps: 1.0,
+            error_rate: 0.0,
+            latency_ms: Percentiles::default(),
+            ttft_ms: None,
+            by_status: Default::default(),
+            by_version: Default::default(),
+            by_pod: Default::default(),
+            buckets: Vec::new(),
+            failed_samples: failed_at
+                .iter()
+                .map(|t| FailedRequest {
+                    at: at(*t),
+                    status: None,
+                    error: "connection reset".into(),
+                    pod: None,
+                    request_bytes: 10,
+                })
+                .collect(),
+        }
+    }
+
+    fn no_headroom() -> Evidence {
+        Evidence {
+            deployments: vec![DeploymentInfo {
+                name: "m".into(),
+                desired: 1,
+                strategy: Strategy {
+                    type_: "RollingUpdate".into(),
+                    max_surge: Some("0".into()),
+                    max_unavailable: Some("1".into()),
+                },
+                ..DeploymentInfo::default()
+            }],
+            // v1 goes at 10 s, v2 is available at 30 s.
+            replica_sets: vec![
+                rs("m-1", 1, &[(0, 1), (10, 0)]),
+                rs("m-2", 2, &[(11, 0), (30, 1)]),
+            ],
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn requests_dropped_while_nothing_was_available_are_the_strategys() {
+        let found = capacity_dropped(&no_headroom(), &[load(&[15, 20])]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0]
+                .summary
+                .contains("2 requests got no response while deployment/m had no available replica"),
+            "{}",
+            found[0].summary
+        );
+        assert!(
+            found[0]
+                .summary
+                .contains("maxSurge=0 maxUnavailable=1 with 1 replica"),
+            "{}",
+            found[0].summary
+        );
+    }
+
+    #[test]
+    fn requests_dropped_outside_the_gap_are_not_the_strategys() {
+        assert!(capacity_dropped(&no_headroom(), &[load(&[50])]).is_empty());
+        assert!(capacity_dropped(&no_headroom(), &[load(&[])]).is_empty());
+    }
 
     #[test]
     fn percentages_round_like_the_controller() {
