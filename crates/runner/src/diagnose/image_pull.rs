@@ -46,10 +46,12 @@ pub fn rule(ev: &Evidence) -> Vec<Found> {
                         && (e.reason == "Failed" || e.reason == "BackOff")
                 })
                 .collect();
+            // The kubelet's own pull error says more than `Error: ImagePullBackOff`.
             let said = events
                 .iter()
                 .rev()
-                .find(|e| e.reason == "Failed")
+                .find(|e| e.reason == "Failed" && e.message.contains("pull image"))
+                .or_else(|| events.iter().rev().find(|e| e.reason == "Failed"))
                 .map(|e| format!(" It recorded `{}`.", e.message))
                 .unwrap_or_default();
             let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();

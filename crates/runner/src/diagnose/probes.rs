@@ -54,11 +54,13 @@ pub fn readiness_failing(ev: &Evidence) -> Option<Found> {
     Some(Found::new(
         Decider::KubeletProbes,
         format!(
-            "The kubelet's readiness probe{probe} keeps failing on {} ({} {}; the last said `{last}`), so {} not Ready: the endpoint controller sends them no traffic and a rollout waits for them. Either the server never becomes healthy on that endpoint (read the pods' logs) or the probe asks the wrong path or port.",
+            "The kubelet's readiness probe{probe} keeps failing on {} {} ({}; the last said `{last}`), so {} not Ready: the endpoint controller sends {} no traffic and a rollout waits for {}. Either the server never becomes healthy on that endpoint (read the pods' logs) or the probe asks the wrong path or port.",
             if pods.len() == 1 { "pod" } else { "pods" },
             names(&pods),
             plural(failures, "failure"),
             if pods.len() == 1 { "it is" } else { "they are" },
+            if pods.len() == 1 { "it" } else { "them" },
+            if pods.len() == 1 { "it" } else { "them" },
         ),
         failing
             .iter()
