@@ -4,6 +4,7 @@ mod bench_kwok;
 mod bench_mock;
 mod check_cmd;
 mod cluster_cmd;
+mod evidence_cmd;
 mod exit;
 mod lint_cmd;
 mod report_cmd;
@@ -51,6 +52,9 @@ enum Command {
     /// Compare two runs' reports, re-render one, or print report.json's JSON Schema.
     #[command(subcommand)]
     Report(report_cmd::ReportCommand),
+    /// Record a namespace's Kubernetes evidence as JSON (for diagnosis tests).
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Test(args) => test_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::Evidence(cmd) => evidence_cmd::run(&cmd),
         Command::E2e(args) => run_cmd::e2e(&args),
         Command::Check(args) => check_cmd::run(&args),
         Command::Scenarios(ScenariosCommand::Lint(args)) => lint_cmd::run(&args),

@@ -115,6 +115,15 @@ fn check_inputs(
     Ok(())
 }
 
+/// Set to `1` to write a recording of each scenario namespace's evidence
+/// (`artifacts/<scenario>/<step>/evidence.json`) after every step, not
+/// only after failed ones.
+pub const RECORD_EVIDENCE_ENV: &str = "INFERBENCH_RECORD_EVIDENCE";
+
+fn record_evidence_asked() -> bool {
+    std::env::var(RECORD_EVIDENCE_ENV).is_ok_and(|v| v == "1" || v == "true")
+}
+
 /// The report's view of the cluster `name` that `d` describes.
 fn cluster_info(name: &str, d: &ClusterDescription) -> ClusterInfo {
     ClusterInfo {
@@ -148,7 +157,7 @@ fn cluster_capabilities(d: &ClusterDescription) -> BTreeSet<Capability> {
         GpuKind::Real => {
             caps.insert(Capability::RealGpus);
         }
-        GpuKind::None | GpuKind::Simulated => {}
+        GpuKind::None | GpuKind::Simulated | GpuKind::Unknown { .. } => {}
     }
     caps
 }
@@ -234,6 +243,11 @@ fn run_and_report(
             .await
             .context("describing the cluster")?;
         let cluster = cluster_info(cluster_name, &described);
+        if let Some(reason) = described.gpu_kind.reason() {
+            eprintln!(
+                "warning: cannot tell whether this cluster's GPUs are fake or real, so scenarios that need either are skipped: {reason}"
+            );
+        }
         let cluster_caps = cluster_capabilities(&described);
         check_profile(&profile, &cluster_caps, &set)?;
         let capabilities = profile::offered(&cluster_caps, &profile);
@@ -279,6 +293,7 @@ fn run_and_report(
             set,
             profile_bindings: profile.spec.bindings.clone(),
             capabilities,
+            record_evidence: record_evidence_asked(),
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;

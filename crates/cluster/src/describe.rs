@@ -1,18 +1,23 @@
 //! What a running cluster offers, read from its API: node pools, their
-//! GPUs and where the GPUs come from. `run` reports it, and scenarios are
-//! matched against it (containers, fake or real GPUs).
+//! GPUs (nodes' allocatable `nvidia.com/gpu`) and where the GPUs come from
+//! (which device plugin's DaemonSet runs, see [`crate::device_plugins`]).
+//! `run` reports it, and scenarios are matched against it (containers,
+//! fake or real GPUs). What the kubeconfig's user may not read is reported
+//! as such (403, with the permission it needs), never guessed around.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
+use crate::device_plugins::{DevicePlugin, PluginKind, device_plugin};
 use crate::{ClusterError, GPU_PRESENT_LABEL, POOL_LABEL, Provider};
 
 /// Where a cluster's GPUs come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GpuKind {
     /// No node has or claims a GPU.
@@ -23,28 +28,109 @@ pub enum GpuKind {
     Real,
     /// Written into fake nodes (kwok): schedulable, never usable.
     Simulated,
+    /// Nodes have or claim GPUs, but what advertises them could not be
+    /// told (not readable, no known plugin, or both kinds running).
+    Unknown { reason: String },
 }
 
 impl GpuKind {
-    /// `none`, `fake`, `real`, `simulated` (as reports spell it).
-    pub fn as_str(self) -> &'static str {
+    /// `none`, `fake`, `real`, `simulated`, `unknown` (as reports spell it).
+    pub fn as_str(&self) -> &'static str {
         match self {
             GpuKind::None => "none",
             GpuKind::Fake => "fake",
             GpuKind::Real => "real",
             GpuKind::Simulated => "simulated",
+            GpuKind::Unknown { .. } => "unknown",
         }
     }
 
-    /// What GPUs a cluster has: GPU nodes (`any_gpu`), gpu-fakes installed
-    /// (`fakes`), made by `provider` (`None`: not ours).
-    pub fn of(any_gpu: bool, fakes: bool, provider: Option<Provider>) -> GpuKind {
-        match (any_gpu, fakes, provider) {
-            (false, _, _) => GpuKind::None,
-            (true, _, Some(Provider::Kwok)) => GpuKind::Simulated,
-            (true, true, _) => GpuKind::Fake,
-            (true, false, _) => GpuKind::Real,
+    /// What GPUs a cluster has: GPU nodes (`any_gpu`), the device plugins
+    /// its DaemonSets run (`plugins`; `Err`: why they could not be read),
+    /// made by `provider` (`None`: not ours).
+    pub fn of(
+        any_gpu: bool,
+        plugins: Result<&[DevicePlugin], String>,
+        provider: Option<Provider>,
+    ) -> GpuKind {
+        if !any_gpu {
+            return GpuKind::None;
         }
+        if provider == Some(Provider::Kwok) {
+            return GpuKind::Simulated;
+        }
+        let plugins = match plugins {
+            Ok(p) => p,
+            Err(reason) => return GpuKind::Unknown { reason },
+        };
+        let running = |kind: PluginKind| -> Vec<&DevicePlugin> {
+            plugins
+                .iter()
+                .filter(|p| p.kind == kind && p.ready > 0)
+                .collect()
+        };
+        let (fakes, nvidia) = (running(PluginKind::GpuFakes), running(PluginKind::Nvidia));
+        let list = |ps: &[&DevicePlugin]| -> String {
+            ps.iter()
+                .map(|p| p.describe())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (fakes.is_empty(), nvidia.is_empty()) {
+            (false, true) => GpuKind::Fake,
+            (true, false) => GpuKind::Real,
+            (false, false) => GpuKind::Unknown {
+                reason: format!(
+                    "both gpu-fakes ({}) and NVIDIA's device plugin ({}) run: which one advertises nvidia.com/gpu depends on the node; remove one",
+                    list(&fakes),
+                    list(&nvidia)
+                ),
+            },
+            (true, true) => {
+                let known: Vec<&DevicePlugin> = plugins
+                    .iter()
+                    .filter(|p| p.kind != PluginKind::Other)
+                    .collect();
+                GpuKind::Unknown {
+                    reason: if known.is_empty() {
+                        "nodes have or claim nvidia.com/gpu, but no DaemonSet runs gpu-fakes or NVIDIA's device plugin (none mounts /var/lib/kubelet/device-plugins with a known image)".to_string()
+                    } else {
+                        format!(
+                            "nodes have or claim nvidia.com/gpu, but no device plugin pod is ready: {}",
+                            list(&known)
+                        )
+                    },
+                }
+            }
+        }
+    }
+
+    /// Why the kind is unknown, if it is.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            GpuKind::Unknown { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `e` is the API server's 403.
+fn forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403)
+}
+
+/// The device plugins the cluster's DaemonSets run, or why they could not
+/// be read.
+async fn device_plugins(client: kube::Client) -> Result<Vec<DevicePlugin>, String> {
+    match Api::<DaemonSet>::all(client)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => Ok(l.items.iter().filter_map(device_plugin).collect()),
+        Err(e) if forbidden(&e) => Err(format!(
+            "listing DaemonSets in all namespaces is forbidden (403) for this kubeconfig's user, so which device plugin advertises nvidia.com/gpu cannot be read: grant `list` on `daemonsets` (apiGroup `apps`) cluster-wide ({e})"
+        )),
+        Err(e) => Err(format!("listing DaemonSets in all namespaces failed: {e}")),
     }
 }
 
@@ -93,23 +179,34 @@ pub async fn describe(
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| ClusterError::Api {
-            what: "listing nodes".into(),
-            source: Box::new(e),
+        .map_err(|e| {
+            if forbidden(&e) {
+                ClusterError::Forbidden {
+                    what: "list nodes".into(),
+                    permission: "`list` on `nodes` (cluster-wide)".into(),
+                    source: Box::new(e),
+                }
+            } else {
+                ClusterError::Api {
+                    what: "listing nodes".into(),
+                    source: Box::new(e),
+                }
+            }
         })?
         .items;
     let (pools, any_gpu) = pools_of(&nodes);
-    let fakes = Api::<Namespace>::all(client)
-        .get_opt("gpu-fakes")
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+    // kwok's GPUs are simulated whatever runs; other clusters say by their plugins.
+    let plugins = if any_gpu && provider != Some(Provider::Kwok) {
+        device_plugins(client).await
+    } else {
+        Ok(Vec::new())
+    };
+    let gpu_kind = GpuKind::of(any_gpu, plugins.as_deref().map_err(Clone::clone), provider);
     Ok(ClusterDescription {
         provider,
         kubernetes_version,
         pools,
-        gpu_kind: GpuKind::of(any_gpu, fakes, provider),
+        gpu_kind,
     })
 }
 
@@ -148,15 +245,70 @@ mod tests {
     use super::*;
     use crate::{ClusterSpec, kwok};
 
+    fn plugin(kind: PluginKind, ready: i32) -> DevicePlugin {
+        DevicePlugin {
+            namespace: "ns".into(),
+            name: format!("{kind:?}").to_lowercase(),
+            kind,
+            scheduled: 2,
+            ready,
+        }
+    }
+
     #[test]
-    fn gpu_kind_follows_the_provider_and_gpu_fakes() {
-        assert_eq!(GpuKind::of(false, true, None), GpuKind::None);
+    fn gpu_kind_follows_the_device_plugin_that_runs() {
+        let fakes = [plugin(PluginKind::GpuFakes, 2)];
+        let nvidia = [plugin(PluginKind::Nvidia, 1), plugin(PluginKind::Other, 1)];
+        assert_eq!(GpuKind::of(false, Ok(&fakes), None), GpuKind::None);
         assert_eq!(
-            GpuKind::of(true, true, Some(Provider::Kwok)),
+            GpuKind::of(true, Ok(&fakes), Some(Provider::Kwok)),
             GpuKind::Simulated
         );
-        assert_eq!(GpuKind::of(true, true, Some(Provider::Kind)), GpuKind::Fake);
-        assert_eq!(GpuKind::of(true, false, None), GpuKind::Real);
+        assert_eq!(
+            GpuKind::of(true, Ok(&fakes), Some(Provider::Kind)),
+            GpuKind::Fake
+        );
+        assert_eq!(GpuKind::of(true, Ok(&nvidia), None), GpuKind::Real);
+    }
+
+    #[test]
+    fn no_plugin_or_both_or_none_ready_is_unknown_not_real() {
+        let unknown = |plugins: &[DevicePlugin]| {
+            GpuKind::of(true, Ok(plugins), None)
+                .reason()
+                .map(str::to_string)
+                .expect("unknown")
+        };
+        assert!(unknown(&[]).contains("no DaemonSet runs gpu-fakes or NVIDIA"));
+        assert!(unknown(&[plugin(PluginKind::Other, 1)]).contains("no DaemonSet"));
+        let both = unknown(&[
+            plugin(PluginKind::GpuFakes, 1),
+            plugin(PluginKind::Nvidia, 1),
+        ]);
+        assert!(both.contains("both gpu-fakes"), "{both}");
+        let idle = unknown(&[plugin(PluginKind::Nvidia, 0)]);
+        assert!(
+            idle.contains("no device plugin pod is ready: daemonset/nvidia in ns (0/2 ready)"),
+            "{idle}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_plugin_list_is_reported_not_guessed() {
+        let kind = GpuKind::of(true, Err("forbidden (403)".into()), Some(Provider::Kind));
+        assert_eq!(kind.as_str(), "unknown");
+        assert_eq!(kind.reason(), Some("forbidden (403)"));
+    }
+
+    #[test]
+    fn a_403_is_told_apart_from_other_errors() {
+        let status = |code| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure("no", "Forbidden").with_code(code),
+            ))
+        };
+        assert!(forbidden(&status(403)));
+        assert!(!forbidden(&status(500)));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod addons;
 pub mod describe;
+pub mod device_plugins;
 mod down;
 pub mod kind;
 pub mod kubectl;
@@ -89,6 +90,15 @@ pub enum ClusterError {
     Kwok(Box<kwok::KwokError>),
     #[error(transparent)]
     K8s(Box<k8s::K8sError>),
+    #[error(
+        "forbidden: this kubeconfig's user may not {what} (403); it needs {permission}: {source}"
+    )]
+    Forbidden {
+        what: String,
+        permission: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
     #[error("Kubernetes API: {what}: {source}")]
     Api {
         what: String,

@@ -383,6 +383,11 @@ pub enum Decider {
     RolloutController,
     ServiceSelector,
     Autoscaler,
+    /// The kubelet, outside its probes: image pulls, restarts with back-off.
+    Kubelet,
+    /// The API server's admission (ResourceQuota, LimitRange) refusing a
+    /// controller's pods.
+    Admission,
     /// The inference service itself answered with errors.
     Service,
     /// The scenario's own assertion, with no Kubernetes evidence beyond it.
@@ -398,6 +403,8 @@ impl Decider {
             Decider::RolloutController => "rollout controller",
             Decider::ServiceSelector => "Service selector",
             Decider::Autoscaler => "horizontal pod autoscaler",
+            Decider::Kubelet => "kubelet",
+            Decider::Admission => "admission (ResourceQuota, LimitRange)",
             Decider::Service => "inference service",
             Decider::Assertion => "scenario assertion",
         }

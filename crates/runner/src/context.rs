@@ -59,6 +59,8 @@ pub struct Ctx {
     pub last_kill: Option<Kill>,
     /// The step now running (background loads remember it).
     pub step: String,
+    /// Write `evidence.json` after every step, passed or failed.
+    pub record_evidence: bool,
 }
 
 impl Ctx {

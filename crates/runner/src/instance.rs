@@ -67,6 +67,7 @@ pub(crate) async fn run_instance(
         undo: Vec::new(),
         last_kill: None,
         step: String::new(),
+        record_evidence: opts.record_evidence,
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -142,8 +143,9 @@ pub(crate) async fn run_instance(
     }
     // A scenario that detected what it looked for explains it too.
     if failure.is_none() && has_detection(inst.scenario) && !ctx.cancel.is_cancelled() {
-        let ev = evidence::collect(&ctx.client, &namespace).await;
-        if let Ok(mut files) = ev.write(&opts.report_dir, &artifacts_root.join("end")) {
+        let mut ev = evidence::collect(&ctx.client, &namespace).await;
+        ev.attach_history(&ctx.recorder.replica_set_history());
+        if let Ok(mut files) = ev.write(&opts.report_dir, &artifacts_root.join("end"), &ctx.loads) {
             artifacts.append(&mut files);
         }
         let step = detection_step(inst.scenario);

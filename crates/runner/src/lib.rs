@@ -9,6 +9,16 @@
 //! [`step`] one step and its operations, [`verdict`] judges the outcome.
 //! The result is a [`RunReport`]; writing it to files is [`report`]'s job.
 //!
+//! # Recording evidence
+//!
+//! A failed step leaves `artifacts/<scenario>/<step>/evidence.json`, an
+//! [`evidence::Recording`] of the namespace's evidence and the loads so far;
+//! [`options::RunOptions::record_evidence`] (`INFERBENCH_RECORD_EVIDENCE=1`
+//! for `cargo xtask run` / `e2e`) writes one after every step.
+//! `cargo xtask evidence record --namespace NS --output FILE` records any
+//! namespace. [`diagnose::findings`] replays the rules on a recording; the
+//! tests in `tests/diagnose_recorded.rs` do so for recordings of real runs.
+//!
 //! # Layering
 //!
 //! The modules form a DAG; each depends only on those in the layers above

@@ -43,6 +43,9 @@ pub struct RunOptions {
     /// What the cluster and the profile offer; scenarios and steps that
     /// require more are skipped.
     pub capabilities: BTreeSet<Capability>,
+    /// Write a recording of the evidence (`evidence.json`) after every
+    /// step, passed or failed (failed steps always get one).
+    pub record_evidence: bool,
 }
 
 /// The default for `parallel`: scenarios mostly wait (for rollouts, model

@@ -1,13 +1,14 @@
 //! What a scenario records while it runs, from watches (not polls): the
-//! namespace's Kubernetes events for the timeline, and replicas of every
-//! Deployment and HorizontalPodAutoscaler over time.
+//! namespace's Kubernetes events for the timeline, replicas of every
+//! Deployment and HorizontalPodAutoscaler over time, and the replica
+//! counts of every ReplicaSet over time (for the evidence, not charted).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Event;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -22,6 +23,18 @@ struct Recorded {
     seen_events: HashSet<String>,
     /// Series name -> points (only changes are recorded).
     series: BTreeMap<String, Vec<SeriesPoint>>,
+    /// ReplicaSet name -> its counts (only changes are recorded).
+    replica_sets: BTreeMap<String, Vec<ReplicaPoint>>,
+}
+
+/// Replica counts of a ReplicaSet at one moment.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReplicaPoint {
+    pub at: Timestamp,
+    pub replicas: i32,
+    pub ready: i32,
+    pub available: i32,
 }
 
 /// Watches one namespace until dropped or [`Recorder::stop`]ped.
@@ -43,6 +56,10 @@ impl Recorder {
                 data.clone(),
             )),
             tokio::spawn(watch_hpas(
+                Api::namespaced(client.clone(), namespace),
+                data.clone(),
+            )),
+            tokio::spawn(watch_replica_sets(
                 Api::namespaced(client.clone(), namespace),
                 data.clone(),
             )),
@@ -69,6 +86,14 @@ impl Recorder {
                 warning,
             });
         }
+    }
+
+    /// The counts of every ReplicaSet seen so far, over time.
+    pub fn replica_set_history(&self) -> BTreeMap<String, Vec<ReplicaPoint>> {
+        self.data
+            .lock()
+            .map(|d| d.replica_sets.clone())
+            .unwrap_or_default()
     }
 
     /// Stops watching and returns the timeline (by time) and the series.
@@ -184,6 +209,27 @@ async fn watch_deployments(api: Api<Deployment>, data: Arc<Mutex<Recorded>>) {
             format!("deployment/{name} ready replicas"),
             f64::from(status.ready_replicas.unwrap_or(0)),
         );
+    })
+    .await;
+}
+
+async fn watch_replica_sets(api: Api<ReplicaSet>, data: Arc<Mutex<Recorded>>) {
+    for_each_applied(api, data, |r: ReplicaSet, data| {
+        let status = r.status.clone().unwrap_or_default();
+        let point = ReplicaPoint {
+            at: Timestamp::now(),
+            replicas: status.replicas,
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+        };
+        let Ok(mut d) = data.lock() else { return };
+        let points = d.replica_sets.entry(r.name_any()).or_default();
+        let same = points.last().is_some_and(|p| {
+            (p.replicas, p.ready, p.available) == (point.replicas, point.ready, point.available)
+        });
+        if !same {
+            points.push(point);
+        }
     })
     .await;
 }

@@ -109,8 +109,13 @@ pub(crate) async fn run_step(
         );
         if !ctx.cancel.is_cancelled() {
             let t0 = Timestamp::now();
-            let ev = evidence::collect(&ctx.client, &ctx.namespace).await;
-            let written = ev.write(report_dir, &artifacts_root.join(slug(&step.name)));
+            let mut ev = evidence::collect(&ctx.client, &ctx.namespace).await;
+            ev.attach_history(&ctx.recorder.replica_set_history());
+            let written = ev.write(
+                report_dir,
+                &artifacts_root.join(slug(&step.name)),
+                &ctx.loads,
+            );
             diagnoses = diagnose::diagnose(&step.name, error, &ev, &ctx.loads);
             let (outcome, observed, err) = match written {
                 Ok(files) => {
@@ -150,6 +155,21 @@ pub(crate) async fn run_step(
                 let r = run_op(ctx, op, Block::Catch, scenario_t, suite_t).await;
                 ops.push(r);
             }
+        }
+    }
+    // A recording of what a passed step left, when asked for.
+    if failure.is_none() && ctx.record_evidence && !ctx.cancel.is_cancelled() {
+        let mut ev = evidence::collect(&ctx.client, &ctx.namespace).await;
+        ev.attach_history(&ctx.recorder.replica_set_history());
+        match ev.write_recording(
+            report_dir,
+            &artifacts_root.join(slug(&step.name)),
+            &ctx.loads,
+        ) {
+            Ok(a) => artifacts.push(a),
+            Err(e) => ctx
+                .console
+                .op_failed("record evidence", &format!("writing evidence.json: {e}")),
         }
     }
     for op in &step.finally {

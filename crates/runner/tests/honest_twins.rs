@@ -66,6 +66,7 @@ async fn run(file: &Path, kubeconfig: &Path, cluster: &str) -> RunReport {
         set: Default::default(),
         profile_bindings: mock.spec.bindings.clone(),
         capabilities: profile::offered(&Default::default(), &mock),
+        record_evidence: false,
     };
     let (_tx, cancel) = Cancel::new();
     runner::run(&scenarios, &opts, cancel)

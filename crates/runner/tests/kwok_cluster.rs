@@ -310,6 +310,7 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         profile_bindings: mock.spec.bindings.clone(),
         // kwok offers no containers; the mock profile offers its knobs.
         capabilities: profile::offered(&Default::default(), &mock),
+        record_evidence: false,
     };
     let (_tx, cancel) = Cancel::new();
     let report = runner::run(&scenarios, &opts, cancel)

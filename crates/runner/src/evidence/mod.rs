@@ -1,18 +1,28 @@
 //! The default `catch`: what Kubernetes recorded about a namespace when a
-//! step failed. Events, pod and container states (with the last
-//! termination), logs (previous ones for restarted containers), rollout
-//! history, Services with their endpoints and the pods their selectors
-//! match, and autoscalers. Written as text files into the report's
-//! artifacts folder, and kept structured for the diagnosis.
+//! step failed. Events (reason, involved object, reporting component,
+//! times), pod and container states (with probe specs and the last
+//! termination), logs (previous ones for restarted containers),
+//! Deployments with their strategy and ReplicaSets (with availability over
+//! time when the run recorded it), Services with their endpoints and the
+//! pods their selectors match, autoscalers, ResourceQuotas and LimitRanges.
+//! Written as text files into the report's artifacts folder, with a JSON
+//! [`Recording`] (`evidence.json`) beside them, and kept structured for
+//! the diagnosis.
 //!
-//! [`collect`] reads the namespace into the records of `model`; `write`
-//! turns them into files. Neither depends on the other.
+//! [`collect`] reads the namespace into the records of `model` (converted
+//! by `convert`); `write` turns them into files. Neither depends on the
+//! other.
 
 mod collect;
+mod convert;
 mod model;
+mod record;
 mod write;
 
 pub use collect::collect;
 pub use model::{
-    ContainerInfo, DeploymentInfo, EventLine, Evidence, HpaInfo, PodInfo, ServiceInfo, Terminated,
+    Condition, ContainerInfo, ContainerState, DeploymentInfo, EventLine, Evidence, HpaInfo,
+    LimitRangeInfo, LogInfo, PodInfo, ProbeInfo, QuotaInfo, ReplicaPoint, ReplicaSetInfo,
+    ServiceInfo, Strategy, Terminated,
 };
+pub use record::{RECORDING_FILE, Recording, RecordingError};

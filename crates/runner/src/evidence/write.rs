@@ -1,16 +1,24 @@
 //! The evidence as text files in the report's artifacts folder: one file
-//! per kind of record, one per log, each listed as an [`Artifact`].
+//! per kind of record, one per log, and the JSON [`Recording`], each
+//! listed as an [`Artifact`].
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::model::Evidence;
-use report::Artifact;
+use super::record::{RECORDING_FILE, Recording};
+use report::{Artifact, LoadReport};
 
 impl Evidence {
-    /// Writes the evidence into `dir` (under the report folder `root`) and
-    /// returns the artifacts, with paths relative to `root`.
-    pub fn write(&self, root: &Path, dir: &Path) -> std::io::Result<Vec<Artifact>> {
+    /// Writes the evidence (and, in the recording, `loads`) into `dir`
+    /// (under the report folder `root`) and returns the artifacts, with
+    /// paths relative to `root`.
+    pub fn write(
+        &self,
+        root: &Path,
+        dir: &Path,
+        loads: &[LoadReport],
+    ) -> std::io::Result<Vec<Artifact>> {
         std::fs::create_dir_all(dir.join("logs"))?;
         let rel = |p: &Path| {
             p.strip_prefix(root)
@@ -41,7 +49,16 @@ impl Evidence {
         put(
             "rollout-history.txt",
             self.rollouts_text(),
-            "Deployments: conditions and ReplicaSet revisions",
+            "Deployments: strategy, conditions and ReplicaSet revisions",
+        )?;
+        put(
+            RECORDING_FILE,
+            Recording {
+                evidence: self.clone(),
+                loads: loads.to_vec(),
+            }
+            .to_json(),
+            "All of the evidence and the loads' failed requests as JSON (a recording the diagnosis can be replayed on)",
         )?;
         put(
             "endpoints.txt",
@@ -55,6 +72,13 @@ impl Evidence {
                 "HorizontalPodAutoscalers: replicas and conditions",
             )?;
         }
+        if !self.quotas.is_empty() || !self.limit_ranges.is_empty() {
+            put(
+                "quotas.txt",
+                self.quotas_text(),
+                "ResourceQuotas (hard and used) and LimitRanges",
+            )?;
+        }
         if !self.gaps.is_empty() {
             put(
                 "not-collected.txt",
@@ -62,19 +86,49 @@ impl Evidence {
                 "What could not be collected",
             )?;
         }
-        for (pod, container, previous, text) in &self.logs {
+        for l in &self.logs {
+            let (pod, container) = (&l.pod, &l.container);
             let name = format!(
                 "logs/{pod}_{container}{}.log",
-                if *previous { ".previous" } else { "" }
+                if l.previous { ".previous" } else { "" }
             );
-            let what = if *previous {
+            let what = if l.previous {
                 format!("Log of {pod}/{container} before its last restart")
             } else {
                 format!("Log of {pod}/{container}")
             };
-            put(&name, text.clone(), &what)?;
+            put(&name, l.text.clone(), &what)?;
         }
         Ok(out)
+    }
+
+    /// Writes only the recording (`evidence.json`) into `dir`.
+    pub fn write_recording(
+        &self,
+        root: &Path,
+        dir: &Path,
+        loads: &[LoadReport],
+    ) -> std::io::Result<Artifact> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(RECORDING_FILE);
+        std::fs::write(
+            &path,
+            Recording {
+                evidence: self.clone(),
+                loads: loads.to_vec(),
+            }
+            .to_json(),
+        )?;
+        Ok(Artifact {
+            path: path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/"),
+            description:
+                "The evidence after this step and the loads so far, as JSON (--record-evidence)"
+                    .into(),
+        })
     }
 
     pub fn events_text(&self) -> String {
@@ -90,20 +144,22 @@ impl Evidence {
         for p in &self.pods {
             let _ = writeln!(
                 s,
-                "pod/{} phase={} ready={} node={} version={}",
+                "pod/{} phase={} ready={} node={} owner={}",
                 p.name,
                 p.phase,
                 p.ready,
                 p.node.as_deref().unwrap_or("(none)"),
-                p.version.as_deref().unwrap_or("-")
+                p.owner.as_deref().unwrap_or("(none)")
             );
-            let _ = writeln!(s, "  conditions: {}", p.conditions.join(", "));
+            let conditions: Vec<String> = p.conditions.iter().map(|c| c.render()).collect();
+            let _ = writeln!(s, "  conditions: {}", conditions.join(", "));
             for c in &p.containers {
                 let _ = writeln!(
                     s,
-                    "  container {}: {} ready={} restarts={} memory limit={}",
+                    "  container {} ({}): {} ready={} restarts={} memory limit={}",
                     c.name,
-                    c.state,
+                    c.image,
+                    c.state.render(),
                     c.ready,
                     c.restarts,
                     c.memory_limit.as_deref().unwrap_or("none")
@@ -117,6 +173,15 @@ impl Evidence {
                         t.finished_at.map(|t| t.to_string()).unwrap_or_default()
                     );
                 }
+                for (what, probe) in [
+                    ("readiness", &c.readiness),
+                    ("liveness", &c.liveness),
+                    ("startup", &c.startup),
+                ] {
+                    if let Some(probe) = probe {
+                        let _ = writeln!(s, "    {what} probe: {}", probe.render());
+                    }
+                }
             }
         }
         s
@@ -127,17 +192,54 @@ impl Evidence {
         for d in &self.deployments {
             let _ = writeln!(
                 s,
-                "deployment/{} replicas={} ready={} updated={} available={}",
-                d.name, d.replicas, d.ready, d.updated, d.available
+                "deployment/{} desired={} replicas={} ready={} updated={} available={} strategy: {}",
+                d.name,
+                d.desired,
+                d.replicas,
+                d.ready,
+                d.updated,
+                d.available,
+                d.strategy.render()
             );
-            for (t, st, reason, msg) in &d.conditions {
-                let _ = writeln!(s, "  condition {t}={st} {reason}: {msg}");
+            for c in &d.conditions {
+                let _ = writeln!(s, "  condition {}: {}", c.render(), c.message);
             }
-            for (rev, rs, images, version, ready) in &d.history {
+            for r in self.replica_sets_of(&d.name) {
                 let _ = writeln!(
                     s,
-                    "  revision {rev}: {rs} image={images} version={version} ready={ready}"
+                    "  revision {}: replicaset/{} image={} desired={} ready={} available={}",
+                    r.revision,
+                    r.name,
+                    r.images.join(","),
+                    r.desired,
+                    r.ready,
+                    r.available
                 );
+                for point in &r.history {
+                    let _ = writeln!(
+                        s,
+                        "    {} replicas={} ready={} available={}",
+                        point.at, point.replicas, point.ready, point.available
+                    );
+                }
+            }
+        }
+        s
+    }
+
+    pub fn quotas_text(&self) -> String {
+        let mut s = String::new();
+        for q in &self.quotas {
+            let _ = writeln!(s, "resourcequota/{}", q.name);
+            for (k, hard) in &q.hard {
+                let used = q.used.get(k).map_or("?", String::as_str);
+                let _ = writeln!(s, "  {k}: used {used} of {hard}");
+            }
+        }
+        for l in &self.limit_ranges {
+            let _ = writeln!(s, "limitrange/{}", l.name);
+            for line in &l.limits {
+                let _ = writeln!(s, "  {line}");
             }
         }
         s
@@ -172,7 +274,7 @@ impl Evidence {
                 h.name, h.current, h.desired, h.min, h.max
             );
             for c in &h.conditions {
-                let _ = writeln!(s, "  {c}");
+                let _ = writeln!(s, "  {}: {}", c.render(), c.message);
             }
         }
         s

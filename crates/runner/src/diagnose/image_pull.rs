@@ -1,0 +1,87 @@
+//! The kubelet could not fetch a container's image (or the artifact it
+//! names): containers waiting in `ErrImagePull` / `ImagePullBackOff` (or
+//! `InvalidImageName`, `ErrImageNeverPull`), with the kubelet's `Failed`
+//! and `BackOff` events for those pods.
+
+use std::collections::BTreeMap;
+
+use super::{Found, plural};
+use crate::evidence::{Evidence, PodInfo};
+use report::Decider;
+
+const REASONS: [&str; 4] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+];
+
+pub fn rule(ev: &Evidence) -> Vec<Found> {
+    // image -> (container, pods, waiting reasons)
+    let mut by_image: BTreeMap<&str, (Vec<&str>, Vec<&PodInfo>, Vec<&str>)> = BTreeMap::new();
+    for p in &ev.pods {
+        for c in &p.containers {
+            let Some(reason) = c.state.waiting_reason().filter(|r| REASONS.contains(r)) else {
+                continue;
+            };
+            let entry = by_image.entry(c.image.as_str()).or_default();
+            if !entry.0.contains(&c.name.as_str()) {
+                entry.0.push(&c.name);
+            }
+            entry.1.push(p);
+            if !entry.2.contains(&reason) {
+                entry.2.push(reason);
+            }
+        }
+    }
+    by_image
+        .into_iter()
+        .map(|(image, (containers, pods, reasons))| {
+            let events: Vec<_> = ev
+                .events
+                .iter()
+                .filter(|e| {
+                    e.warning
+                        && pods.iter().any(|p| e.about_pod(&p.name))
+                        && (e.reason == "Failed" || e.reason == "BackOff")
+                })
+                .collect();
+            // The kubelet's own pull error says more than `Error: ImagePullBackOff`.
+            let said = events
+                .iter()
+                .rev()
+                .find(|e| e.reason == "Failed" && e.message.contains("pull image"))
+                .or_else(|| events.iter().rev().find(|e| e.reason == "Failed"))
+                .map(|e| format!(" It recorded `{}`.", e.message))
+                .unwrap_or_default();
+            let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+            Found::new(
+                Decider::Kubelet,
+                format!(
+                    "The kubelet could not pull image `{image}` for container `{}` of {} {} ({}).{said} The container cannot start until the image (or the artifact it names) can be fetched: check the image name and tag, that the registry is reachable from the nodes, and the pod's imagePullSecrets.",
+                    containers.join("`, `"),
+                    if pods.len() == 1 { "pod" } else { "pods" },
+                    names.join(", "),
+                    reasons.join(", ")
+                ),
+                pods.iter()
+                    .flat_map(|p| {
+                        p.containers
+                            .iter()
+                            .filter(|c| c.image == image)
+                            .map(move |c| {
+                                format!(
+                                    "pod/{} container {}: {} ({})",
+                                    p.name,
+                                    c.name,
+                                    c.state.render(),
+                                    plural(c.restarts, "restart")
+                                )
+                            })
+                    })
+                    .chain(events.iter().rev().take(3).map(|e| e.render()))
+                    .collect(),
+            )
+        })
+        .collect()
+}

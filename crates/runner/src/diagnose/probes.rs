@@ -1,0 +1,154 @@
+//! The kubelet's readiness probes, from the pods' probe specs, their
+//! `Ready` conditions and the kubelet's `Unhealthy` events:
+//! - [`readiness_failing`]: pods not Ready whose readiness probe keeps
+//!   failing (so they get no traffic, and a rollout waits for them);
+//! - [`ready_too_early`]: requests answered with HTTP 5xx shortly after
+//!   pods became Ready, so the probe passed before the server could serve.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Found, failed, liveness, names, plural, request_line};
+use crate::evidence::{EventLine, Evidence, PodInfo, ProbeInfo};
+use report::{Decider, LoadReport};
+
+/// How long after a pod became Ready a 5xx still counts against its probe.
+pub const AFTER_READY: SignedDuration = SignedDuration::from_secs(60);
+
+fn readiness_failure(e: &EventLine) -> bool {
+    e.reason == "Unhealthy" && e.message.starts_with("Readiness probe failed")
+}
+
+/// The readiness probe of `pod`'s first container that has one.
+fn readiness_of(pod: &PodInfo) -> Option<(&str, &ProbeInfo)> {
+    pod.containers
+        .iter()
+        .find_map(|c| c.readiness.as_ref().map(|r| (c.name.as_str(), r)))
+}
+
+pub fn readiness_failing(ev: &Evidence) -> Option<Found> {
+    let killed = liveness::killed_before_ready(ev);
+    let failing: Vec<(&PodInfo, Vec<&EventLine>)> = ev
+        .pods
+        .iter()
+        .filter(|p| !p.ready && !killed.iter().any(|k| k.pod.name == p.name))
+        .map(|p| {
+            (
+                p,
+                ev.pod_events(&p.name)
+                    .filter(|e| readiness_failure(e))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, events)| !events.is_empty())
+        .collect();
+    let (first, events) = failing.first()?;
+    let pods: Vec<&PodInfo> = failing.iter().map(|(p, _)| *p).collect();
+    let failures: i32 = failing
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|e| e.count.max(1)))
+        .sum();
+    let probe = readiness_of(first)
+        .map(|(c, r)| format!(" of container `{c}`, {},", r.render()))
+        .unwrap_or_default();
+    let last = events.last().map(|e| e.message.as_str()).unwrap_or("");
+    Some(Found::new(
+        Decider::KubeletProbes,
+        format!(
+            "The kubelet's readiness probe{probe} keeps failing on {} {} ({}; the last said `{last}`), so {} not Ready: the endpoint controller sends {} no traffic and a rollout waits for {}. Either the server never becomes healthy on that endpoint (read the pods' logs) or the probe asks the wrong path or port.",
+            if pods.len() == 1 { "pod" } else { "pods" },
+            names(&pods),
+            plural(failures, "failure"),
+            if pods.len() == 1 { "it is" } else { "they are" },
+            if pods.len() == 1 { "it" } else { "them" },
+            if pods.len() == 1 { "it" } else { "them" },
+        ),
+        failing
+            .iter()
+            .filter_map(|(_, e)| e.last().map(|e| e.render()))
+            .take(3)
+            .collect(),
+    ))
+}
+
+pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
+    // Pods Ready now, with when they became Ready and their probe.
+    let ready: Vec<(&PodInfo, Timestamp)> = ev
+        .pods
+        .iter()
+        .filter(|p| p.ready && readiness_of(p).is_some())
+        .filter_map(|p| Some((p, p.condition("Ready")?.last_transition?)))
+        .collect();
+    let server_errors: Vec<_> = failed(loads)
+        .filter(|(_, f)| f.status.is_some_and(|s| s >= 500))
+        .filter(|(_, f)| {
+            ready.iter().any(|(_, t)| {
+                let d = f.at.duration_since(*t);
+                d >= SignedDuration::ZERO && d <= AFTER_READY
+            })
+        })
+        .collect();
+    let (_, first_error) = server_errors.first()?;
+    let culprits: Vec<&PodInfo> = ready
+        .iter()
+        .filter(|(_, t)| {
+            server_errors.iter().any(|(_, f)| {
+                let d = f.at.duration_since(*t);
+                d >= SignedDuration::ZERO && d <= AFTER_READY
+            })
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    let (container, probe) = culprits.first().and_then(|p| readiness_of(p))?;
+    let became: Vec<String> = culprits
+        .iter()
+        .filter_map(|p| {
+            Some(format!(
+                "{} at {}",
+                p.name,
+                p.condition("Ready")?.last_transition?
+            ))
+        })
+        .collect();
+    let last = server_errors.last().map_or(first_error.at, |(_, f)| f.at);
+    let statuses: Vec<String> = {
+        let mut s: Vec<String> = server_errors
+            .iter()
+            .filter_map(|(_, f)| f.status.map(|s| s.to_string()))
+            .collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    Some(Found::new(
+        Decider::KubeletProbes,
+        format!(
+            "{} {} answered HTTP {} between {} and {}, within {}s after pods became Ready ({}): the kubelet's readiness probe of container `{container}`, {}, passed while the server could not serve yet, so the endpoint controller added the pods to the Service too early. Point the readiness probe at an endpoint that succeeds only once the model is loaded and the server answers requests.",
+            plural(server_errors.len() as i64, "request"),
+            if server_errors.len() == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            statuses.join("/"),
+            first_error.at,
+            last,
+            AFTER_READY.as_secs(),
+            became.join(", "),
+            probe.render(),
+        ),
+        server_errors
+            .iter()
+            .take(3)
+            .map(|(l, f)| request_line(l, f))
+            .chain(culprits.iter().filter_map(|p| {
+                let r = p.condition("Ready")?;
+                Some(format!(
+                    "pod/{} {} since {}",
+                    p.name,
+                    r.render(),
+                    r.last_transition?
+                ))
+            }))
+            .collect(),
+    ))
+}
