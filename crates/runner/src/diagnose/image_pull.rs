@@ -16,9 +16,12 @@ const REASONS: [&str; 4] = [
     "ErrImageNeverPull",
 ];
 
+/// What one image's failed pulls share: the containers that name it, their
+/// pods, and the kubelet's waiting reasons.
+type Pulls<'a> = (Vec<&'a str>, Vec<&'a PodInfo>, Vec<&'a str>);
+
 pub fn rule(ev: &Evidence) -> Vec<Found> {
-    // image -> (container, pods, waiting reasons)
-    let mut by_image: BTreeMap<&str, (Vec<&str>, Vec<&PodInfo>, Vec<&str>)> = BTreeMap::new();
+    let mut by_image: BTreeMap<&str, Pulls<'_>> = BTreeMap::new();
     for p in &ev.pods {
         for c in &p.containers {
             let Some(reason) = c.state.waiting_reason().filter(|r| REASONS.contains(r)) else {

@@ -137,9 +137,7 @@ fn names(pods: &[&PodInfo]) -> String {
 }
 
 /// Every failed request of `loads`, with its load.
-fn failed<'a>(
-    loads: &'a [LoadReport],
-) -> impl Iterator<Item = (&'a LoadReport, &'a FailedRequest)> {
+fn failed(loads: &[LoadReport]) -> impl Iterator<Item = (&LoadReport, &FailedRequest)> {
     loads
         .iter()
         .flat_map(|l| l.failed_samples.iter().map(move |f| (l, f)))
