@@ -119,7 +119,9 @@ mod tests {
 
     #[test]
     fn help_snapshot() {
-        let mut cmd = Cli::command();
+        // A fixed width: clap wraps at the terminal's when goose turns on
+        // its `wrap_help` feature.
+        let mut cmd = Cli::command().term_width(100);
         let help = cmd.render_help().to_string();
         insta::assert_snapshot!("xtask_help", help);
         let bench = cmd

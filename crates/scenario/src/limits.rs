@@ -62,12 +62,12 @@ pub fn check(a: &Action) -> Vec<Limit> {
             }
         }
         Action::Inject(x) => {
-            if let Some(p) = x.params.get("port")
+            if let Some(p) = x.params.get("port").filter(|v| !placeholder(v))
                 && let Err(m) = port(p)
             {
                 out.push(("port", format!("params.port: {m}")));
             }
-            if let Some(b) = x.params.get("bytes")
+            if let Some(b) = x.params.get("bytes").filter(|v| !placeholder(v))
                 && let Err(m) = bytes(b)
             {
                 out.push(("bytes", format!("params.bytes: {m}")));
@@ -96,6 +96,12 @@ pub fn check(a: &Action) -> Vec<Limit> {
         _ => {}
     }
     out
+}
+
+/// A `{{ binding }}` in a string: its value is known once bindings are
+/// rendered, and checked then (by the operation).
+fn placeholder(v: &Value) -> bool {
+    v.as_str().is_some_and(|t| t.contains("{{"))
 }
 
 /// `service/NAME:PORT` with a port in 1..=65535.
@@ -271,6 +277,10 @@ mod tests {
         assert!(bytes(&json!("1Zi")).is_err());
         assert!(bytes(&json!(1e30)).is_err());
         assert!(bytes(&json!(true)).is_err());
+        // A binding is checked once rendered, by the operation.
+        assert!(placeholder(&json!("{{ ballastBytes }}")));
+        assert!(!placeholder(&json!("1Ki")));
+        assert!(!placeholder(&json!(1024)));
     }
 
     proptest! {

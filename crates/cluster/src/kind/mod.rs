@@ -4,6 +4,7 @@
 //! handed to its nodes the way nvkind does ([`real_gpus`]).
 
 pub mod config;
+mod host_limits;
 mod provider;
 pub mod real_gpus;
 pub mod status;

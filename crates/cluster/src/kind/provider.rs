@@ -183,6 +183,7 @@ impl ClusterProvider for KindProvider {
             spec.node_count(),
             spec.node_image.as_deref().unwrap_or("kind's default")
         );
+        super::host_limits::ensure();
         let dir = cluster_dir(&spec.name);
         std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let config = dir.join("kind-config.yaml");

@@ -39,11 +39,7 @@ pub fn rule(ev: &Evidence) -> Vec<Found> {
                 last.object(),
                 q.name,
                 usage.join(", "),
-                if last.source.is_empty() {
-                    "controller"
-                } else {
-                    last.source.as_str()
-                },
+                last.reporter(),
                 last.message
             ),
             mine.iter().rev().take(3).map(|e| e.render()).collect(),
@@ -74,11 +70,7 @@ pub fn rule(ev: &Evidence) -> Vec<Found> {
                 "The API server's LimitRange admission refused the pods of {}: the namespace's {} does not allow what the pod template asks for. The {} recorded `{}`. Bring the template's requests and limits within the range, or change the LimitRange.",
                 last.object(),
                 limits.join("; "),
-                if last.source.is_empty() {
-                    "controller"
-                } else {
-                    last.source.as_str()
-                },
+                last.reporter(),
                 last.message
             ),
             by_limits.iter().rev().take(3).map(|e| e.render()).collect(),

@@ -214,17 +214,7 @@ pub fn stalled(ev: &Evidence) -> Vec<Found> {
                 )
             })
             .collect();
-        evidence.extend(rss.iter().map(|r| {
-            format!(
-                "revision {}: replicaset/{} {} desired={} ready={} available={}",
-                r.revision,
-                r.name,
-                r.images.join(","),
-                r.desired,
-                r.ready,
-                r.available
-            )
-        }));
+        evidence.extend(rss.iter().map(|r| r.render()));
         out.push(Found::new(Decider::RolloutController, summary, evidence));
     }
     out

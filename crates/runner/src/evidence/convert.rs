@@ -141,12 +141,14 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|c| Condition {
-            type_: c.type_,
-            status: c.status,
-            reason: c.reason.unwrap_or_default(),
-            message: c.message.unwrap_or_default(),
-            last_transition: c.last_transition_time.map(|t| t.0),
+        .map(|c| {
+            condition(
+                c.type_,
+                c.status,
+                c.reason,
+                c.message,
+                c.last_transition_time,
+            )
         })
         .collect();
     let statuses = status.container_statuses.unwrap_or_default();
@@ -242,14 +244,34 @@ pub fn deployment_info(d: &Deployment) -> DeploymentInfo {
             .conditions
             .unwrap_or_default()
             .into_iter()
-            .map(|c| Condition {
-                type_: c.type_,
-                status: c.status,
-                reason: c.reason.unwrap_or_default(),
-                message: c.message.unwrap_or_default(),
-                last_transition: c.last_transition_time.map(|t| t.0),
+            .map(|c| {
+                condition(
+                    c.type_,
+                    c.status,
+                    c.reason,
+                    c.message,
+                    c.last_transition_time,
+                )
             })
             .collect(),
+    }
+}
+
+/// A pod's, a Deployment's or an HPA's condition (their types differ, the
+/// fields read here do not).
+fn condition(
+    type_: String,
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+    at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+) -> Condition {
+    Condition {
+        type_,
+        status,
+        reason: reason.unwrap_or_default(),
+        message: message.unwrap_or_default(),
+        last_transition: at.map(|t| t.0),
     }
 }
 
@@ -310,12 +332,14 @@ pub fn hpa_info(h: &HorizontalPodAutoscaler) -> HpaInfo {
             .conditions
             .unwrap_or_default()
             .into_iter()
-            .map(|c| Condition {
-                type_: c.type_,
-                status: c.status,
-                reason: c.reason.unwrap_or_default(),
-                message: c.message.unwrap_or_default(),
-                last_transition: c.last_transition_time.map(|t| t.0),
+            .map(|c| {
+                condition(
+                    c.type_,
+                    c.status,
+                    c.reason,
+                    c.message,
+                    c.last_transition_time,
+                )
             })
             .collect(),
     }

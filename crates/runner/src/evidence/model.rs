@@ -41,6 +41,15 @@ impl EventLine {
         format!("{}/{}", self.kind, self.name)
     }
 
+    /// The component that reported it, or `controller` when unnamed.
+    pub fn reporter(&self) -> &str {
+        if self.source.is_empty() {
+            "controller"
+        } else {
+            &self.source
+        }
+    }
+
     /// Whether it is about pod `name`.
     pub fn about_pod(&self, name: &str) -> bool {
         self.kind == "Pod" && self.name == name
@@ -311,6 +320,21 @@ pub struct ReplicaSetInfo {
     pub available: i32,
     /// Its counts over the run (changes only, from a watch), when recorded.
     pub history: Vec<ReplicaPoint>,
+}
+
+impl ReplicaSetInfo {
+    /// `revision N: replicaset/NAME image=... desired=.. ready=.. available=..`
+    pub fn render(&self) -> String {
+        format!(
+            "revision {}: replicaset/{} image={} desired={} ready={} available={}",
+            self.revision,
+            self.name,
+            self.images.join(","),
+            self.desired,
+            self.ready,
+            self.available
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -205,16 +205,7 @@ impl Evidence {
                 let _ = writeln!(s, "  condition {}: {}", c.render(), c.message);
             }
             for r in self.replica_sets_of(&d.name) {
-                let _ = writeln!(
-                    s,
-                    "  revision {}: replicaset/{} image={} desired={} ready={} available={}",
-                    r.revision,
-                    r.name,
-                    r.images.join(","),
-                    r.desired,
-                    r.ready,
-                    r.available
-                );
+                let _ = writeln!(s, "  {}", r.render());
                 for point in &r.history {
                     let _ = writeln!(
                         s,
