@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -36,20 +36,7 @@ pub struct RecordArgs {
 
 pub fn run(cmd: &EvidenceCommand) -> anyhow::Result<()> {
     let EvidenceCommand::Record(args) = cmd;
-    let kubeconfig = match &args.kubeconfig {
-        Some(k) => k.clone(),
-        None => {
-            let k = cluster::cluster_dir(&args.cluster).join("kubeconfig");
-            if !k.is_file() {
-                bail!(
-                    "cluster {:?} is not up (no {}): pass --cluster or --kubeconfig",
-                    args.cluster,
-                    k.display()
-                );
-            }
-            k
-        }
-    };
+    let kubeconfig = crate::run_cmd::kubeconfig_of(&args.cluster, args.kubeconfig.as_deref())?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut evidence = rt.block_on(async {
         let client = k8s::connect(&kubeconfig).await?;

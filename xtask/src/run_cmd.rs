@@ -350,24 +350,33 @@ fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<(PathBuf, scen
     select(scenario::load_all(&paths)?, only)
 }
 
+/// The kubeconfig given, or the one of the inferbench cluster `cluster`
+/// (an error saying how to bring it up when it is not).
+pub fn kubeconfig_of(
+    cluster: &str,
+    given: Option<&std::path::Path>,
+) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(k) = given {
+        return Ok(k.to_path_buf());
+    }
+    let k = cluster::cluster_dir(cluster).join("kubeconfig");
+    if !k.is_file() {
+        bail!(
+            "cluster {cluster:?} is not up (no {}): run `cargo xtask up --name {cluster}` first, or pass --kubeconfig",
+            k.display()
+        );
+    }
+    Ok(k)
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let scenarios = load(&args.paths, &args.common.only)?;
     check_inputs(&scenarios, &args.common)?;
-    let (kubeconfig, provider) = match &args.kubeconfig {
-        Some(k) => (k.clone(), None),
-        None => {
-            let k = cluster::cluster_dir(&args.cluster).join("kubeconfig");
-            if !k.is_file() {
-                bail!(
-                    "cluster {:?} is not up (no {}): run `cargo xtask up --name {}` first, or pass --kubeconfig",
-                    args.cluster,
-                    k.display(),
-                    args.cluster
-                );
-            }
-            (k, Some(Provider::of_cluster(&args.cluster)))
-        }
-    };
+    let kubeconfig = kubeconfig_of(&args.cluster, args.kubeconfig.as_deref())?;
+    let provider = args
+        .kubeconfig
+        .is_none()
+        .then(|| Provider::of_cluster(&args.cluster));
     let report = run_and_report(
         &scenarios,
         &kubeconfig,
