@@ -39,7 +39,8 @@ pub struct CommonRunArgs {
     #[arg(long)]
     pub fail_fast: bool,
     /// Scenario runs at once, each in its own namespace (default: two per
-    /// core, 2 to 8). Scenarios marked `exclusive` run alone afterwards.
+    /// core, 2 to 8). Scenarios marked `exclusive` run afterwards, beside
+    /// exclusive ones that need other shares of the cluster.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// Print failures only.

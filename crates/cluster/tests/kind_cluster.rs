@@ -10,7 +10,6 @@
 //! Cold (nothing cached) this builds Kubernetes and the node image (about
 //! 30 minutes on 2 cores); warm it takes about 3 minutes.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cluster::kubectl::Kubectl;
@@ -192,14 +191,26 @@ fn kind_cluster_end_to_end() {
         );
     }
 
-    // The mock server (with a volume from the default StorageClass),
-    // Available behind a Service, answers over HTTP (through the API
-    // server's service proxy).
+    // Three checks that touch different objects run side by side (they
+    // mostly wait on the cluster): the mock server through kubectl, the
+    // fixture through kube-rs, and `up` again on the existing cluster.
     let image = report
         .mock_server_image
         .clone()
         .expect("mock-server image loaded");
-    k.apply(&workload(&image)).expect("apply workload");
+    assert!(report.kubeconfig.exists());
+    std::thread::scope(|s| {
+        s.spawn(|| mock_server_serves_and_has_metrics(&k, &image));
+        s.spawn(|| fixture_deploys_through_kube_rs(&report.kubeconfig, &image));
+        s.spawn(|| reuse_rolls_pods_of_a_rebuilt_image(&opts, &k, &report));
+    });
+}
+
+/// The mock server (with a volume from the default StorageClass),
+/// Available behind a Service, answers over HTTP (through the API server's
+/// service proxy), and the metrics API returns numbers for its pod.
+fn mock_server_serves_and_has_metrics(k: &Kubectl, image: &str) {
+    k.apply(&workload(image)).expect("apply workload");
     k.cmd()
         .args([
             "-n",
@@ -271,11 +282,6 @@ fn kind_cluster_end_to_end() {
         )
         .expect("metrics for the mock-server pod");
     eprintln!("kubectl top pods: {top}");
-    let kubeconfig: PathBuf = report.kubeconfig.clone();
-    assert!(kubeconfig.exists());
-
-    fixture_deploys_through_kube_rs(&kubeconfig, &image);
-    reuse_rolls_pods_of_a_rebuilt_image(&opts, &k, &report);
 }
 
 /// `up` on an existing cluster reuses it, and a gpu-fakes image rebuilt

@@ -40,8 +40,9 @@ fn harness_info(command: &str) -> HarnessInfo {
 /// Runs every scenario (each matrix entry on its own) and reports.
 ///
 /// Instances run `opts.parallel` at a time, each in its own namespace;
-/// exclusive ones (`spec.exclusive`) run after the others, one scenario at
-/// a time (its matrix entries together) with no other scenario beside it. The report lists the scenarios in plan order,
+/// exclusive ones (`spec.exclusive`) run after the others, in waves
+/// ([`plan::waves`]) where no two scenarios need the same share of the
+/// cluster (a scenario's matrix entries together). The report lists the scenarios in plan order,
 /// whatever order they finished in, so it reads the same as a serial run.
 pub async fn run(
     scenarios: &[(std::path::PathBuf, Scenario)],

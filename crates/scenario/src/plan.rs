@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::bindings::{self, Bindings, TemplateError};
-use crate::model::{Capability, ExpectFailure, Scenario};
+use crate::model::{Capability, Exclusive, ExpectFailure, Scenario};
 use crate::profile;
 
 /// One scenario, or one matrix entry of it: what actually runs.
@@ -59,9 +59,9 @@ impl Instance<'_> {
         format!("{}-{suffix}", base.trim_end_matches('-'))
     }
 
-    /// Whether this instance must run with no other beside it.
-    pub fn exclusive(&self) -> bool {
-        self.scenario.spec.exclusive
+    /// What this instance needs the cluster's share of to itself.
+    pub fn exclusive(&self) -> &Exclusive {
+        &self.scenario.spec.exclusive
     }
 
     /// Why this instance cannot run with `offered`: the scenario requires
@@ -167,22 +167,40 @@ fn resolve_references(file: &Path, bindings: Bindings) -> Result<Bindings, Templ
     Ok(out)
 }
 
-/// Groups instances into waves for a run with at most `parallel` at once:
-/// the shared instances together first, then one wave per exclusive
-/// scenario holding its matrix entries (they run beside each other, with
-/// no other scenario beside them). Indices refer to `insts`, and
-/// concatenating the waves gives back every index exactly once, in order
-/// within each kind.
+/// Groups instances into waves: the shared instances together first, then
+/// the exclusive ones, each scenario's matrix entries in one wave (they run
+/// beside each other), in the first wave that holds no scenario needing
+/// the same share of the cluster (`[cpu]` runs beside `[gpus]`; `true`
+/// beside nothing). Indices refer to `insts`, and concatenating the waves
+/// gives back every index exactly once, in order within each kind.
 pub fn waves(insts: &[Instance<'_>]) -> Vec<Vec<usize>> {
     let mut shared = Vec::new();
-    let mut alone: Vec<(&Path, Vec<usize>)> = Vec::new();
+    // Each exclusive wave: the scenarios in it (file and needs), and its instances.
+    type Held<'a> = Vec<(&'a Path, &'a Exclusive)>;
+    let mut alone: Vec<(Held<'_>, Vec<usize>)> = Vec::new();
     for (i, inst) in insts.iter().enumerate() {
-        if !inst.exclusive() {
+        let needs = inst.exclusive();
+        if !needs.any() {
             shared.push(i);
-        } else if let Some((_, wave)) = alone.iter_mut().find(|(file, _)| *file == inst.file) {
-            wave.push(i);
-        } else {
-            alone.push((inst.file, vec![i]));
+            continue;
+        }
+        let same_scenario = alone
+            .iter()
+            .position(|(held, _)| held.iter().any(|(file, _)| *file == inst.file));
+        let fits = || {
+            alone
+                .iter()
+                .position(|(held, _)| held.iter().all(|(_, other)| !other.conflicts_with(needs)))
+        };
+        match same_scenario.or_else(fits) {
+            Some(w) => {
+                let (held, wave) = &mut alone[w];
+                if !held.iter().any(|(file, _)| *file == inst.file) {
+                    held.push((inst.file, needs));
+                }
+                wave.push(i);
+            }
+            None => alone.push((vec![(inst.file, needs)], vec![i])),
         }
     }
     let mut out = Vec::new();
@@ -297,32 +315,51 @@ mod tests {
     }
 
     #[test]
-    fn exclusive_scenarios_run_in_waves_of_their_own_after_the_shared_ones() {
-        let text = |name: &str, exclusive: bool, entries: &str| {
+    fn exclusive_scenarios_run_after_the_shared_ones_beside_those_needing_other_shares() {
+        let text = |name: &str, exclusive: &str, entries: &str| {
             format!(
                 "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n{entries}  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
             )
         };
         let two = "  matrix:\n    - name: one\n    - name: two\n";
         let list: Vec<(PathBuf, Scenario)> = [
-            ("a", false, ""),
-            ("b", true, two),
-            ("c", false, two),
-            ("d", true, ""),
+            ("a", "false", ""),
+            ("b", "true", two),
+            ("c", "false", two),
+            ("d", "true", ""),
+            ("e", "[cpu]", two),
+            ("f", "[gpus]", ""),
+            ("g", "[cpu, nodes]", ""),
+            ("h", "[]", ""),
         ]
         .iter()
         .map(|(n, x, entries)| {
             let file = PathBuf::from(format!("{n}.yaml"));
-            let s = crate::parse(&file, &text(n, *x, entries)).expect("valid");
+            let s = crate::parse(&file, &text(n, x, entries)).expect("valid");
             (file, s)
         })
         .collect();
         let insts = instances(&list, &Bindings::new(), &Bindings::new()).expect("instances");
         let names: Vec<String> = insts.iter().map(Instance::name).collect();
-        assert_eq!(names, ["a", "b[one]", "b[two]", "c[one]", "c[two]", "d"]);
+        assert_eq!(
+            names,
+            [
+                "a", "b[one]", "b[two]", "c[one]", "c[two]", "d", "e[one]", "e[two]", "f", "g", "h"
+            ]
+        );
         // b's two entries share a wave: exclusive from the other scenarios,
-        // not from each other.
-        assert_eq!(waves(&insts), vec![vec![0, 3, 4], vec![1, 2], vec![5]]);
+        // not from each other. e (CPU) and f (GPUs) need different shares
+        // and run together; g needs the CPU too, so it waits for e.
+        assert_eq!(
+            waves(&insts),
+            vec![
+                vec![0, 3, 4, 10],
+                vec![1, 2],
+                vec![5],
+                vec![6, 7, 8],
+                vec![9]
+            ]
+        );
         assert!(waves(&[]).is_empty());
     }
 }

@@ -32,6 +32,7 @@
 mod actions;
 mod capability;
 mod duration;
+mod exclusive;
 mod step;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ pub use actions::{
 };
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
+pub use exclusive::{ClusterShare, Exclusive};
 pub use step::{Operation, Step};
 
 /// The only `apiVersion` this harness reads.
@@ -99,13 +101,15 @@ pub struct ScenarioSpec {
     /// scenario is skipped, with the reason in the report.
     #[serde(default)]
     pub requires: Vec<Capability>,
-    /// Run alone: the scenario needs the whole cluster to itself (it drains
-    /// nodes, exhausts the GPU pool, or measures CPU that concurrent
-    /// scenarios would share). Others run concurrently, each in its own
-    /// namespace; an exclusive one waits for them and runs with no other
-    /// scenario beside it (its own matrix entries run together).
+    /// What the scenario needs to itself: `true` the whole cluster, or a
+    /// list of shares (`[cpu]` when it measures CPU that concurrent
+    /// scenarios would share, `[gpus]` when it takes GPUs out of the pool,
+    /// `[nodes]` when it drains nodes). Others run concurrently, each in its
+    /// own namespace; an exclusive one waits for them, then runs beside
+    /// exclusive ones that need other shares only (its own matrix entries
+    /// run together).
     #[serde(default)]
-    pub exclusive: bool,
+    pub exclusive: Exclusive,
     pub steps: Vec<Step>,
 }
 
