@@ -7,10 +7,22 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "chart", "kustomize"])))]
 pub struct CheckArgs {
     /// Plain Kubernetes manifests: a file, or a folder searched recursively for *.yaml/*.yml.
     #[arg(long, value_name = "PATH")]
-    pub manifests: PathBuf,
+    pub manifests: Option<PathBuf>,
+    /// A Helm chart folder, rendered with the pinned Helm (`helm template`).
+    #[arg(long, value_name = "DIR")]
+    pub chart: Option<PathBuf>,
+    /// Values files for --chart, layered in order (like `helm -f`). Without
+    /// any, every `ci/*-values.yaml` of the chart is checked on its own
+    /// (chart-testing's convention), or the chart's defaults when it has none.
+    #[arg(long = "values", short = 'f', value_name = "FILE", requires = "chart")]
+    pub values: Vec<PathBuf>,
+    /// A kustomization folder (a base or an overlay), rendered with `kubectl kustomize`.
+    #[arg(long, value_name = "DIR")]
+    pub kustomize: Option<PathBuf>,
     /// How to print the findings (sarif: SARIF 2.1.0 for GitHub code scanning).
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -36,112 +48,121 @@ impl From<FormatArg> for check::Format {
     }
 }
 
-/// Where the objects come from. Helm charts and kustomize overlays will be
-/// more variants whose renderers produce the same `check::Object`s.
-enum Source {
-    Manifests(PathBuf),
+/// The sources the arguments name: one, or for a chart without `-f` one
+/// per `ci/*-values.yaml`.
+fn sources(args: &CheckArgs) -> Vec<check::Source> {
+    if let Some(chart) = &args.chart {
+        if !args.values.is_empty() {
+            return vec![check::Source::Helm(check::HelmChart::new(
+                chart,
+                args.values.clone(),
+            ))];
+        }
+        let ci = check::values_files_of(chart);
+        if ci.is_empty() {
+            return vec![check::Source::Helm(check::HelmChart::new(
+                chart,
+                Vec::new(),
+            ))];
+        }
+        return ci
+            .into_iter()
+            .map(|v| check::Source::Helm(check::HelmChart::new(chart, vec![v])))
+            .collect();
+    }
+    if let Some(dir) = &args.kustomize {
+        return vec![check::Source::Kustomize(dir.clone())];
+    }
+    args.manifests
+        .clone()
+        .map(check::Source::Manifests)
+        .into_iter()
+        .collect()
 }
 
-fn objects(source: &Source) -> anyhow::Result<Vec<check::Object>> {
-    match source {
-        Source::Manifests(path) => Ok(check::load_manifests(path)?),
+/// The pinned Helm or kubectl, got (downloaded or built, then cached) only
+/// when a source needs it.
+fn tools_for(sources: &[check::Source]) -> anyhow::Result<check::Tools> {
+    use check::source::ToolName;
+    use environment::tools::{ToolSource, Toolchain};
+    let mut tools = check::Tools::default();
+    let needs: Vec<ToolName> = sources.iter().filter_map(check::Source::needs).collect();
+    if needs.is_empty() {
+        return Ok(tools);
     }
+    let chain = Toolchain::new(ToolSource::from_env()?);
+    if needs.contains(&ToolName::Helm) {
+        tools.helm = Some(chain.helm().context("getting the pinned Helm")?);
+    }
+    if needs.contains(&ToolName::Kubectl) {
+        tools.kubectl = Some(
+            chain
+                .kubectl()
+                .context("getting the pinned kubectl (for kustomize)")?,
+        );
+    }
+    Ok(tools)
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
-    let objects = objects(&Source::Manifests(args.manifests.clone()))?;
-    let report = check::check(&objects);
+    let sources = sources(args);
+    for source in &sources {
+        source.validate()?;
+    }
+    let tools = tools_for(&sources)?;
     let base = std::env::current_dir().unwrap_or_default();
-    let rendered = check::render::render(&report, args.format.into(), &base)?;
-    let summary = format!(
-        "{} error(s), {} warning(s), {} info in {} object(s)",
-        report.count(check::Severity::Error),
-        report.count(check::Severity::Warning),
-        report.count(check::Severity::Info),
-        report.checked.len()
-    );
+    let mut text = String::new();
+    let mut merged: Option<check::Report> = None;
+    let mut failed = Vec::new();
+    for source in &sources {
+        let objects = check::load(source, &tools)?;
+        let report = check::check(&objects);
+        eprintln!(
+            "{}: {} error(s), {} warning(s), {} info in {} object(s)",
+            source.describe(),
+            report.count(check::Severity::Error),
+            report.count(check::Severity::Warning),
+            report.count(check::Severity::Info),
+            report.checked.len()
+        );
+        if report.has_errors() {
+            failed.push(source.describe());
+        }
+        if args.format == FormatArg::Text {
+            if sources.len() > 1 {
+                text.push_str(&format!("== {}\n", source.describe()));
+            }
+            text.push_str(&check::render::render(&report, check::Format::Text, &base)?);
+        }
+        match &mut merged {
+            Some(m) => m.merge(report),
+            None => merged = Some(report),
+        }
+    }
+    // JSON and SARIF hold one report: a chart's values files merged, each
+    // finding once (code scanning shows one alert per place).
+    let rendered = match (&merged, args.format) {
+        (Some(m), FormatArg::Json | FormatArg::Sarif) => {
+            check::render::render(m, args.format.into(), &base)?
+        }
+        _ => text,
+    };
     match &args.output {
         Some(file) => {
             std::fs::write(file, &rendered)
                 .with_context(|| format!("writing {}", file.display()))?;
-            eprintln!("{summary}; findings written to {}", file.display());
+            eprintln!("findings written to {}", file.display());
         }
         None => print!("{rendered}"),
     }
-    if report.has_errors() {
+    if !failed.is_empty() {
+        let errors = merged
+            .as_ref()
+            .map_or(0, |m| m.count(check::Severity::Error));
         bail!(
-            "check failed: {} error-severity finding(s) in {}",
-            report.count(check::Severity::Error),
-            args.manifests.display()
+            "check failed: {errors} error-severity finding(s) in {}",
+            failed.join(", ")
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(path: &str, format: FormatArg, output: Option<PathBuf>) -> CheckArgs {
-        CheckArgs {
-            manifests: environment::workspace::repo_root().join(path),
-            format,
-            output,
-        }
-    }
-
-    #[test]
-    fn the_plain_example_passes_and_the_broken_one_fails() {
-        run(&args("examples/plain", FormatArg::Text, None)).expect("examples/plain passes");
-        let err = run(&args("examples/plain-broken", FormatArg::Text, None))
-            .expect_err("examples/plain-broken fails");
-        assert!(err.to_string().contains("3 error-severity"), "{err}");
-    }
-
-    #[test]
-    fn sarif_goes_to_the_output_file() {
-        let out =
-            std::env::temp_dir().join(format!("inferbench-check-{}.sarif", std::process::id()));
-        let _ = run(&args(
-            "examples/plain-broken",
-            FormatArg::Sarif,
-            Some(out.clone()),
-        ));
-        let text = std::fs::read_to_string(&out).expect("written");
-        let _ = std::fs::remove_file(&out);
-        let sarif: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(sarif["version"], "2.1.0");
-        let ids: Vec<_> = sarif["runs"][0]["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .filter_map(|r| r["ruleId"].as_str())
-            .collect();
-        assert_eq!(
-            ids,
-            [
-                "rolling-update-keeps-capacity",
-                "gpu-taint-toleration",
-                "readiness-gated-on-model-load"
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_input_is_a_clear_error() {
-        let err = run(&args("no/such/folder", FormatArg::Text, None)).expect_err("missing");
-        assert!(err.to_string().contains("no such file or folder"), "{err}");
-        let bad =
-            std::env::temp_dir().join(format!("inferbench-check-bad-{}.yaml", std::process::id()));
-        std::fs::write(&bad, "kind: Service\nmetadata:\n  name: [a\n").expect("temp file");
-        let err = run(&CheckArgs {
-            manifests: bad.clone(),
-            format: FormatArg::Text,
-            output: None,
-        })
-        .expect_err("bad YAML");
-        let _ = std::fs::remove_file(&bad);
-        assert!(err.to_string().contains(".yaml:"), "{err}");
-        assert!(err.to_string().contains("not valid YAML"), "{err}");
-    }
 }

@@ -41,7 +41,7 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Bring up the default cluster, run every built-in scenario, write the report, tear down.
     E2e(run_cmd::E2eArgs),
-    /// Check manifests against inference-serving rules (no cluster needed).
+    /// Check a Helm chart, kustomize overlay or manifests against inference-serving rules (no cluster needed).
     Check(check_cmd::CheckArgs),
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]

@@ -94,6 +94,30 @@ impl Report {
             .count()
     }
 
+    /// Adds another report's objects and findings (one chart rendered with
+    /// several values files), keeping each finding once: the same rule on
+    /// the same object at the same place is one thing to fix.
+    pub fn merge(&mut self, other: Report) {
+        for o in other.checked {
+            if !self.checked.contains(&o) {
+                self.checked.push(o);
+            }
+        }
+        for o in other.serving {
+            if !self.serving.contains(&o) {
+                self.serving.push(o);
+            }
+        }
+        for f in other.findings {
+            if !self.findings.contains(&f) {
+                self.findings.push(f);
+            }
+        }
+        self.findings.sort_by(|a, b| {
+            (&a.file, a.line, a.rule, &a.object).cmp(&(&b.file, b.line, b.rule, &b.object))
+        });
+    }
+
     /// True when any finding is an error (the CLI then exits non-zero).
     pub fn has_errors(&self) -> bool {
         self.count(Severity::Error) > 0

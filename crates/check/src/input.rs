@@ -17,6 +17,10 @@ use crate::error::CheckError;
 pub enum Renderer {
     /// Plain YAML files, read as they are.
     Manifests,
+    /// `helm template`; the origin is the chart's template.
+    Helm,
+    /// `kubectl kustomize`; the origin is the resource file.
+    Kustomize,
 }
 
 /// Where an object was written: the file (for Helm, the template) and the
@@ -38,6 +42,16 @@ pub struct Object {
 }
 
 impl Object {
+    /// An object whose source text starts at `origin.line` (the needles of
+    /// [`Object::line_of`] are looked for in it).
+    pub(crate) fn with_lines(origin: Origin, value: Value, lines: Vec<String>) -> Self {
+        Self {
+            origin,
+            value,
+            lines,
+        }
+    }
+
     /// An object without source text (findings point at `origin.line`).
     pub fn new(origin: Origin, value: Value) -> Self {
         Self {

@@ -2,9 +2,9 @@
 //! inference serving.
 //!
 //! The flow is `render -> objects -> discover -> check -> findings`: a
-//! renderer (today [`input::load_manifests`] for plain YAML; Helm and
-//! kustomize later, producing the same [`Object`]s with an [`Origin`] that
-//! names the template) hands over the objects, [`workload`] finds the serving
+//! [`source`] (plain YAML, a Helm chart with values files, or a kustomize
+//! overlay, each producing the same [`Object`]s with an [`Origin`] that
+//! names the template or resource file) hands over the objects, [`workload`] finds the serving
 //! workload (a Deployment or StatefulSet with an `nvidia.com/gpu` limit or an
 //! OpenAI-compatible server), and the [`rules`] report [`Finding`]s that name
 //! the object, the file and line, and the fix. [`render`] turns a [`Report`]
@@ -23,12 +23,14 @@ pub mod finding;
 pub mod input;
 pub mod render;
 pub mod rules;
+pub mod source;
 pub mod workload;
 
 pub use error::CheckError;
 pub use finding::{Finding, ObjectRef, Report, Severity};
 pub use input::{Object, Origin, Renderer, load_manifests, parse_documents};
 pub use render::Format;
+pub use source::{HelmChart, Source, Tools, load, values_files_of};
 
 /// Runs every rule on the objects. Findings come sorted by file, line and rule.
 pub fn check(objects: &[Object]) -> Report {

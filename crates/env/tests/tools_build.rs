@@ -24,6 +24,7 @@ fn builds_all_tools_from_the_go_module_proxy() {
     step("coredns", &|| tools.coredns());
     step("metrics-server", &|| tools.metrics_server());
     step("local-path-provisioner", &|| tools.local_path_provisioner());
+    step("helm", &|| tools.helm());
     step("kind source", &|| tools.kind_source());
     eprintln!("tool build timings: {}", timings.join(", "));
     let kubeadm = tools.kubernetes().expect("cached").join("kubeadm");
@@ -35,4 +36,35 @@ fn builds_all_tools_from_the_go_module_proxy() {
         String::from_utf8_lossy(&out.stdout).trim(),
         environment::tools::versions::KUBERNETES
     );
+    // Helm's version and the Kubernetes version it renders for are stamped
+    // as its Makefile does (an unstamped build renders for v1.20.0).
+    let helm = tools.helm().expect("cached");
+    let out = std::process::Command::new(&helm)
+        .args(["version", "--template", "{{ .Version }}"])
+        .output()
+        .expect("helm runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        environment::tools::versions::HELM
+    );
+    let chart = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(chart.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        chart.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: kv\nversion: 0.1.0\n",
+    )
+    .expect("write");
+    std::fs::write(
+        chart.path().join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kv\ndata:\n  kube: \"{{ .Capabilities.KubeVersion.Version }}\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(&helm)
+        .arg("template")
+        .arg("kv")
+        .arg(chart.path())
+        .output()
+        .expect("helm template runs");
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    assert!(rendered.contains("kube: \"v1.37.0\""), "{rendered}");
 }

@@ -111,19 +111,52 @@ pub fn actionlint(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
     curl(&actionlint_checksums_url(version), &sums)?;
     let list =
         std::fs::read_to_string(&sums).map_err(io_err(format!("reading {}", sums.display())))?;
-    install_actionlint_archive(&url, &tarball, &list, &archive, &dest)
+    let expected = checksum_for(&list, &archive).unwrap_or_default();
+    install_from_archive(&url, &tarball, &expected, "actionlint", &dest)
 }
 
-/// Checks `tarball` against the line naming `archive` in `checksums`, then
-/// extracts its `actionlint` (at the archive's top level) to `dest`.
-fn install_actionlint_archive(
+/// Official Helm release URL (a tarball per platform, with a
+/// `.sha256sum` file beside it).
+pub fn helm_url(version: &str) -> String {
+    format!("https://get.helm.sh/{}", helm_archive(version))
+}
+
+fn helm_archive(version: &str) -> String {
+    format!("helm-{version}-linux-{}.tar.gz", arch())
+}
+
+/// `helm` into `dir/bin/helm` unless already there: the release tarball,
+/// checked against its published SHA-256.
+pub fn helm(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
+    let dest = dir.join("bin").join("helm");
+    if dest.is_file() {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let url = helm_url(version);
+    eprintln!("inferbench: downloading {url}");
+    let archive = helm_archive(version);
+    let tarball = dir.join(&archive);
+    let sums = dir.join("helm.sha256sum");
+    curl(&url, &tarball)?;
+    curl(&format!("{url}.sha256sum"), &sums)?;
+    let list =
+        std::fs::read_to_string(&sums).map_err(io_err(format!("reading {}", sums.display())))?;
+    let expected = checksum_for(&list, &archive).unwrap_or_default();
+    let member = format!("linux-{}/helm", arch());
+    install_from_archive(&url, &tarball, &expected, &member, &dest)
+}
+
+/// Checks `tarball` against `expected` (a SHA-256), then extracts `member`
+/// (a path inside the archive) to `dest`, mode 755.
+fn install_from_archive(
     url: &str,
     tarball: &Path,
-    checksums: &str,
-    archive: &str,
+    expected: &str,
+    member: &str,
     dest: &Path,
 ) -> Result<PathBuf, ToolError> {
-    let expected = checksum_for(checksums, archive).unwrap_or_default();
+    let expected = expected.to_string();
     let actual = sha256_of(url, tarball)?;
     if expected.is_empty() || expected != actual {
         let _ = std::fs::remove_file(tarball);
@@ -142,7 +175,7 @@ fn install_actionlint_archive(
         .arg(tarball)
         .arg("-C")
         .arg(&unpack)
-        .arg("actionlint")
+        .arg(member)
         .timeout(Duration::from_secs(120))
         .run()
         .map_err(|source| ToolError::Download {
@@ -150,7 +183,7 @@ fn install_actionlint_archive(
             source,
         })?;
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let unpacked = unpack.join("actionlint");
+    let unpacked = unpack.join(member);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755))
         .map_err(io_err(format!("chmod {}", unpacked.display())))?;
@@ -277,6 +310,7 @@ mod tests {
         assert!(kwok_url("v0.8.0").starts_with(
             "https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/kwok-linux-"
         ));
+        assert!(helm_url("v3.22.0").starts_with("https://get.helm.sh/helm-v3.22.0-linux-"));
     }
 
     #[test]
@@ -339,15 +373,15 @@ mod tests {
         let dest = root.join("tool").join("bin").join("actionlint");
 
         pack();
-        let wrong = format!("{}  {archive}\n", "0".repeat(64));
-        let err = install_actionlint_archive("test", &tarball, &wrong, archive, &dest)
+        let wrong = "0".repeat(64);
+        let err = install_from_archive("test", &tarball, &wrong, "actionlint", &dest)
             .expect_err("a wrong checksum is refused");
         assert!(matches!(err, ToolError::Checksum { .. }), "{err}");
         assert!(!dest.exists() && !tarball.exists());
 
-        let list = format!("{}  {archive}\n", pack());
+        let sum = pack();
         let got =
-            install_actionlint_archive("test", &tarball, &list, archive, &dest).expect("installs");
+            install_from_archive("test", &tarball, &sum, "actionlint", &dest).expect("installs");
         assert_eq!(got, dest);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode();

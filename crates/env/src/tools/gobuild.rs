@@ -125,10 +125,48 @@ impl GoBuild {
         s
     }
 
+    /// Holds `<dir>.lock` until dropped, waiting (with a message) while
+    /// another process holds it.
+    fn lock(&self, dir: &Path) -> Result<std::fs::File, ToolError> {
+        let path = dir.with_extension("lock");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io_err(format!("creating {}", parent.display())))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(format!("opening {}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => eprintln!(
+                "inferbench: waiting for another process building {} {} ({})",
+                self.name,
+                self.version,
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err(format!("locking {}", path.display()))(e));
+            }
+        }
+        file.lock()
+            .map_err(io_err(format!("locking {}", path.display())))?;
+        Ok(file)
+    }
+
     /// Builds unless `<dir>/.complete` and every binary exist; returns
     /// `<dir>/bin`.
     pub fn ensure(&self, dir: &Path) -> Result<PathBuf, ToolError> {
         let bin = dir.join("bin");
+        if self.is_complete(dir) {
+            return Ok(bin);
+        }
+        // One build of a tool at a time, across processes (the cluster
+        // bring-up and a test may both ask for kubectl on a cold machine):
+        // the second waits for the first and then finds it built.
+        let _lock = self.lock(dir)?;
         if self.is_complete(dir) {
             return Ok(bin);
         }

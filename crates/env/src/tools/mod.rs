@@ -1,4 +1,4 @@
-//! Pinned tools (kind, Kubernetes, etcd, CoreDNS, metrics-server, ...) and
+//! Pinned tools (kind, Kubernetes, etcd, CoreDNS, metrics-server, Helm, ...) and
 //! the two ways of getting them, behind one interface:
 //!
 //! * [`ToolSource::Download`]: official release binaries (kind from GitHub,
@@ -256,6 +256,25 @@ impl Toolchain {
         }
     }
 
+    /// The `helm` binary: the official release tarball, or
+    /// `helm.sh/helm/v3/cmd/helm` built from the Go module proxy with the
+    /// version stamps of Helm's own Makefile ([`helm_ldflags`]).
+    pub fn helm(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::HELM;
+        let dir = self.tool_dir("helm", v);
+        match self.source {
+            ToolSource::Download => download::helm(&dir, v),
+            ToolSource::BuildFromGoProxy => {
+                let bin = gobuild::GoBuild::new("helm", v)
+                    .package("helm.sh/helm/v3/cmd/helm", v)
+                    .ldflags(helm_ldflags(v, versions::HELM_CLIENT_GO))
+                    .expected_minutes(4)
+                    .ensure(&dir)?;
+                Ok(bin.join("helm"))
+            }
+        }
+    }
+
     /// kind's source tree for [`versions::KIND`] in the Go module cache
     /// (the node image build reads its base-image files from there).
     pub fn kind_source(&self) -> Result<PathBuf, ToolError> {
@@ -327,6 +346,30 @@ pub fn actionlint_version_ldflags(version: &str) -> String {
     )
 }
 
+/// The `-X` flags of Helm's Makefile: its version (`helm version` prints
+/// it, not `(devel)`) and the Kubernetes version `helm template` and
+/// `helm lint` assume, taken from the client-go release it is built with
+/// (v0.37.0 -> 1.37).
+pub fn helm_ldflags(version: &str, client_go: &str) -> String {
+    let mut parts = client_go.trim_start_matches('v').split('.');
+    let major = parts
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        .map_or(1, |m| m + 1);
+    let minor = parts.next().unwrap_or("0");
+    let mut flags = vec![format!(
+        "-X helm.sh/helm/v3/internal/version.version={version}"
+    )];
+    for pkg in [
+        "helm.sh/helm/v3/pkg/lint/rules",
+        "helm.sh/helm/v3/pkg/chartutil",
+    ] {
+        flags.push(format!("-X {pkg}.k8sVersionMajor={major}"));
+        flags.push(format!("-X {pkg}.k8sVersionMinor={minor}"));
+    }
+    flags.join(" ")
+}
+
 /// Writes `contents` to `path` atomically (temporary file, then rename).
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ToolError> {
     if let Some(dir) = path.parent() {
@@ -377,6 +420,18 @@ mod tests {
         assert_eq!(
             actionlint_version_ldflags("v1.7.11"),
             "-X github.com/rhysd/actionlint.version=1.7.11"
+        );
+    }
+
+    #[test]
+    fn helm_is_stamped_like_its_makefile_does() {
+        assert_eq!(
+            helm_ldflags("v3.22.0", "v0.37.0"),
+            "-X helm.sh/helm/v3/internal/version.version=v3.22.0 \
+             -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+             -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 \
+             -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+             -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
         );
     }
 

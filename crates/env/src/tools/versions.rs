@@ -99,6 +99,15 @@ pub const DEBIAN_SUITE: &str = "bookworm";
 /// (v1.7.12 needs Go 1.25), the oldest Go this project supports.
 pub const ACTIONLINT: &str = "v1.7.11";
 
+/// Helm, which renders and installs a team's chart (`--chart`): the newest
+/// v3 release the Go module proxy serves (chart-testing and most teams'
+/// pipelines are on v3). Its go.mod asks for Go 1.26.
+pub const HELM: &str = "v3.22.0";
+/// The client-go release Helm [`HELM`] is built with (its go.mod): Helm's
+/// Makefile stamps the Kubernetes version `helm template` and `helm lint`
+/// assume from it (v0.37 -> 1.37).
+pub const HELM_CLIENT_GO: &str = "v0.37.0";
+
 /// The Kubernetes staging modules that `k8s.io/kubernetes`' go.mod replaces
 /// with local paths; our wrapper module replaces each with its published
 /// [`KUBERNETES_STAGING`] version instead.
