@@ -150,7 +150,8 @@ fn workflows_parse_and_every_job_has_a_timeout() {
                     "{f}: job {id} step {i}: needs exactly one of `uses` and `run`"
                 );
                 let action = str_of(step, "uses");
-                if u {
+                // A local action (`./`, our action.yml) is the checked-out tree.
+                if u && !action.starts_with("./") {
                     let (_, version) = action
                         .split_once('@')
                         .unwrap_or_else(|| panic!("{f}: {action} has no @version"));
