@@ -20,14 +20,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
-};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
+
+mod histogram;
+
+use histogram::Buckets;
+pub use histogram::Histogram;
 
 /// The `Content-Type` of [`Metrics::render`]'s output. Prometheus asks for
 /// OpenMetrics first and parses it; the `# EOF` line ending it is a comment to
@@ -68,118 +70,6 @@ pub fn one_two_five_buckets(max: u64) -> Vec<f64> {
         }
     }
     out
-}
-
-/// A float accumulated in an atomic.
-#[derive(Default, Debug)]
-struct AtomicF64(AtomicU64);
-
-impl AtomicF64 {
-    fn add(&self, v: f64) {
-        let mut cur = self.0.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(cur) + v).to_bits();
-            match self
-                .0
-                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-    fn get(&self) -> f64 {
-        f64::from_bits(self.0.load(Ordering::Relaxed))
-    }
-}
-
-/// A classic Prometheus histogram with fixed upper bounds, on atomics.
-///
-/// `prometheus-client`'s own `Histogram` takes a mutex on every observation,
-/// and inter-token latency is observed once per generated token by every
-/// stream of a model; this one costs two atomic updates. It plugs into the
-/// registry like the crate's metrics ([`EncodeMetric`]) and is encoded by the
-/// crate's histogram encoder. Clones share their counts.
-#[derive(Debug, Clone)]
-pub struct Histogram(Arc<HistogramInner>);
-
-#[derive(Debug)]
-struct HistogramInner {
-    bounds: Box<[f64]>,
-    /// Per bucket, not cumulative; one more than `bounds`: the last is `+Inf`.
-    counts: Box<[AtomicU64]>,
-    sum: AtomicF64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &[f64]) -> Histogram {
-        Histogram(Arc::new(HistogramInner {
-            bounds: bounds.into(),
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicF64::default(),
-        }))
-    }
-
-    pub fn observe(&self, v: f64) {
-        let h = &self.0;
-        let i = h
-            .bounds
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(h.bounds.len());
-        h.counts[i].fetch_add(1, Ordering::Relaxed);
-        h.sum.add(v);
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.0
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
-    }
-}
-
-impl TypedMetric for Histogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for Histogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
-        let h = &self.0;
-        let buckets: Vec<(f64, u64)> = h
-            .bounds
-            .iter()
-            .copied()
-            .chain([f64::INFINITY])
-            .zip(h.counts.iter().map(|c| c.load(Ordering::Relaxed)))
-            .collect();
-        // The count is the buckets' total, so `_count` equals the `+Inf`
-        // bucket even while requests observe concurrently.
-        let count = buckets.iter().map(|(_, c)| c).sum();
-        encoder.encode_histogram::<NoLabelSet>(h.sum.get(), count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
-/// Makes a family's histograms with one set of bounds.
-#[derive(Debug, Clone)]
-struct Buckets(Arc<[f64]>);
-
-impl Buckets {
-    fn new(bounds: &[f64]) -> Buckets {
-        Buckets(bounds.into())
-    }
-}
-
-impl MetricConstructor<Histogram> for Buckets {
-    fn new_metric(&self) -> Histogram {
-        Histogram::new(&self.0)
-    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
