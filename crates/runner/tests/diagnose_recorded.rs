@@ -263,9 +263,26 @@ fn rollout_silent_when_the_new_revision_became_available() {
 
 // ---- rollout capacity ----
 
-// The positive case (05's `no-headroom` twin) has no real recording yet:
-// on the overloaded recording cluster that twin failed at its first
-// rollout, before its rollback step; see the unit tests in rollout.rs.
+#[test]
+fn capacity_ties_dropped_requests_to_the_window_without_a_replica() {
+    // 05's `no-headroom` twin (maxUnavailable 1, maxSurge 0, one replica),
+    // recorded by the clean-clone CI run at its `rollback` step.
+    let r = recording("capacity");
+    let found = diagnose::rollout::capacity_dropped(&r.evidence, &r.loads);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(f.decider, Decider::RolloutController);
+    assert_mentions(
+        f,
+        &[
+            "got no response while deployment/mock-server had no available replica",
+            "maxSurge=0 maxUnavailable=1 with 1 replica",
+            "requires 0 available",
+            "Keep maxUnavailable at 0",
+        ],
+    );
+    insta::assert_snapshot!("capacity", f.summary);
+}
 
 #[test]
 fn capacity_silent_when_no_request_was_dropped() {
@@ -291,6 +308,48 @@ fn selector_silent_when_endpoints_exist() {
     assert!(diagnose::selector::rule(&recording("selector-twin").evidence).is_empty());
 }
 
+// ---- autoscaler ----
+
+#[test]
+fn autoscaler_quotes_scaling_limited_at_its_maximum() {
+    // 06's `max-2` twin at its `scale-up` step, recorded by the clean-clone
+    // CI run: the HPA wanted more than its maxReplicas of 2.
+    let found = all("autoscaler");
+    let f = only(&found, Decider::Autoscaler);
+    assert_mentions(
+        &f,
+        &[
+            "hpa/mock-server has 2 replicas",
+            "bounds 1..2",
+            "ScalingLimited=True (TooManyReplicas)",
+        ],
+    );
+}
+
+#[test]
+fn autoscaler_silent_without_an_autoscaler() {
+    assert!(diagnose::autoscaler::rule(&recording("rollout").evidence).is_empty());
+}
+
+// ---- the inference service's own errors ----
+
+#[test]
+fn server_errors_are_counted_by_status_and_blamed_on_the_server() {
+    // 08's `failing` entry at its end: the server was told to answer 500.
+    let r = recording("server-errors");
+    let found = diagnose::requests::rule(&r.evidence, &r.loads);
+    let f = only(&found, Decider::Service);
+    assert_mentions(&f, &["10 of 10 requests of load `probe` failed (10× 500)"]);
+}
+
+#[test]
+fn server_errors_silent_when_every_request_succeeded() {
+    // 02's `probe-on-model` twin: 38 requests, all answered 200.
+    let r = recording("ready-too-early-twin");
+    assert!(r.loads.iter().any(|l| l.requests > 0 && l.failures == 0));
+    assert!(diagnose::requests::rule(&r.evidence, &r.loads).is_empty());
+}
+
 // ---- the whole chain ----
 
 #[test]
@@ -303,6 +362,9 @@ fn every_recording_names_a_controller_never_only_the_assertion() {
         "oom",
         "liveness",
         "rollout",
+        "capacity",
+        "autoscaler",
+        "server-errors",
         "ready-too-early",
         "selector",
     ] {
