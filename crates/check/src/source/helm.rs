@@ -2,15 +2,15 @@
 //! the template it came from (Helm writes `# Source: <chart>/templates/...`
 //! above every document).
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::locate::Locator;
 use super::process;
 use crate::error::CheckError;
-use crate::input::{Object, Origin, Renderer};
+use crate::input::{Object, Renderer};
 
 /// A chart folder, the values files layered over its `values.yaml` (in
 /// order, as `helm -f` takes them), and the release it is rendered as.
@@ -100,8 +100,7 @@ pub(super) fn render(chart: &HelmChart, helm: &Path) -> Result<Vec<Object>, Chec
 /// from one template is matched to that template's n-th `kind:` line).
 pub(crate) fn parse_rendered(chart_dir: &Path, text: &str) -> Result<Vec<Object>, CheckError> {
     let mut objects = Vec::new();
-    let mut seen: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
-    let mut templates: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    let mut locator = Locator::default();
     for doc in split_documents(text) {
         let source = doc
             .iter()
@@ -128,24 +127,7 @@ pub(crate) fn parse_rendered(chart_dir: &Path, text: &str) -> Result<Vec<Object>
                 message: "a rendered document is not a Kubernetes object (no `kind`)".into(),
             });
         }
-        let lines = templates.entry(template.clone()).or_insert_with(|| {
-            std::fs::read_to_string(&template)
-                .map(|t| t.lines().map(String::from).collect())
-                .unwrap_or_default()
-        });
-        let nth = seen.entry((template.clone(), kind.clone())).or_insert(0);
-        let at = kind_lines(lines, &kind).nth(*nth);
-        *nth += 1;
-        let (line, from) = match at {
-            Some(i) => (i + 1, lines[i..].to_vec()),
-            None => (1, Vec::new()),
-        };
-        let origin = Origin {
-            renderer: Renderer::Helm,
-            file: template,
-            line,
-        };
-        objects.push(Object::with_lines(origin, value, from));
+        objects.push(locator.object(Renderer::Helm, template, value));
     }
     Ok(objects)
 }
@@ -157,17 +139,6 @@ fn template_path(chart_dir: &Path, source: &str) -> PathBuf {
         Some((_, rest)) => chart_dir.join(rest),
         None => chart_dir.join(source),
     }
-}
-
-fn kind_lines<'a>(lines: &'a [String], kind: &'a str) -> impl Iterator<Item = usize> + 'a {
-    lines.iter().enumerate().filter_map(move |(i, l)| {
-        let v = l
-            .trim()
-            .strip_prefix("kind:")?
-            .trim()
-            .trim_matches(['"', '\'']);
-        (v == kind).then_some(i)
-    })
 }
 
 fn split_documents(text: &str) -> Vec<Vec<&str>> {

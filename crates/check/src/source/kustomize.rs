@@ -8,15 +8,15 @@
 //! without the team's files being touched; the annotation is removed again
 //! before any rule sees the object.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use super::locate::Locator;
 use super::process;
 use crate::error::CheckError;
-use crate::input::{Object, Origin, Renderer, parse_documents};
+use crate::input::{Object, Renderer, parse_documents};
 
 const ORIGIN: &str = "config.kubernetes.io/origin";
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -48,8 +48,7 @@ pub(super) fn render(dir: &Path, kubectl: &Path) -> Result<Vec<Object>, CheckErr
     if rendered.is_empty() {
         return Err(CheckError::NoManifests(dir.to_path_buf()));
     }
-    let mut seen: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
-    let mut files: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    let mut locator = Locator::default();
     let mut objects = Vec::new();
     for o in rendered {
         let mut value = o.value;
@@ -57,38 +56,7 @@ pub(super) fn render(dir: &Path, kubectl: &Path) -> Result<Vec<Object>, CheckErr
             .map(|p| normalize(&wrapper.dir.join(p)))
             .filter(|p| p.is_file())
             .unwrap_or_else(|| file.clone());
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let lines = files.entry(source.clone()).or_insert_with(|| {
-            std::fs::read_to_string(&source)
-                .map(|t| t.lines().map(String::from).collect())
-                .unwrap_or_default()
-        });
-        let nth = seen.entry((source.clone(), kind.clone())).or_insert(0);
-        let at = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| {
-                l.trim()
-                    .strip_prefix("kind:")
-                    .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == kind)
-            })
-            .map(|(i, _)| i)
-            .nth(*nth);
-        *nth += 1;
-        let (line, from) = match at {
-            Some(i) => (i + 1, lines[i..].to_vec()),
-            None => (1, Vec::new()),
-        };
-        let origin = Origin {
-            renderer: Renderer::Kustomize,
-            file: source,
-            line,
-        };
-        objects.push(Object::with_lines(origin, value, from));
+        objects.push(locator.object(Renderer::Kustomize, source, value));
     }
     Ok(objects)
 }

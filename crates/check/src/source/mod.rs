@@ -8,6 +8,7 @@
 
 mod helm;
 mod kustomize;
+mod locate;
 mod process;
 
 use std::path::{Path, PathBuf};
