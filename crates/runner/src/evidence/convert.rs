@@ -141,15 +141,7 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|c| {
-            condition(
-                c.type_,
-                c.status,
-                c.reason,
-                c.message,
-                c.last_transition_time,
-            )
-        })
+        .map(Condition::from)
         .collect();
     let statuses = status.container_statuses.unwrap_or_default();
     // A container not started yet has no status: its spec still counts.
@@ -244,36 +236,34 @@ pub fn deployment_info(d: &Deployment) -> DeploymentInfo {
             .conditions
             .unwrap_or_default()
             .into_iter()
-            .map(|c| {
-                condition(
-                    c.type_,
-                    c.status,
-                    c.reason,
-                    c.message,
-                    c.last_transition_time,
-                )
-            })
+            .map(Condition::from)
             .collect(),
     }
 }
 
-/// A pod's, a Deployment's or an HPA's condition (their types differ, the
-/// fields read here do not).
-fn condition(
-    type_: String,
-    status: String,
-    reason: Option<String>,
-    message: Option<String>,
-    at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-) -> Condition {
-    Condition {
-        type_,
-        status,
-        reason: reason.unwrap_or_default(),
-        message: message.unwrap_or_default(),
-        last_transition: at.map(|t| t.0),
-    }
+/// A pod's, a Deployment's or an HPA's condition: three Kubernetes types
+/// with the same fields read here.
+macro_rules! condition_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Condition {
+            fn from(c: $t) -> Condition {
+                Condition {
+                    type_: c.type_,
+                    status: c.status,
+                    reason: c.reason.unwrap_or_default(),
+                    message: c.message.unwrap_or_default(),
+                    last_transition: c.last_transition_time.map(|t| t.0),
+                }
+            }
+        }
+    )*};
 }
+
+condition_from!(
+    core::PodCondition,
+    k8s_openapi::api::apps::v1::DeploymentCondition,
+    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition
+);
 
 pub fn service_info(s: &Service, slices: &[EndpointSlice], pods: &[Pod]) -> ServiceInfo {
     let name = s.name_any();
@@ -332,15 +322,7 @@ pub fn hpa_info(h: &HorizontalPodAutoscaler) -> HpaInfo {
             .conditions
             .unwrap_or_default()
             .into_iter()
-            .map(|c| {
-                condition(
-                    c.type_,
-                    c.status,
-                    c.reason,
-                    c.message,
-                    c.last_transition_time,
-                )
-            })
+            .map(Condition::from)
             .collect(),
     }
 }
