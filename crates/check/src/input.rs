@@ -154,10 +154,9 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Splits a multi-document YAML text on `---` lines and parses each
-/// document; empty documents and `List` items are handled. Each object's
-/// line is its document's first line that is neither blank nor a comment.
-pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Object>, CheckError> {
+/// A multi-document YAML text split on its `---` lines: each document's
+/// lines with the 1-based line it starts at (empty documents included).
+pub(crate) fn split_documents(text: &str) -> Vec<(usize, Vec<&str>)> {
     let mut docs: Vec<(usize, Vec<&str>)> = vec![(1, Vec::new())];
     for (i, line) in text.lines().enumerate() {
         if line == "---" || line.starts_with("--- ") || line.starts_with("---\t") {
@@ -166,8 +165,15 @@ pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Object>, CheckErro
             lines.push(line);
         }
     }
+    docs
+}
+
+/// Splits a multi-document YAML text on `---` lines and parses each
+/// document; empty documents and `List` items are handled. Each object's
+/// line is its document's first line that is neither blank nor a comment.
+pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Object>, CheckError> {
     let mut objects = Vec::new();
-    for (start, lines) in docs {
+    for (start, lines) in split_documents(text) {
         let body = lines.join("\n");
         let value: Value = yaml_serde::from_str(&body).map_err(|e| {
             let (line, column) = e

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::locate::Locator;
 use super::process;
 use crate::error::CheckError;
-use crate::input::{Object, Renderer};
+use crate::input::{Object, Renderer, split_documents};
 
 /// A chart folder, the values files layered over its `values.yaml` (in
 /// order, as `helm -f` takes them), and the release it is rendered as.
@@ -101,7 +101,7 @@ pub(super) fn render(chart: &HelmChart, helm: &Path) -> Result<Vec<Object>, Chec
 pub(crate) fn parse_rendered(chart_dir: &Path, text: &str) -> Result<Vec<Object>, CheckError> {
     let mut objects = Vec::new();
     let mut locator = Locator::default();
-    for doc in split_documents(text) {
+    for (_, doc) in split_documents(text) {
         let source = doc
             .iter()
             .find_map(|l| l.strip_prefix("# Source: "))
@@ -116,11 +116,7 @@ pub(crate) fn parse_rendered(chart_dir: &Path, text: &str) -> Result<Vec<Object>
             continue;
         }
         let template = source.unwrap_or_else(|| chart_dir.join("Chart.yaml"));
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind.is_empty() || !value.is_object() {
             return Err(CheckError::RenderedInvalid {
                 template,
@@ -139,22 +135,6 @@ fn template_path(chart_dir: &Path, source: &str) -> PathBuf {
         Some((_, rest)) => chart_dir.join(rest),
         None => chart_dir.join(source),
     }
-}
-
-fn split_documents(text: &str) -> Vec<Vec<&str>> {
-    let mut docs = vec![Vec::new()];
-    for line in text.lines() {
-        if line == "---" || line.starts_with("--- ") {
-            docs.push(Vec::new());
-        } else if let Some(d) = docs.last_mut() {
-            d.push(line);
-        }
-    }
-    docs.retain(|d| {
-        d.iter()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-    });
-    docs
 }
 
 #[cfg(test)]
