@@ -97,22 +97,13 @@ pub fn actionlint_checksums_url(version: &str) -> String {
 /// release tarball, checked against the release's checksum list, then the
 /// binary taken out of it.
 pub fn actionlint(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
-    let dest = dir.join("bin").join("actionlint");
-    if dest.is_file() {
-        return Ok(dest);
-    }
-    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let url = actionlint_url(version);
-    eprintln!("inferbench: downloading {url}");
-    let archive = actionlint_archive(version);
-    let tarball = dir.join(&archive);
-    let sums = dir.join("checksums.txt");
-    curl(&url, &tarball)?;
-    curl(&actionlint_checksums_url(version), &sums)?;
-    let list =
-        std::fs::read_to_string(&sums).map_err(io_err(format!("reading {}", sums.display())))?;
-    let expected = checksum_for(&list, &archive).unwrap_or_default();
-    install_from_archive(&url, &tarball, &expected, "actionlint", &dest)
+    let release = ReleaseArchive {
+        url: actionlint_url(version),
+        sums_url: actionlint_checksums_url(version),
+        archive: actionlint_archive(version),
+        member: "actionlint".into(),
+    };
+    release.install(dir, "actionlint")
 }
 
 /// Official Helm release URL (a tarball per platform, with a
@@ -128,23 +119,44 @@ fn helm_archive(version: &str) -> String {
 /// `helm` into `dir/bin/helm` unless already there: the release tarball,
 /// checked against its published SHA-256.
 pub fn helm(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
-    let dest = dir.join("bin").join("helm");
-    if dest.is_file() {
-        return Ok(dest);
-    }
-    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let url = helm_url(version);
-    eprintln!("inferbench: downloading {url}");
-    let archive = helm_archive(version);
-    let tarball = dir.join(&archive);
-    let sums = dir.join("helm.sha256sum");
-    curl(&url, &tarball)?;
-    curl(&format!("{url}.sha256sum"), &sums)?;
-    let list =
-        std::fs::read_to_string(&sums).map_err(io_err(format!("reading {}", sums.display())))?;
-    let expected = checksum_for(&list, &archive).unwrap_or_default();
-    let member = format!("linux-{}/helm", arch());
-    install_from_archive(&url, &tarball, &expected, &member, &dest)
+    let release = ReleaseArchive {
+        sums_url: format!("{url}.sha256sum"),
+        url,
+        archive: helm_archive(version),
+        member: format!("linux-{}/helm", arch()),
+    };
+    release.install(dir, "helm")
+}
+
+/// A release tarball, the checksum list published beside it (`sha256sum`
+/// lines), and the binary's path inside the tarball.
+struct ReleaseArchive {
+    url: String,
+    sums_url: String,
+    archive: String,
+    member: String,
+}
+
+impl ReleaseArchive {
+    /// `dir/bin/<name>` unless already there: the tarball downloaded,
+    /// checked against its line in the checksum list, the binary taken out.
+    fn install(&self, dir: &Path, name: &str) -> Result<PathBuf, ToolError> {
+        let dest = dir.join("bin").join(name);
+        if dest.is_file() {
+            return Ok(dest);
+        }
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        eprintln!("inferbench: downloading {}", self.url);
+        let tarball = dir.join(&self.archive);
+        let sums = dir.join(format!("{name}.sha256sums"));
+        curl(&self.url, &tarball)?;
+        curl(&self.sums_url, &sums)?;
+        let list = std::fs::read_to_string(&sums)
+            .map_err(io_err(format!("reading {}", sums.display())))?;
+        let expected = checksum_for(&list, &self.archive).unwrap_or_default();
+        install_from_archive(&self.url, &tarball, &expected, &self.member, &dest)
+    }
 }
 
 /// Checks `tarball` against `expected` (a SHA-256), then extracts `member`
