@@ -60,6 +60,13 @@ impl Finding {
     }
 }
 
+/// Findings in report order: by file, line, rule and object.
+pub(crate) fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.rule, &a.object).cmp(&(&b.file, b.line, b.rule, &b.object))
+    });
+}
+
 /// An object that was looked at, by name and place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObjectRef {
@@ -113,9 +120,7 @@ impl Report {
                 self.findings.push(f);
             }
         }
-        self.findings.sort_by(|a, b| {
-            (&a.file, a.line, a.rule, &a.object).cmp(&(&b.file, b.line, b.rule, &b.object))
-        });
+        sort(&mut self.findings);
     }
 
     /// True when any finding is an error (the CLI then exits non-zero).

@@ -39,9 +39,7 @@ pub fn check(objects: &[Object]) -> Report {
         workloads: workload::workloads(objects),
     };
     let mut findings: Vec<Finding> = rules::RULES.iter().flat_map(|r| (r.run)(&ctx)).collect();
-    findings.sort_by(|a, b| {
-        (&a.file, a.line, a.rule, &a.object).cmp(&(&b.file, b.line, b.rule, &b.object))
-    });
+    finding::sort(&mut findings);
     Report {
         checked: objects.iter().map(ObjectRef::of).collect(),
         serving: ctx.serving().map(|w| ObjectRef::of(w.obj)).collect(),

@@ -187,17 +187,16 @@ pub fn waves(insts: &[Instance<'_>]) -> Vec<Vec<usize>> {
         let same_scenario = alone
             .iter()
             .position(|(held, _)| held.iter().any(|(file, _)| *file == inst.file));
-        let fits = || {
-            alone
-                .iter()
-                .position(|(held, _)| held.iter().all(|(_, other)| !other.conflicts_with(needs)))
-        };
-        match same_scenario.or_else(fits) {
-            Some(w) => {
-                let (held, wave) = &mut alone[w];
-                if !held.iter().any(|(file, _)| *file == inst.file) {
-                    held.push((inst.file, needs));
-                }
+        if let Some(w) = same_scenario {
+            alone[w].1.push(i);
+            continue;
+        }
+        let fits = alone
+            .iter_mut()
+            .find(|(held, _)| held.iter().all(|(_, other)| !other.conflicts_with(needs)));
+        match fits {
+            Some((held, wave)) => {
+                held.push((inst.file, needs));
                 wave.push(i);
             }
             None => alone.push((vec![(inst.file, needs)], vec![i])),
