@@ -204,6 +204,12 @@ pub fn build_scratch_image(
     dockerfile: &Path,
 ) -> Result<(), ImageError> {
     let ctx = cache_dir().join("images").join(name);
+    // One build of an image at a time, across processes and threads (the
+    // test run builds both images beside the cluster bring-up, whose add-on
+    // may ask for the same one): the context folder is cleared and refilled.
+    let lock = ctx.with_extension("lock");
+    let _lock =
+        crate::lock::exclusive(&lock, image).map_err(io(format!("locking {}", lock.display())))?;
     if ctx.exists() {
         std::fs::remove_dir_all(&ctx).map_err(io(format!("clearing {}", ctx.display())))?;
     }

@@ -10,6 +10,7 @@
 
 pub mod docker;
 pub mod images;
+pub mod lock;
 pub mod node_image;
 pub mod tools;
 pub mod workspace;

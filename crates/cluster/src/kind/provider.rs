@@ -139,8 +139,17 @@ impl ClusterProvider for KindProvider {
             None => ToolSource::from_env()?,
         };
         let tools = Toolchain::new(source);
-        let kind = tools.kind()?;
-        let kubectl = tools.kubectl()?;
+        // kind and Kubernetes build side by side (cold: each spends minutes
+        // downloading modules and linking on one core).
+        let (kind, kubectl) = std::thread::scope(|s| {
+            let kind = s.spawn(|| tools.kind());
+            let kubectl = tools.kubectl();
+            let kind = kind
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (kind, kubectl)
+        });
+        let (kind, kubectl) = (kind?, kubectl?);
         steps.step("tools");
         let image = match source {
             ToolSource::Download => versions::KIND_NODE_IMAGE_OFFICIAL.to_string(),

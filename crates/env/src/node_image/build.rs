@@ -28,18 +28,34 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
     }
     let started = Instant::now();
     eprintln!("inferbench: building the kind node image {reference} (cold: about 10 min)");
-    let k8s = tools.kubernetes()?;
-    let etcd = tools.etcd()?;
-    let coredns = tools.coredns()?;
-    let metrics = tools.metrics_server()?;
-    let local_path = tools.local_path_provisioner()?;
-    let kind_src = tools.kind_source()?;
-    let pause = build_pause()?;
-
-    let node_rootfs = ensure_rootfs("node", NODE_PACKAGES)?;
-    let small_rootfs = ensure_rootfs("small", SMALL_PACKAGES)?;
+    // Three strands side by side: the Debian root filesystems (mostly
+    // downloads and unpacking), three Go builds, and the other Go builds.
+    // On 2 cores this fills the time each spends downloading modules,
+    // packages or linking on one core (cold: minutes).
     let small_image = format!("inferbench/debian-small:{}", recipe_hash());
-    import_rootfs(docker, &small_rootfs, &small_image, &[])?;
+    let (rootfs, some_bins, other_bins) = std::thread::scope(|s| {
+        let rootfs = s.spawn(|| -> Result<_, NodeImageError> {
+            let node = ensure_rootfs("node", NODE_PACKAGES)?;
+            let small = ensure_rootfs("small", SMALL_PACKAGES)?;
+            import_rootfs(docker, &small, &small_image, &[])?;
+            Ok(node)
+        });
+        let some = s.spawn(|| -> Result<_, NodeImageError> {
+            Ok((tools.etcd()?, tools.coredns()?, tools.metrics_server()?))
+        });
+        let other = (|| -> Result<_, NodeImageError> {
+            Ok((
+                tools.kubernetes()?,
+                tools.local_path_provisioner()?,
+                tools.kind_source()?,
+                build_pause()?,
+            ))
+        })();
+        (joined(rootfs), joined(some), other)
+    });
+    let node_rootfs = rootfs?;
+    let (etcd, coredns, metrics) = some_bins?;
+    let (k8s, local_path, kind_src, pause) = other_bins?;
 
     let build = root().join("build");
     let images = root().join("images").join(recipe_hash());
@@ -63,6 +79,13 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
         started.elapsed().as_secs()
     );
     Ok(reference)
+}
+
+/// A scoped thread's result; its panic, if it panicked, goes on here.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Removes build contexts and the tarballs of other recipes (they are only

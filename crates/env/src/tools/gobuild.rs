@@ -129,31 +129,8 @@ impl GoBuild {
     /// another process holds it.
     fn lock(&self, dir: &Path) -> Result<std::fs::File, ToolError> {
         let path = dir.with_extension("lock");
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(io_err(format!("creating {}", parent.display())))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(format!("opening {}", path.display())))?;
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => eprintln!(
-                "inferbench: waiting for another process building {} {} ({})",
-                self.name,
-                self.version,
-                path.display()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(io_err(format!("locking {}", path.display()))(e));
-            }
-        }
-        file.lock()
-            .map_err(io_err(format!("locking {}", path.display())))?;
-        Ok(file)
+        crate::lock::exclusive(&path, &format!("{} {}", self.name, self.version))
+            .map_err(io_err(format!("locking {}", path.display())))
     }
 
     /// Builds unless `<dir>/.complete` and every binary exist; returns
