@@ -149,7 +149,7 @@ pub(crate) async fn run_instance(
             artifacts.append(&mut files);
         }
         let step = detection_step(inst.scenario);
-        diagnoses = diagnose::diagnose(&step, "", &ev, &ctx.loads)
+        diagnoses = diagnose::diagnose(&step, None, &ev, &ctx.loads)
             .into_iter()
             .filter(|d| d.decider != report::Decider::Assertion)
             .collect();

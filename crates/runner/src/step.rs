@@ -116,7 +116,7 @@ pub(crate) async fn run_step(
                 &artifacts_root.join(slug(&step.name)),
                 &ctx.loads,
             );
-            diagnoses = diagnose::diagnose(&step.name, error, &ev, &ctx.loads);
+            diagnoses = diagnose::diagnose(&step.name, failure.as_ref(), &ev, &ctx.loads);
             let (outcome, observed, err) = match written {
                 Ok(files) => {
                     let n = files.len();

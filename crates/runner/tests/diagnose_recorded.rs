@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use report::Decider;
+use report::{CheckKind, Decider, FailureKind};
+use runner::Failure;
 use runner::diagnose::{self, Found};
 use runner::evidence::Recording;
 
@@ -369,10 +370,125 @@ fn every_recording_names_a_controller_never_only_the_assertion() {
         "selector",
     ] {
         let r = recording(name);
-        let d = diagnose::diagnose("step", "the assertion", &r.evidence, &r.loads);
+        let d = diagnose::diagnose("step", None, &r.evidence, &r.loads);
         assert!(
             d.iter().all(|d| d.decider != Decider::Assertion),
             "{name}: {d:#?}"
         );
     }
+}
+
+// ---- what was decided instead (negative twins whose defect is fixed) ----
+
+fn not_met(check: CheckKind, observed: serde_json::Value) -> Failure {
+    Failure {
+        step: "step".into(),
+        error: "the assertion".into(),
+        kind: FailureKind::NotMet,
+        check: Some(check),
+        observed: Some(observed),
+    }
+}
+
+/// The diagnosis of a twin's recording whose `check` was not met: exactly
+/// one finding, by `decider`, from the `instead` rule (no failure rule
+/// fires on a twin's evidence).
+fn twin(name: &str, check: CheckKind, observed: serde_json::Value, decider: Decider) -> String {
+    let r = recording(name);
+    assert!(
+        diagnose::findings(&r.evidence, &r.loads).is_empty(),
+        "{name}: a failure rule fired on a twin: {:#?}",
+        diagnose::findings(&r.evidence, &r.loads)
+    );
+    let f = not_met(check, observed);
+    let d = diagnose::diagnose("step", Some(&f), &r.evidence, &r.loads);
+    assert_eq!(d.len(), 1, "{name}: {d:#?}");
+    assert_eq!(d[0].decider, decider, "{name}: {d:#?}");
+    assert!(!d[0].evidence.is_empty(), "{name}: no evidence lines");
+    d[0].summary.clone()
+}
+
+#[test]
+fn a_placed_pod_names_the_scheduler() {
+    let s = twin(
+        "healthy",
+        CheckKind::Event,
+        serde_json::json!({"reason": "FailedScheduling", "matching": 0}),
+        Decider::Scheduler,
+    );
+    assert!(s.contains("The scheduler placed 1 pod (server-"), "{s}");
+    insta::assert_snapshot!("instead_scheduler", s);
+}
+
+#[test]
+fn a_container_within_its_limit_names_the_oom_killer() {
+    let s = twin(
+        "oom-twin",
+        CheckKind::ContainerTerminated,
+        serde_json::json!({"oomKilled": false}),
+        Decider::KernelOomKiller,
+    );
+    assert!(s.contains("ended no container"), "{s}");
+    insta::assert_snapshot!("instead_oom", s);
+}
+
+#[test]
+fn a_completed_rollout_names_the_rollout_controller() {
+    let s = twin(
+        "rollout-twin",
+        CheckKind::Assert,
+        serde_json::json!({}),
+        Decider::RolloutController,
+    );
+    assert!(s.contains("NewReplicaSetAvailable"), "{s}");
+    insta::assert_snapshot!("instead_rollout", s);
+}
+
+#[test]
+fn a_matching_selector_names_the_endpoints() {
+    let s = twin(
+        "selector-twin",
+        CheckKind::Endpoints,
+        serde_json::json!({"ready": 2}),
+        Decider::ServiceSelector,
+    );
+    assert!(s.contains("lists 2 ready endpoints"), "{s}");
+    insta::assert_snapshot!("instead_endpoints", s);
+}
+
+#[test]
+fn requests_answered_during_a_rollout_name_the_readiness_probe() {
+    let s = twin(
+        "ready-too-early-twin",
+        CheckKind::FailedRequests,
+        serde_json::json!({"failed": 0}),
+        Decider::KubeletProbes,
+    );
+    assert!(s.contains("/health/ready"), "{s}");
+    insta::assert_snapshot!("instead_probe", s);
+}
+
+#[test]
+fn an_error_is_not_explained_by_what_happened_instead() {
+    let r = recording("healthy");
+    let mut f = not_met(
+        CheckKind::Event,
+        serde_json::json!({"reason": "FailedScheduling"}),
+    );
+    f.kind = FailureKind::Forbidden;
+    let d = diagnose::diagnose("step", Some(&f), &r.evidence, &r.loads);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].decider, Decider::Assertion);
+}
+
+#[test]
+fn injected_server_errors_are_not_blamed_on_the_readiness_probe() {
+    // 08's `failing` entry: every request answered 500 right after the
+    // pods became Ready; the server never recovered, so the errors are the
+    // server's, not a probe that passed too early.
+    let r = recording("server-errors");
+    assert_eq!(
+        diagnose::probes::ready_too_early(&r.evidence, &r.loads),
+        None
+    );
 }

@@ -5,17 +5,21 @@
 //! states, events) and the loads' measured requests (times and HTTP
 //! statuses, never response bodies), so they hold for vLLM, the mock
 //! server and a team's own server alike. Each rule that finds its
-//! controller's record adds a [`Diagnosis`]; when none does, the
-//! scenario's own assertion is quoted.
+//! controller's record adds a [`Diagnosis`]. When none does and a check
+//! was not met, [`instead`] says what the deciding controller did instead
+//! (a negative twin's fixed defect); failing that, the scenario's own
+//! assertion is quoted.
 //!
 //! One file per rule: [`scheduler`], [`image_pull`], [`quota`], [`oom`],
 //! [`liveness`], [`crashloop`], [`probes`] (readiness failing, Ready too
 //! early), [`rollout`] (stalled, capacity dropped), [`selector`],
-//! [`autoscaler`], [`requests`] (failed requests nothing else explains).
+//! [`autoscaler`], [`requests`] (failed requests nothing else explains),
+//! [`instead`] (what was decided instead of what a check expected).
 
 pub mod autoscaler;
 pub mod crashloop;
 pub mod image_pull;
+pub mod instead;
 pub mod liveness;
 pub mod oom;
 pub mod probes;
@@ -26,7 +30,8 @@ pub mod scheduler;
 pub mod selector;
 
 use crate::evidence::{EventLine, Evidence, PodInfo};
-use report::{Decider, Diagnosis, FailedRequest, LoadReport};
+use crate::verdict::Failure;
+use report::{Decider, Diagnosis, FailedRequest, FailureKind, LoadReport};
 
 /// What one rule found.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,15 +51,24 @@ impl Found {
     }
 }
 
-/// Explains the failure of `step`. `assertion` (the step's error) is only
-/// quoted when no rule found anything; no rule reads it.
+/// Explains the failure of `step` (`None`: a scenario that detected what
+/// it looked for). The failure's error text is only quoted when no rule
+/// found anything; no rule reads it.
 pub fn diagnose(
     step: &str,
-    assertion: &str,
+    failure: Option<&Failure>,
     ev: &Evidence,
     loads: &[LoadReport],
 ) -> Vec<Diagnosis> {
     let mut found = findings(ev, loads);
+    if found.is_empty()
+        && let Some(f) = failure
+        && f.kind == FailureKind::NotMet
+        && let Some(check) = f.check
+    {
+        found = instead::rule(check, f.observed.as_ref(), ev, loads);
+    }
+    let assertion = failure.map(|f| f.error.as_str()).unwrap_or_default();
     if found.is_empty() {
         found.push(Found::new(
             Decider::Assertion,
@@ -165,14 +179,20 @@ fn request_line(load: &LoadReport, f: &FailedRequest) -> String {
 mod tests {
     use super::*;
 
+    fn not_met(error: &str, check: report::CheckKind) -> Failure {
+        Failure {
+            step: "verify".into(),
+            error: error.into(),
+            kind: FailureKind::NotMet,
+            check: Some(check),
+            observed: None,
+        }
+    }
+
     #[test]
     fn nothing_recorded_quotes_the_assertion() {
-        let d = diagnose(
-            "verify",
-            "expected 3 replicas\nmore",
-            &Evidence::default(),
-            &[],
-        );
+        let f = not_met("expected 3 replicas\nmore", report::CheckKind::Assert);
+        let d = diagnose("verify", Some(&f), &Evidence::default(), &[]);
         assert_eq!(d[0].decider, Decider::Assertion);
         assert!(d[0].summary.ends_with("expected 3 replicas"));
     }
@@ -180,13 +200,22 @@ mod tests {
     #[test]
     fn no_rule_reads_the_assertion() {
         let ev = Evidence::default();
-        for text in [
-            "expected event FailedScheduling Insufficient nvidia.com/gpu",
-            "expected a container terminated with OOMKilled",
-            "hpa/m replicas not in 2..2",
-            "503 The model is still loading",
+        for (text, check) in [
+            (
+                "expected event FailedScheduling Insufficient nvidia.com/gpu",
+                report::CheckKind::Event,
+            ),
+            (
+                "expected a container terminated with OOMKilled",
+                report::CheckKind::ContainerTerminated,
+            ),
+            ("hpa/m replicas not in 2..2", report::CheckKind::HpaReplicas),
+            (
+                "503 The model is still loading",
+                report::CheckKind::FailedRequests,
+            ),
         ] {
-            let d = diagnose("s", text, &ev, &[]);
+            let d = diagnose("s", Some(&not_met(text, check)), &ev, &[]);
             assert_eq!(d.len(), 1, "{text}");
             assert_eq!(d[0].decider, Decider::Assertion, "{text}");
         }

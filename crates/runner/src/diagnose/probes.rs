@@ -70,46 +70,82 @@ pub fn readiness_failing(ev: &Evidence) -> Option<Found> {
     ))
 }
 
-pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
-    // Pods Ready now, with when they became Ready and their probe.
-    let ready: Vec<(&PodInfo, Timestamp)> = ev
+/// When pods with a readiness probe became Ready: their current `Ready`
+/// condition, and each rise of their ReplicaSet's ready count the recorder
+/// saw (a pod whose readiness flapped later keeps only its last
+/// transition), with a pod of that ReplicaSet for its probe.
+fn ready_moments(ev: &Evidence) -> Vec<(&PodInfo, Timestamp)> {
+    let mut moments: Vec<(&PodInfo, Timestamp)> = ev
         .pods
         .iter()
         .filter(|p| p.ready && readiness_of(p).is_some())
         .filter_map(|p| Some((p, p.condition("Ready")?.last_transition?)))
         .collect();
+    for rs in &ev.replica_sets {
+        let owner = format!("ReplicaSet/{}", rs.name);
+        let Some(pod) = ev
+            .pods
+            .iter()
+            .find(|p| p.owner.as_deref() == Some(owner.as_str()) && readiness_of(p).is_some())
+        else {
+            continue;
+        };
+        for w in rs.history.windows(2) {
+            if w[1].ready > w[0].ready {
+                moments.push((pod, w[1].at));
+            }
+        }
+    }
+    moments
+}
+
+/// Whether requests of `loads` succeeded after `last`: from the per-second
+/// buckets where the load kept them, else from its totals. A server that
+/// took traffic before it could serve recovers once its model is loaded;
+/// one that fails every request (an injected or real server fault) does
+/// not, and its errors are not the probe's doing.
+fn recovered_after(loads: &[&LoadReport], last: Timestamp) -> bool {
+    loads.iter().any(|l| {
+        if l.buckets.is_empty() {
+            return l.requests > l.failures;
+        }
+        l.buckets.iter().any(|b| {
+            let start = SignedDuration::try_from_secs_f64(b.offset_s)
+                .ok()
+                .and_then(|d| l.started.checked_add(d).ok());
+            start.is_some_and(|start| start > last) && b.requests > b.failures
+        })
+    })
+}
+
+pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
+    let moments = ready_moments(ev);
+    let within = |at: Timestamp, t: Timestamp| {
+        let d = at.duration_since(t);
+        d >= SignedDuration::ZERO && d <= AFTER_READY
+    };
     let server_errors: Vec<_> = failed(loads)
         .filter(|(_, f)| f.status.is_some_and(|s| s >= 500))
-        .filter(|(_, f)| {
-            ready.iter().any(|(_, t)| {
-                let d = f.at.duration_since(*t);
-                d >= SignedDuration::ZERO && d <= AFTER_READY
-            })
-        })
+        .filter(|(_, f)| moments.iter().any(|(_, t)| within(f.at, *t)))
         .collect();
     let (_, first_error) = server_errors.first()?;
-    let culprits: Vec<&PodInfo> = ready
+    let last = server_errors.last().map_or(first_error.at, |(_, f)| f.at);
+    let erring: Vec<&LoadReport> = server_errors.iter().map(|(l, _)| *l).collect();
+    if !recovered_after(&erring, last) {
+        return None;
+    }
+    let mut culprits: Vec<(&PodInfo, Timestamp)> = moments
         .iter()
-        .filter(|(_, t)| {
-            server_errors.iter().any(|(_, f)| {
-                let d = f.at.duration_since(*t);
-                d >= SignedDuration::ZERO && d <= AFTER_READY
-            })
-        })
-        .map(|(p, _)| *p)
+        .filter(|(_, t)| server_errors.iter().any(|(_, f)| within(f.at, *t)))
+        .copied()
         .collect();
-    let (container, probe) = culprits.first().and_then(|p| readiness_of(p))?;
+    culprits.sort_by_key(|(p, t)| (p.name.clone(), *t));
+    culprits.dedup_by_key(|(p, _)| p.name.clone());
+    let (container, probe) = culprits.first().and_then(|(p, _)| readiness_of(p))?;
     let became: Vec<String> = culprits
         .iter()
-        .filter_map(|p| {
-            Some(format!(
-                "{} at {}",
-                p.name,
-                p.condition("Ready")?.last_transition?
-            ))
-        })
+        .map(|(p, t)| format!("{} at {t}", p.name))
         .collect();
-    let last = server_errors.last().map_or(first_error.at, |(_, f)| f.at);
     let statuses: Vec<String> = {
         let mut s: Vec<String> = server_errors
             .iter()
@@ -122,7 +158,7 @@ pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
     Some(Found::new(
         Decider::KubeletProbes,
         format!(
-            "{} {} answered HTTP {} between {} and {}, within {}s after pods became Ready ({}): the kubelet's readiness probe of container `{container}`, {}, passed while the server could not serve yet, so the endpoint controller added the pods to the Service too early. Point the readiness probe at an endpoint that succeeds only once the model is loaded and the server answers requests.",
+            "{} {} answered HTTP {} between {} and {}, within {}s after pods became Ready ({}), and requests succeeded again afterwards: the kubelet's readiness probe of container `{container}`, {}, passed while the server could not serve yet, so the endpoint controller added the pods to the Service too early. Point the readiness probe at an endpoint that succeeds only once the model is loaded and the server answers requests.",
             plural(server_errors.len() as i64, "request"),
             if server_errors.len() == 1 {
                 "was"
@@ -140,7 +176,7 @@ pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
             .iter()
             .take(3)
             .map(|(l, f)| request_line(l, f))
-            .chain(culprits.iter().filter_map(|p| {
+            .chain(culprits.iter().filter_map(|(p, _)| {
                 let r = p.condition("Ready")?;
                 Some(format!(
                     "pod/{} {} since {}",
