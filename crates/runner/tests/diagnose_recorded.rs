@@ -492,3 +492,16 @@ fn injected_server_errors_are_not_blamed_on_the_readiness_probe() {
         None
     );
 }
+
+#[test]
+fn failed_requests_do_not_explain_a_check_about_something_else() {
+    // 08's `failing` entry: 10 requests answered 500 in an earlier step.
+    // They explain a check on requests, not one on a Service's endpoints.
+    let r = recording("server-errors");
+    let about_requests = not_met(CheckKind::FailedRequests, serde_json::json!({}));
+    let d = diagnose::diagnose("step", Some(&about_requests), &r.evidence, &r.loads);
+    assert!(d.iter().any(|d| d.decider == Decider::Service), "{d:#?}");
+    let about_endpoints = not_met(CheckKind::Endpoints, serde_json::json!({"ready": 2}));
+    let d = diagnose::diagnose("step", Some(&about_endpoints), &r.evidence, &r.loads);
+    assert!(d.iter().all(|d| d.decider != Decider::Service), "{d:#?}");
+}

@@ -31,7 +31,7 @@ pub mod selector;
 
 use crate::evidence::{EventLine, Evidence, PodInfo};
 use crate::verdict::Failure;
-use report::{Decider, Diagnosis, FailedRequest, FailureKind, LoadReport};
+use report::{CheckKind, Decider, Diagnosis, FailedRequest, FailureKind, LoadReport};
 
 /// What one rule found.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,13 @@ pub fn diagnose(
     ev: &Evidence,
     loads: &[LoadReport],
 ) -> Vec<Diagnosis> {
+    // Requests explain only a check about requests: a load from an
+    // earlier step that met injected 500s says nothing about why a
+    // Service has endpoints or a pod was placed.
+    let loads = match failure.and_then(|f| f.check) {
+        Some(check) if !about_requests(check) => &[][..],
+        _ => loads,
+    };
     let mut found = findings(ev, loads);
     if found.is_empty()
         && let Some(f) = failure
@@ -88,6 +95,19 @@ pub fn diagnose(
             evidence: f.evidence,
         })
         .collect()
+}
+
+/// Whether `check` judges requests (a load's answers), so that the
+/// request rules may explain it.
+fn about_requests(check: CheckKind) -> bool {
+    matches!(
+        check,
+        CheckKind::ZeroFailedRequests
+            | CheckKind::FailedRequests
+            | CheckKind::ServedBy
+            | CheckKind::Load
+            | CheckKind::Script
+    )
 }
 
 /// What every rule found, in the order of Kubernetes' evidence chain
