@@ -29,6 +29,10 @@ pub struct CheckArgs {
     /// Write the findings here instead of stdout (a one-line summary still goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the findings as SARIF 2.1.0 to FILE (for GitHub code
+    /// scanning), whatever --format prints: one run gives both.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +151,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         }
         _ => text,
     };
+    if let (Some(file), Some(m)) = (&args.sarif, &merged) {
+        let sarif = check::render::render(m, check::Format::Sarif, &base)?;
+        std::fs::write(file, sarif).with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("SARIF written to {}", file.display());
+    }
     match &args.output {
         Some(file) => {
             std::fs::write(file, &rendered)

@@ -185,3 +185,29 @@ fn bad_charts_values_and_overlays_are_one_clear_error() {
     assert!(stderr.contains("set name"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn one_run_prints_text_and_writes_sarif() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sarif = dir.path().join("findings.sarif");
+    let (code, stdout, stderr) = xtask(&[
+        "check",
+        "--manifests",
+        "examples/plain-broken",
+        "--sarif",
+        sarif.to_str().expect("UTF-8 temp path"),
+    ]);
+    assert_ne!(code, 0, "the broken manifests have errors: {stderr}");
+    assert!(
+        stdout.contains("error"),
+        "text findings on stdout: {stdout}"
+    );
+    let written = std::fs::read_to_string(&sarif).expect("SARIF written");
+    let doc: serde_json::Value = serde_json::from_str(&written).expect("SARIF is JSON");
+    assert_eq!(doc["version"], "2.1.0");
+    let results = doc["runs"][0]["results"].as_array().expect("results array");
+    assert!(
+        results.iter().any(|r| r["level"] == "error"),
+        "the errors are in the SARIF too: {written}"
+    );
+}
