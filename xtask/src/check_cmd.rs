@@ -33,6 +33,16 @@ pub struct CheckArgs {
     /// scanning), whatever --format prints: one run gives both.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// The serving workload the scenarios act on (`Deployment/NAME`, or
+    /// `NAME`), when the template has several.
+    #[arg(long, value_name = "KIND/NAME")]
+    pub target: Option<String>,
+    /// The serving container, when the workload has several that could be.
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// The Service clients use, when several select the workload's pods.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +131,20 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     for source in &sources {
         let objects = check::load(source, &tools)?;
         let report = check::check(&objects);
+        // What the built-in scenarios would act on. Named by the user, it
+        // must be found; discovered, a problem is a note here (the rules
+        // say what is wrong with the workloads).
+        let choice = check::Choice {
+            workload: args.target.clone(),
+            container: args.container.clone(),
+            service: args.service.clone(),
+        };
+        let named = choice != check::Choice::default();
+        match check::discover(&objects, &choice) {
+            Ok(t) => eprintln!("{}: scenarios act on {}", source.describe(), t.describe()),
+            Err(e) if named => bail!("{}: {e}", source.describe()),
+            Err(e) => eprintln!("{}: no target for the scenarios: {e}", source.describe()),
+        }
         eprintln!(
             "{}: {} error(s), {} warning(s), {} info in {} object(s)",
             source.describe(),

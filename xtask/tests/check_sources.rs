@@ -211,3 +211,28 @@ fn one_run_prints_text_and_writes_sarif() {
         "the errors are in the SARIF too: {written}"
     );
 }
+
+#[test]
+fn check_names_the_target_and_a_wrong_choice_is_an_error() {
+    let (code, _, stderr) = xtask(&["check", "--manifests", "examples/plain"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "scenarios act on Deployment/qwen-chat (container `vllm`, 1 nvidia.com/gpu) behind Service/qwen-chat port 80"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = xtask(&[
+        "check",
+        "--manifests",
+        "examples/plain",
+        "--target",
+        "Deployment/nope",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--target Deployment/nope: no Deployment or StatefulSet of that name in the template (found: Deployment/qwen-chat)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -21,16 +21,20 @@
 pub mod error;
 pub mod finding;
 pub mod input;
+pub mod patch;
 pub mod render;
 pub mod rules;
 pub mod source;
+pub mod target;
 pub mod workload;
 
 pub use error::CheckError;
 pub use finding::{Finding, ObjectRef, Report, Severity};
 pub use input::{Object, Origin, Renderer, load_manifests, parse_documents};
+pub use patch::{Applied, Patch, PatchError};
 pub use render::Format;
 pub use source::{HelmChart, Source, Tools, load, values_files_of};
+pub use target::{Choice, DiscoverError, Target, discover};
 
 /// Runs every rule on the objects. Findings come sorted by file, line and rule.
 pub fn check(objects: &[Object]) -> Report {
