@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "chart", "kustomize"])))]
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "chart", "kustomize", "profile"])))]
 pub struct CheckArgs {
     /// Plain Kubernetes manifests: a file, or a folder searched recursively for *.yaml/*.yml.
     #[arg(long, value_name = "PATH")]
@@ -23,6 +23,10 @@ pub struct CheckArgs {
     /// A kustomization folder (a base or an overlay), rendered with `kubectl kustomize`.
     #[arg(long, value_name = "DIR")]
     pub kustomize: Option<PathBuf>,
+    /// A profile file whose `spec.template` names the chart (with its
+    /// values), overlay or manifests, and the target (paths relative to it).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<String>,
     /// How to print the findings (sarif: SARIF 2.1.0 for GitHub code scanning).
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -60,6 +64,31 @@ impl From<FormatArg> for check::Format {
             FormatArg::Sarif => check::Format::Sarif,
         }
     }
+}
+
+/// The template a profile file names, as check's arguments, with its
+/// target choices under the command line's.
+fn from_profile(args: &CheckArgs) -> anyhow::Result<CheckArgs> {
+    let Some(name) = &args.profile else {
+        return Ok(args.clone());
+    };
+    let profile = scenario::profile::load(name)?;
+    let Some(t) = profile.spec.template else {
+        bail!(
+            "profile {name}: no `spec.template` (it binds a template of ours); name a chart, overlay or manifests under spec.template, or use --chart, --kustomize or --manifests"
+        );
+    };
+    Ok(CheckArgs {
+        chart: t.helm.as_ref().map(|h| h.chart.clone()),
+        values: t.helm.map(|h| h.values).unwrap_or_default(),
+        kustomize: t.kustomize,
+        manifests: t.manifests,
+        target: args.target.clone().or(t.target.workload),
+        container: args.container.clone().or(t.target.container),
+        service: args.service.clone().or(t.target.service),
+        profile: None,
+        ..args.clone()
+    })
 }
 
 /// The sources the arguments name: one, or for a chart without `-f` one
@@ -119,6 +148,7 @@ fn tools_for(sources: &[check::Source]) -> anyhow::Result<check::Tools> {
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    let args = &from_profile(args)?;
     let sources = sources(args);
     for source in &sources {
         source.validate()?;

@@ -49,6 +49,11 @@ pub fn run(args: &LintArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for name in &names {
         let p = profile::load(name)?;
+        if p.spec.template.is_some() {
+            bail!(
+                "profile {name}: it names a team's own template (`spec.template`), which `cargo xtask check --profile {name}` checks; scenarios are linted against profiles that bind `servingTemplate`"
+            );
+        }
         let known = scenario::usage::known_names(&loaded, &p.spec.bindings, &root);
         for u in scenario::usage::unknown_set(&set, &known) {
             eprintln!("warning: {u}");

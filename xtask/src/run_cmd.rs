@@ -107,6 +107,13 @@ fn check_inputs(
     common: &CommonRunArgs,
 ) -> anyhow::Result<()> {
     let profile = profile::load(&common.profile)?;
+    if profile.spec.template.is_some() {
+        anyhow::bail!(
+            "profile {}: its `spec.template` (your own chart, overlay or manifests) can be checked with `cargo xtask check --profile {}`, but the scenarios do not deploy a team's own template yet; run them with a profile that binds `servingTemplate`, `server` and `port` (fixtures/profiles/)",
+            profile.metadata.name,
+            common.profile
+        );
+    }
     let set = parse_set(&common.set)?;
     let root = environment::workspace::repo_root();
     let known = scenario::usage::known_names(scenarios, &profile.spec.bindings, &root);

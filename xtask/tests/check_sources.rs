@@ -236,3 +236,34 @@ fn check_names_the_target_and_a_wrong_choice_is_an_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_profiles_template_paths_are_relative_to_the_profile() {
+    let profile = repo().join("examples/profiles/plain.yaml");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["check", "--profile"])
+        .arg(&profile)
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scenarios act on Deployment/qwen-chat"),
+        "{stderr}"
+    );
+    // A profile that binds our own template has no spec.template to check.
+    let (code, _, stderr) = xtask(&["check", "--profile", "mock"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no `spec.template`"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs Helm (built from the Go module proxy on first use): run cargo xtask test"]
+fn the_chart_profile_checks_its_chart_with_its_values() {
+    let (code, stdout, stderr) = xtask(&["check", "--profile", "examples/profiles/chart.yaml"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("dev-values.yaml"), "{stderr}");
+    assert!(stderr.contains("(container `vllm`"), "{stderr}");
+}

@@ -92,3 +92,16 @@ fn lint_against_a_profile_that_lacks_a_binding_names_it() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_profile_with_its_own_template_is_refused_before_any_cluster_work() {
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/profiles/plain.yaml");
+    let (code, _, stderr) = xtask(&["e2e", "--profile", profile]);
+    assert_ne!(code, 0);
+    assert_no_trace(&stderr);
+    assert!(
+        stderr.contains("the scenarios do not deploy a team's own template yet"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bringing up"), "{stderr}");
+}

@@ -6,6 +6,8 @@
 //! alike. Each patch returns what it changed ([`Applied`]: object, field,
 //! before, after) for the report.
 
+pub mod knobs;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};

@@ -16,6 +16,7 @@ pub mod observed;
 pub mod plan;
 pub mod profile;
 pub mod render;
+pub mod template_spec;
 mod twins;
 pub mod usage;
 

@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use super::model::{API_VERSION, Capability};
 use crate::bindings::Bindings;
+use crate::template_spec::TemplateSpec;
 
 /// The profile used when none is named.
 pub const DEFAULT_PROFILE: &str = "mock";
@@ -62,7 +63,12 @@ pub struct ProfileSpec {
     #[serde(default)]
     pub requires: BTreeSet<Capability>,
     /// Defaults under every scenario's bindings.
+    #[serde(default)]
     pub bindings: Bindings,
+    /// A team's own template instead of `servingTemplate` (paths relative
+    /// to the profile file; see [`TemplateSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSpec>,
 }
 
 #[derive(Debug, Error)]
@@ -157,6 +163,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, ProfileError> {
             profile.kind
         )));
     }
+    let mut profile = profile;
+    if let Some(t) = &mut profile.spec.template {
+        let base = path.parent().unwrap_or(Path::new("."));
+        t.resolve(base).map_err(invalid)?;
+        // Server, port and template come from the discovered target.
+        return Ok(profile);
+    }
     let missing: Vec<&str> = REQUIRED_BINDINGS
         .iter()
         .copied()
@@ -247,6 +260,22 @@ mod tests {
         let text = "apiVersion: inferbench.dev/v1alpha1\nkind: Profile\nmetadata: { name: x }\nspec:\n  provides: [gpus]\n  bindings: {}\n";
         let e = parse(Path::new("x.yaml"), text).unwrap_err().to_string();
         assert!(e.starts_with("x.yaml:5:"), "{e}");
+    }
+
+    #[test]
+    fn a_profile_with_its_own_template_needs_no_serving_bindings() {
+        let text = "apiVersion: inferbench.dev/v1alpha1\nkind: Profile\nmetadata: { name: team }\nspec:\n  template:\n    manifests: ../deploy\n    serveWith: mock\n";
+        let p = parse(Path::new("/team/ci/profile.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+        let t = p.spec.template.expect("template");
+        assert_eq!(t.manifests, Some(PathBuf::from("/team/ci/../deploy")));
+        let bad = text.replace("    manifests: ../deploy\n", "");
+        let e = parse(Path::new("/team/ci/profile.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("exactly one of helm, kustomize or manifests"),
+            "{e}"
+        );
     }
 
     #[test]
