@@ -7,6 +7,7 @@ mod cluster_cmd;
 mod evidence_cmd;
 mod exit;
 mod lint_cmd;
+mod own_template_cmd;
 mod report_cmd;
 mod run_cmd;
 mod test_binaries;

@@ -107,13 +107,8 @@ fn check_inputs(
     common: &CommonRunArgs,
 ) -> anyhow::Result<()> {
     let profile = profile::load(&common.profile)?;
-    if profile.spec.template.is_some() {
-        anyhow::bail!(
-            "profile {}: its `spec.template` (your own chart, overlay or manifests) can be checked with `cargo xtask check --profile {}`, but the scenarios do not deploy a team's own template yet; run them with a profile that binds `servingTemplate`, `server` and `port` (fixtures/profiles/)",
-            profile.metadata.name,
-            common.profile
-        );
-    }
+    // A team's template renders and has one target, or the run stops here.
+    crate::own_template_cmd::prepare(&mut profile.clone(), true)?;
     let set = parse_set(&common.set)?;
     let root = environment::workspace::repo_root();
     let known = scenario::usage::known_names(scenarios, &profile.spec.bindings, &root);
@@ -244,7 +239,8 @@ fn run_and_report(
         .and_then(|s| environment::tools::Toolchain::new(s).kubectl().ok())
         .or_else(|| environment::tools::exec::which("kubectl"));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let profile = profile::load(&common.profile)?;
+    let mut profile = profile::load(&common.profile)?;
+    let own_template = crate::own_template_cmd::prepare(&mut profile, common.quiet)?;
     let set = parse_set(&common.set)?;
     let report = rt.block_on(async {
         let described = cluster::describe(kubeconfig, provider)
@@ -302,6 +298,7 @@ fn run_and_report(
             profile_bindings: profile.spec.bindings.clone(),
             capabilities,
             record_evidence: record_evidence_asked(),
+            own_template,
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;

@@ -231,7 +231,7 @@ fn check_names_the_target_and_a_wrong_choice_is_an_error() {
     ]);
     assert_ne!(code, 0);
     assert!(
-        stderr.contains("--target Deployment/nope: no Deployment or StatefulSet of that name in the template (found: Deployment/qwen-chat)"),
+        stderr.contains("target Deployment/nope: no Deployment or StatefulSet of that name in the template (found: Deployment/qwen-chat)"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -94,13 +94,22 @@ fn lint_against_a_profile_that_lacks_a_binding_names_it() {
 }
 
 #[test]
-fn a_profile_with_its_own_template_is_refused_before_any_cluster_work() {
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/profiles/plain.yaml");
-    let (code, _, stderr) = xtask(&["e2e", "--profile", profile]);
+fn a_template_without_its_named_target_is_refused_before_any_cluster_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plain");
+    let profile = dir.path().join("team.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "apiVersion: inferbench.dev/v1alpha1\nkind: Profile\nmetadata: {{ name: team }}\nspec:\n  template:\n    manifests: {plain}\n    target: {{ workload: Deployment/nope }}\n"
+        ),
+    )
+    .expect("profile written");
+    let (code, _, stderr) = xtask(&["e2e", "--profile", profile.to_str().expect("UTF-8")]);
     assert_ne!(code, 0);
     assert_no_trace(&stderr);
     assert!(
-        stderr.contains("the scenarios do not deploy a team's own template yet"),
+        stderr.contains("target Deployment/nope: no Deployment or StatefulSet of that name"),
         "{stderr}"
     );
     assert!(!stderr.contains("bringing up"), "{stderr}");

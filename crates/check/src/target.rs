@@ -74,7 +74,7 @@ pub enum DiscoverError {
         .candidates.join(", ")
     )]
     SeveralWorkloads { candidates: Vec<String> },
-    #[error("--target {wanted}: no Deployment or StatefulSet of that name in the template{}", listed(.candidates))]
+    #[error("target {wanted}: no Deployment or StatefulSet of that name in the template{}", listed(.candidates))]
     NoSuchWorkload {
         wanted: String,
         candidates: Vec<String>,
@@ -111,7 +111,7 @@ pub enum DiscoverError {
         workload: String,
         candidates: Vec<String>,
     },
-    #[error("--service {wanted}: no Service of that name selects {workload}'s pods{}", listed(.candidates))]
+    #[error("service {wanted}: no Service of that name selects {workload}'s pods{}", listed(.candidates))]
     NoSuchService {
         workload: String,
         wanted: String,

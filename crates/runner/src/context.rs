@@ -61,6 +61,8 @@ pub struct Ctx {
     pub step: String,
     /// Write `evidence.json` after every step, passed or failed.
     pub record_evidence: bool,
+    /// A team's own template in place of the serving fixture.
+    pub own_template: Option<std::sync::Arc<crate::own_template::OwnTemplate>>,
 }
 
 impl Ctx {

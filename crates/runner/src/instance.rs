@@ -68,6 +68,7 @@ pub(crate) async fn run_instance(
         last_kill: None,
         step: String::new(),
         record_evidence: opts.record_evidence,
+        own_template: opts.own_template.clone(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;

@@ -67,6 +67,7 @@ pub mod matching;
 pub mod ops;
 pub mod options;
 pub mod outcome;
+pub mod own_template;
 pub mod recorder;
 pub mod replaced;
 mod step;

@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// Write a recording of the evidence (`evidence.json`) after every
     /// step, passed or failed (failed steps always get one).
     pub record_evidence: bool,
+    /// A team's own template, applied where scenarios apply the serving
+    /// template (its bindings are in `profile_bindings`).
+    pub own_template: Option<std::sync::Arc<crate::own_template::OwnTemplate>>,
 }
 
 /// The default for `parallel`: scenarios mostly wait (for rollouts, model

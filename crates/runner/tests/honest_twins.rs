@@ -67,6 +67,7 @@ async fn run(file: &Path, kubeconfig: &Path, cluster: &str) -> RunReport {
         profile_bindings: mock.spec.bindings.clone(),
         capabilities: profile::offered(&Default::default(), &mock),
         record_evidence: false,
+        own_template: None,
     };
     let (_tx, cancel) = Cancel::new();
     runner::run(&scenarios, &opts, cancel)

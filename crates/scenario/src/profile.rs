@@ -181,6 +181,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, ProfileError> {
             missing.join(", ")
         )));
     }
+    // The Service is named like the server unless the profile says otherwise.
+    if let Some(server) = profile.spec.bindings.get("server").cloned() {
+        profile
+            .spec
+            .bindings
+            .entry("service".into())
+            .or_insert(server);
+    }
     Ok(profile)
 }
 

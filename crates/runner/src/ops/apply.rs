@@ -3,12 +3,25 @@
 
 use super::render::render_source;
 use crate::context::{Ctx, OpError, OpOutcome, OpResult};
+use crate::own_template::MARKER;
 use report::TimelineSource;
 use scenario::bindings as template;
 use scenario::model::Apply;
 
 pub async fn apply(ctx: &mut Ctx, a: &Apply) -> OpResult {
-    let yaml = if let Some(dir) = &a.kustomize {
+    let mut patched = Vec::new();
+    let yaml = if let Some(own) = own_template(ctx, a)? {
+        let mut b = ctx.bindings.clone();
+        b.extend(a.bindings.clone());
+        let (yaml, changed) = own.render(&b).map_err(|e| {
+            OpError::bad(format!(
+                "patching {} ({}): {e}",
+                own.target.workload_ref, own.source
+            ))
+        })?;
+        patched = changed.iter().map(check::Applied::describe).collect();
+        yaml
+    } else if let Some(dir) = &a.kustomize {
         let kubectl = ctx
             .kubectl
             .clone()
@@ -39,12 +52,27 @@ pub async fn apply(ctx: &mut Ctx, a: &Apply) -> OpResult {
         .iter()
         .map(|o| format!("{}/{}", o.kind, o.name))
         .collect();
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        "apply",
-        None,
-        format!("applied {}", names.join(", ")),
-        false,
-    );
-    Ok(OpOutcome::done(format!("applied {}", names.join(", "))))
+    let mut said = format!("applied {}", names.join(", "));
+    if !patched.is_empty() {
+        said.push_str(&format!(" (patched: {})", patched.join("; ")));
+    }
+    ctx.recorder
+        .note(TimelineSource::Rollout, "apply", None, said.clone(), false);
+    Ok(OpOutcome::done(said))
+}
+
+/// The own template, when this `apply` names the serving template and the
+/// run has one (`servingTemplate` is then [`MARKER`]).
+fn own_template(
+    ctx: &Ctx,
+    a: &Apply,
+) -> Result<Option<std::sync::Arc<crate::own_template::OwnTemplate>>, OpError> {
+    let (Some(own), Some(file)) = (&ctx.own_template, &a.file) else {
+        return Ok(None);
+    };
+    let mut b = ctx.bindings.clone();
+    b.extend(a.bindings.clone());
+    let named =
+        template::render(std::path::Path::new("(apply file)"), file, &b).map_err(OpError::bad)?;
+    Ok((named.trim() == MARKER).then(|| own.clone()))
 }

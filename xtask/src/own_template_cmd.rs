@@ -1,0 +1,62 @@
+//! A profile's own template for `e2e` and `run`: get the pinned tool it
+//! renders with, render it and find its target (`runner::own_template`),
+//! and let the profile bind what the scenarios use. Before any cluster work.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use environment::tools::{ToolSource, Toolchain};
+use runner::own_template::OwnTemplate;
+use scenario::model::Capability;
+use scenario::profile::Profile;
+use scenario::template_spec::{ServeWith, TemplateSpec};
+
+/// The rendered template when `profile` names one; its bindings go under
+/// the profile's own, and a mock stand-in provides the mock's knobs.
+pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Option<Arc<OwnTemplate>>> {
+    let Some(spec) = profile.spec.template.clone() else {
+        return Ok(None);
+    };
+    let tools = tools_for(&spec)?;
+    let own = OwnTemplate::prepare(&spec, &tools, environment::images::MOCK_SERVER_IMAGE)
+        .with_context(|| format!("profile {}: preparing its template", profile.metadata.name))?;
+    for (k, v) in own.bindings() {
+        profile.spec.bindings.entry(k).or_insert(v);
+    }
+    if spec.serve_with == ServeWith::Mock {
+        profile.spec.provides.insert(Capability::MockServer);
+    }
+    if !quiet {
+        eprintln!(
+            "==> {}: scenarios act on {}{}",
+            own.source,
+            own.target.describe(),
+            if own.stand_in.is_some() {
+                ", our mock server standing in for the serving container"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(Some(Arc::new(own)))
+}
+
+/// The pinned Helm or kubectl the template renders with.
+fn tools_for(spec: &TemplateSpec) -> anyhow::Result<check::Tools> {
+    let mut tools = check::Tools::default();
+    if spec.helm.is_none() && spec.kustomize.is_none() {
+        return Ok(tools);
+    }
+    let chain = Toolchain::new(ToolSource::from_env()?);
+    if spec.helm.is_some() {
+        tools.helm = Some(chain.helm().context("getting the pinned Helm")?);
+    }
+    if spec.kustomize.is_some() {
+        tools.kubectl = Some(
+            chain
+                .kubectl()
+                .context("getting the pinned kubectl (for kustomize)")?,
+        );
+    }
+    Ok(tools)
+}
