@@ -49,7 +49,8 @@ pub enum Patch {
     Env { name: String, value: String },
     /// Our mock server stands in for the serving container: its image,
     /// with everything else of the pod spec kept (vLLM's command line runs
-    /// the mock, which is `vllm` in its image too).
+    /// the mock, which is `vllm` in its image too) but the cpu and memory
+    /// requests, cut to what the mock needs.
     StandIn { image: String },
 }
 
@@ -292,6 +293,19 @@ pub fn apply(
                 .is_some_and(|p| p.rsplit('/').next() == Some("vllm"));
             if !runs_vllm {
                 log.set_in(c, &target.container, &["command"], json!(["vllm", "serve"]));
+            }
+            // The team's requests are sized for a model on a GPU node (cores,
+            // gigabytes); the mock needs a sliver, and a bench cluster's nodes
+            // are small. Limits stay: the OOM scenarios turn them.
+            for (resource, sliver) in [("cpu", "50m"), ("memory", "64Mi")] {
+                if c.pointer("/resources/requests").and_then(|r| r.get(resource)).is_some() {
+                    log.set_in(
+                        c,
+                        &target.container,
+                        &["resources", "requests", resource],
+                        json!(sliver),
+                    );
+                }
             }
         }
     }
