@@ -298,7 +298,10 @@ pub fn apply(
             // gigabytes); the mock needs a sliver, and a bench cluster's nodes
             // are small. Limits stay: the OOM scenarios turn them.
             for (resource, sliver) in [("cpu", "50m"), ("memory", "64Mi")] {
-                if c.pointer("/resources/requests").and_then(|r| r.get(resource)).is_some() {
+                if c.pointer("/resources/requests")
+                    .and_then(|r| r.get(resource))
+                    .is_some()
+                {
                     log.set_in(
                         c,
                         &target.container,

@@ -94,15 +94,17 @@ fn the_stand_in_keeps_the_pod_spec_and_runs_vllms_command_line() {
     });
     let (b, a) = (serving(&before, &t), serving(&after, &t));
     assert_eq!(a["image"], "inferbench/mock-server:dev");
-    for kept in [
-        "resources",
-        "readinessProbe",
-        "ports",
-        "args",
-        "volumeMounts",
-    ] {
+    for kept in ["readinessProbe", "ports", "args", "volumeMounts"] {
         assert_eq!(a.get(kept), b.get(kept), "{kept} kept");
     }
+    assert_eq!(
+        a["resources"]["limits"], b["resources"]["limits"],
+        "limits kept"
+    );
+    assert_eq!(
+        a["resources"]["requests"]["cpu"], "50m",
+        "requests cut for the mock"
+    );
     let command = a["command"].as_array().expect("a command");
     assert_eq!(command[0], "vllm");
 }
