@@ -388,6 +388,9 @@ pub enum Decider {
     /// The API server's admission (ResourceQuota, LimitRange) refusing a
     /// controller's pods.
     Admission,
+    /// The Eviction API refusing a disruption its PodDisruptionBudget
+    /// does not allow.
+    DisruptionBudget,
     /// The inference service itself answered with errors.
     Service,
     /// The scenario's own assertion, with no Kubernetes evidence beyond it.
@@ -405,6 +408,7 @@ impl Decider {
             Decider::Autoscaler => "horizontal pod autoscaler",
             Decider::Kubelet => "kubelet",
             Decider::Admission => "admission (ResourceQuota, LimitRange)",
+            Decider::DisruptionBudget => "disruption budget (Eviction API)",
             Decider::Service => "inference service",
             Decider::Assertion => "scenario assertion",
         }

@@ -230,6 +230,26 @@ fn ready_too_early_ties_5xx_to_pods_becoming_ready() {
 }
 
 #[test]
+fn ready_too_early_after_a_rollout_replaced_the_early_pods() {
+    // 02 `probe-on-liveness` at the scenario's end (clean-clone CI run of
+    // 2026-12-02): the 503s came from the first revision's pods, which the
+    // rollout has since replaced; only the ReplicaSet's ready history says
+    // when they became Ready.
+    let r = recording("ready-too-early-end");
+    let d = diagnose::diagnose("detect", None, &r.evidence, &r.loads);
+    let f = d
+        .iter()
+        .find(|d| d.decider == Decider::KubeletProbes)
+        .unwrap_or_else(|| panic!("{d:#?}"));
+    assert!(f.summary.contains("answered HTTP 503"), "{}", f.summary);
+    assert!(f.summary.contains("httpGet :http/health "), "{}", f.summary);
+    assert!(
+        d.iter().all(|d| d.decider != Decider::Service),
+        "the probe explains the 503s: {d:#?}"
+    );
+}
+
+#[test]
 fn ready_too_early_silent_when_the_probe_waits_for_the_model() {
     let r = recording("ready-too-early-twin");
     assert_eq!(
@@ -367,6 +387,7 @@ fn every_recording_names_a_controller_never_only_the_assertion() {
         "autoscaler",
         "server-errors",
         "ready-too-early",
+        "ready-too-early-end",
         "selector",
     ] {
         let r = recording(name);

@@ -12,7 +12,10 @@
 //! - an expected endpoint count: what the Service selects and which of
 //!   those pods the readiness probe lets in;
 //! - expected failed requests: every request was answered, and the
-//!   readiness probe that held new pods back while they started, if any.
+//!   readiness probe that held new pods back while they started, if any;
+//! - an expected replacement of a killed or evicted pod: the Eviction API
+//!   refused (its PodDisruptionBudget), or the kubelet was still stopping
+//!   the pod (from what the check observed through the API).
 
 use serde_json::Value;
 
@@ -43,6 +46,7 @@ pub fn rule(
         CheckKind::Assert | CheckKind::Rollout | CheckKind::Condition => rollout_completed(ev),
         CheckKind::Endpoints => endpoints(ev),
         CheckKind::FailedRequests => answered(ev, loads),
+        CheckKind::PodReplaced => observed.and_then(still_there),
         _ => None,
     };
     found.into_iter().collect()
@@ -337,4 +341,103 @@ fn answered(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
         ),
         evidence,
     ))
+}
+
+/// A killed or evicted pod still there: what the check saw the API answer.
+fn still_there(observed: &Value) -> Option<Found> {
+    let names = |key: &str| -> Vec<String> {
+        observed
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    let still = names("stillThere");
+    if still.is_empty() {
+        return None;
+    }
+    let refusals = names("refusals");
+    if observed.get("evictionRefused") == Some(&Value::Bool(true)) {
+        return Some(Found::new(
+            Decider::DisruptionBudget,
+            format!(
+                "The Eviction API refused to evict {}: the PodDisruptionBudget allows no disruption now, so the pod stays and nothing replaces it (what a node drain would meet).",
+                still.join(", ")
+            ),
+            refusals,
+        ));
+    }
+    let replacements = names("replacements");
+    Some(Found::new(
+        Decider::Kubelet,
+        format!(
+            "The kubelet was still stopping {} when the check looked: a deleted pod keeps running its preStop hook and serving until its termination grace period ends{}.",
+            still.join(", "),
+            if replacements.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; its replacement {} was already Ready",
+                    replacements.join(", ")
+                )
+            }
+        ),
+        still
+            .iter()
+            .map(|p| format!("pod/{p}: deleted, still present"))
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    // The podReplaced observations of 08's twins in the clean-clone CI run
+    // of 2026-12-02.
+    #[test]
+    fn a_refused_eviction_names_the_disruption_budget() {
+        let observed = json!({"evictionRefused": true, "killed": ["mock-server-7bf974d68-742pw"], "killedGone": false, "refusals": ["pod/mock-server-7bf974d68-742pw: Cannot evict pod as it would violate the pod's disruption budget."], "replacements": [], "replacementsReady": 0, "stillThere": ["mock-server-7bf974d68-742pw"]});
+        let f = rule(
+            CheckKind::PodReplaced,
+            Some(&observed),
+            &Evidence::default(),
+            &[],
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].decider, Decider::DisruptionBudget);
+        assert!(f[0].evidence[0].contains("violate the pod's disruption budget"));
+    }
+
+    #[test]
+    fn a_pod_still_stopping_names_the_kubelet() {
+        let observed = json!({"evictionRefused": false, "killed": ["mock-server-7b6b5847d4-rctjz"], "killedGone": false, "refusals": [], "replacements": ["mock-server-7b6b5847d4-rr9vf"], "replacementsReady": 1, "stillThere": ["mock-server-7b6b5847d4-rctjz"]});
+        let f = rule(
+            CheckKind::PodReplaced,
+            Some(&observed),
+            &Evidence::default(),
+            &[],
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].decider, Decider::Kubelet);
+        assert!(
+            f[0].summary
+                .contains("still stopping mock-server-7b6b5847d4-rctjz")
+        );
+        let gone = json!({"killedGone": true, "stillThere": []});
+        assert!(
+            rule(
+                CheckKind::PodReplaced,
+                Some(&gone),
+                &Evidence::default(),
+                &[]
+            )
+            .is_empty()
+        );
+    }
 }

@@ -70,29 +70,66 @@ pub fn readiness_failing(ev: &Evidence) -> Option<Found> {
     ))
 }
 
+/// A pod becoming Ready: when, who (a pod's name, or a ReplicaSet's
+/// whose pods are gone), and a pod whose readiness probe it passed.
+#[derive(Debug, Clone)]
+struct Moment<'a> {
+    probe_of: &'a PodInfo,
+    at: Timestamp,
+    who: String,
+}
+
 /// When pods with a readiness probe became Ready: their current `Ready`
 /// condition, and each rise of their ReplicaSet's ready count the recorder
 /// saw (a pod whose readiness flapped later keeps only its last
 /// transition), with a pod of that ReplicaSet for its probe.
-fn ready_moments(ev: &Evidence) -> Vec<(&PodInfo, Timestamp)> {
-    let mut moments: Vec<(&PodInfo, Timestamp)> = ev
+fn ready_moments(ev: &Evidence) -> Vec<Moment<'_>> {
+    let mut moments: Vec<Moment<'_>> = ev
         .pods
         .iter()
         .filter(|p| p.ready && readiness_of(p).is_some())
-        .filter_map(|p| Some((p, p.condition("Ready")?.last_transition?)))
+        .filter_map(|p| {
+            Some(Moment {
+                probe_of: p,
+                at: p.condition("Ready")?.last_transition?,
+                who: p.name.clone(),
+            })
+        })
         .collect();
     for rs in &ev.replica_sets {
+        // Only ReplicaSets whose pods are gone (a rollout replaced them):
+        // the pods still there say themselves when they became Ready. A pod
+        // of the same Deployment gives the probe.
         let owner = format!("ReplicaSet/{}", rs.name);
-        let Some(pod) = ev
+        if ev
             .pods
             .iter()
-            .find(|p| p.owner.as_deref() == Some(owner.as_str()) && readiness_of(p).is_some())
-        else {
+            .any(|p| p.owner.as_deref() == Some(owner.as_str()))
+        {
+            continue;
+        }
+        let siblings: Vec<String> = ev
+            .replica_sets
+            .iter()
+            .filter(|r| r.deployment.is_some() && r.deployment == rs.deployment)
+            .map(|r| format!("ReplicaSet/{}", r.name))
+            .collect();
+        let with_probe = |owners: &[&str]| {
+            ev.pods.iter().find(|p| {
+                p.owner.as_deref().is_some_and(|o| owners.contains(&o)) && readiness_of(p).is_some()
+            })
+        };
+        let sibling_names: Vec<&str> = siblings.iter().map(String::as_str).collect();
+        let Some(pod) = with_probe(&sibling_names) else {
             continue;
         };
         for w in rs.history.windows(2) {
             if w[1].ready > w[0].ready {
-                moments.push((pod, w[1].at));
+                moments.push(Moment {
+                    probe_of: pod,
+                    at: w[1].at,
+                    who: format!("a pod of ReplicaSet {}", rs.name),
+                });
             }
         }
     }
@@ -126,7 +163,7 @@ pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
     };
     let server_errors: Vec<_> = failed(loads)
         .filter(|(_, f)| f.status.is_some_and(|s| s >= 500))
-        .filter(|(_, f)| moments.iter().any(|(_, t)| within(f.at, *t)))
+        .filter(|(_, f)| moments.iter().any(|m| within(f.at, m.at)))
         .collect();
     let (_, first_error) = server_errors.first()?;
     let last = server_errors.last().map_or(first_error.at, |(_, f)| f.at);
@@ -134,17 +171,23 @@ pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
     if !recovered_after(&erring, last) {
         return None;
     }
-    let mut culprits: Vec<(&PodInfo, Timestamp)> = moments
+    // Each error is laid at the door of the pod that became Ready last
+    // before it.
+    let mut culprits: Vec<&Moment<'_>> = server_errors
         .iter()
-        .filter(|(_, t)| server_errors.iter().any(|(_, f)| within(f.at, *t)))
-        .copied()
+        .filter_map(|(_, f)| {
+            moments
+                .iter()
+                .filter(|m| within(f.at, m.at))
+                .max_by_key(|m| m.at)
+        })
         .collect();
-    culprits.sort_by_key(|(p, t)| (p.name.clone(), *t));
-    culprits.dedup_by_key(|(p, _)| p.name.clone());
-    let (container, probe) = culprits.first().and_then(|(p, _)| readiness_of(p))?;
+    culprits.sort_by_key(|m| (m.who.clone(), m.at));
+    culprits.dedup_by_key(|m| m.who.clone());
+    let (container, probe) = culprits.first().and_then(|m| readiness_of(m.probe_of))?;
     let became: Vec<String> = culprits
         .iter()
-        .map(|(p, t)| format!("{} at {t}", p.name))
+        .map(|m| format!("{} at {}", m.who, m.at))
         .collect();
     let statuses: Vec<String> = {
         let mut s: Vec<String> = server_errors
@@ -176,15 +219,11 @@ pub fn ready_too_early(ev: &Evidence, loads: &[LoadReport]) -> Option<Found> {
             .iter()
             .take(3)
             .map(|(l, f)| request_line(l, f))
-            .chain(culprits.iter().filter_map(|(p, _)| {
-                let r = p.condition("Ready")?;
-                Some(format!(
-                    "pod/{} {} since {}",
-                    p.name,
-                    r.render(),
-                    r.last_transition?
-                ))
-            }))
+            .chain(
+                culprits
+                    .iter()
+                    .map(|m| format!("{} became Ready at {}", m.who, m.at)),
+            )
             .collect(),
     ))
 }
