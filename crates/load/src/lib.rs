@@ -9,4 +9,5 @@
 
 pub mod attack;
 pub mod goose_log;
+pub mod models;
 pub mod stats;

@@ -18,6 +18,10 @@ pub use crate::background::BackgroundLoad;
 /// that just turned Ready, short enough not to hide a Service with none.
 const FIRST_ENDPOINT_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The model requests name when neither a `model` binding nor the server
+/// says (our mock's default).
+const FALLBACK_MODEL: &str = "mock-llm";
+
 async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
     let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
     let forwarder = ServiceForwarder::start(ctx.client.clone(), &ctx.namespace, &target)
@@ -36,12 +40,23 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
     }
     let kind = RequestKind::parse(&l.request)
         .ok_or_else(|| OpError::BadInput(format!("unknown request kind {:?}", l.request)))?;
-    let model = ctx
-        .bindings
-        .get("model")
-        .and_then(|v| v.as_str())
-        .unwrap_or("mock-llm")
-        .to_string();
+    let model = match ctx.bindings.get("model").and_then(|v| v.as_str()) {
+        Some(m) => m.to_string(),
+        // The model the server says it serves, whatever the template
+        // calls it (one request through the same port-forward).
+        None => match load::models::served_models(&forwarder.base_url(), Duration::from_secs(10))
+            .await
+        {
+            Ok(models) => models[0].clone(),
+            Err(e) => {
+                ctx.console.info(&format!(
+                    "load {}: cannot ask the server which model it serves ({e}); requests name {FALLBACK_MODEL}",
+                    l.name
+                ));
+                FALLBACK_MODEL.to_string()
+            }
+        },
+    };
     let plan = LoadPlan {
         users: l.users,
         ramp: l.ramp,
