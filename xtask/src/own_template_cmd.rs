@@ -41,6 +41,25 @@ pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Option<Arc<
     Ok(Some(Arc::new(own)))
 }
 
+/// How many scenario runs at once: one at a time when the template's
+/// server asks for GPUs (each run deploys it, with a surge during
+/// rollouts, and a bench cluster's few fake GPUs hold one run's pods, not
+/// several), else the default. `--parallel` overrides it.
+pub fn parallelism(own: Option<&OwnTemplate>, quiet: bool) -> usize {
+    match own.and_then(|o| o.target.gpus.map(|g| (o, g))) {
+        Some((o, gpus)) => {
+            if !quiet {
+                eprintln!(
+                    "==> {} asks for {gpus} nvidia.com/gpu per pod: scenarios run one at a time (--parallel N to override)",
+                    o.target.workload_ref
+                );
+            }
+            1
+        }
+        None => runner::default_parallelism(),
+    }
+}
+
 /// The pinned Helm or kubectl the template renders with.
 fn tools_for(spec: &TemplateSpec) -> anyhow::Result<check::Tools> {
     let mut tools = check::Tools::default();

@@ -289,9 +289,10 @@ fn run_and_report(
             command: std::env::args().collect::<Vec<_>>().join(" "),
             keep: common.keep,
             fail_fast: common.fail_fast,
-            parallel: common
-                .parallel
-                .map_or_else(runner::default_parallelism, usize::from),
+            parallel: common.parallel.map_or_else(
+                || crate::own_template_cmd::parallelism(own_template.as_deref(), common.quiet),
+                usize::from,
+            ),
             quiet: common.quiet,
             timeouts: Timeouts::default(),
             set,

@@ -113,12 +113,51 @@ impl Drop for SharedCluster {
 /// The vLLM profile's manifests on the fake GPUs, with the mock server
 /// standing in for vLLM (`vllm serve ...`): the rolling update under load
 /// (GPU requests, the start-up probe, the surge) and its twin must come out
-/// as expected.
-fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
-    eprintln!("==> the vllm profile on fake GPUs, the mock server standing in for vLLM");
+/// as expected. Then the worked example chart as a team would run it
+/// (`examples/profiles/chart.yaml`: its own template, discovered target,
+/// the scenarios' knobs as patches): the rolling update and the label
+/// drift, each with its twin.
+fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
+    let mock = format!("image={}", environment::images::MOCK_SERVER_IMAGE);
+    profile_on_fake_gpus(
+        cluster,
+        "the vllm profile on fake GPUs, the mock server standing in for vLLM",
+        "vllm",
+        vec![mock],
+        &["rolling-update"],
+        2,
+    )?;
+    let chart = environment::workspace::repo_root().join("examples/profiles/chart.yaml");
+    profile_on_fake_gpus(
+        cluster,
+        "the example chart as a team's own template, the mock standing in",
+        &chart.to_string_lossy(),
+        Vec::new(),
+        &["rolling-update", "label-drift"],
+        4,
+    )
+}
+
+/// Runs the scenarios `only` names with `profile`; all `expect` runs (the
+/// scenarios and their twins) must come out as expected, none skipped.
+fn profile_on_fake_gpus(
+    cluster: &SharedCluster,
+    title: &str,
+    profile: &str,
+    set: Vec<String>,
+    only: &[&str],
+    expect: usize,
+) -> anyhow::Result<()> {
+    eprintln!("==> {title}");
+    let slug: String = profile
+        .rsplit('/')
+        .next()
+        .unwrap_or(profile)
+        .trim_end_matches(".yaml")
+        .to_string();
     let report_dir = environment::workspace::repo_root()
         .join("target")
-        .join("vllm-profile-report");
+        .join(format!("{slug}-profile-report"));
     let args = crate::run_cmd::RunArgs {
         paths: Vec::new(),
         cluster: cluster.name.clone(),
@@ -129,15 +168,15 @@ fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
             fail_fast: false,
             parallel: None,
             quiet: true,
-            set: vec![format!("image={}", environment::images::MOCK_SERVER_IMAGE)],
+            set,
             junit: crate::run_cmd::JunitArg::Scenario,
-            only: vec!["rolling-update".into()],
-            profile: "vllm".into(),
+            only: only.iter().map(|o| o.to_string()).collect(),
+            profile: profile.to_string(),
         },
     };
-    crate::run_cmd::run(&args).context("the vllm profile on fake GPUs")?;
-    // Both runs (the scenario and its twin) must have run:
-    // skipping them would pass too, and prove nothing.
+    crate::run_cmd::run(&args).with_context(|| format!("profile {profile}"))?;
+    // Every run (each scenario and its twin) must have run: skipping them
+    // would pass too, and prove nothing.
     let path = args
         .common
         .report_dir
@@ -159,9 +198,10 @@ fn vllm_profile_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         })
         .map(|s| s.name.clone())
         .collect();
-    if ran.len() != 2 {
+    if ran.len() != expect {
         bail!(
-            "the vllm profile should run rolling-update-under-load and its twin; ran {ran:?} ({})",
+            "profile {profile} should run {expect} scenario runs ({}) as expected; ran {ran:?} ({})",
+            only.join(", "),
             path.display()
         );
     }
@@ -238,7 +278,7 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     let t0 = std::time::Instant::now();
     let lanes = test_binaries::run_all(binaries, &test_args, &env, jobs, || {
         if vllm {
-            vllm_profile_on_fake_gpus(&cluster)
+            profiles_on_fake_gpus(&cluster)
         } else {
             Ok(())
         }
@@ -252,7 +292,11 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
                 true,
             );
             if vllm {
-                phases.record("vllm profile on fake GPUs", l.after_lane, l.after_lane_ok);
+                phases.record(
+                    "profiles on fake GPUs (vllm, example chart)",
+                    l.after_lane,
+                    l.after_lane_ok,
+                );
             }
         }
         Err(_) => phases.record("tests", t0.elapsed(), false),

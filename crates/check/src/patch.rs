@@ -28,7 +28,8 @@ pub enum Patch {
     /// The Deployment's rolling update: `maxSurge` (int or percent).
     MaxSurge(Value),
     /// The serving container's readiness probe asks this HTTP path (on the
-    /// port the Service targets when the probe is not HTTP).
+    /// port the Service targets when the probe is not HTTP), and no startup
+    /// probe holds readiness back.
     ReadinessPath(String),
     /// The Service's selector gains a label no pod carries, as when a
     /// template's labels and selector drift apart.
@@ -136,6 +137,18 @@ pub fn apply(
         Patch::ReadinessPath(path) => {
             let port = target.target_port.clone();
             let c = container(objects, target)?;
+            // A startup probe holds readiness back too: the knob says what
+            // the readiness probe alone lets through, so it goes.
+            if let Some(startup) = c.as_object_mut().and_then(|o| o.remove("startupProbe")) {
+                log.record(
+                    format!(
+                        "spec.template.spec.containers[{}].startupProbe",
+                        target.container
+                    ),
+                    startup,
+                    Value::Null,
+                );
+            }
             let probe = c
                 .get("readinessProbe")
                 .cloned()
