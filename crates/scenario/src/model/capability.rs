@@ -20,14 +20,20 @@ pub enum Capability {
     /// (model load time, CPU per token, memory per request byte, failure
     /// injection, the `x-inference-version` header).
     MockServer,
+    /// The server answers `/health` while its model still loads (the mock
+    /// in its own mode). vLLM does not listen before its model is loaded,
+    /// and neither does the mock standing in for it (`vllm serve`), so a
+    /// readiness probe on `/health` cannot pass early there.
+    HealthBeforeLoad,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Containers,
         Capability::GpuFakes,
         Capability::RealGpus,
         Capability::MockServer,
+        Capability::HealthBeforeLoad,
     ];
 
     /// The name scenarios write.
@@ -37,6 +43,7 @@ impl Capability {
             Capability::GpuFakes => "gpu-fakes",
             Capability::RealGpus => "real-gpus",
             Capability::MockServer => "mock-server",
+            Capability::HealthBeforeLoad => "health-before-load",
         }
     }
 }
