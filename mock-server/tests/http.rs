@@ -568,7 +568,10 @@ async fn cpu_of_one_request(s: &Server) -> f64 {
 async fn cpu_work_per_token_burns_cpu() {
     // The same request with and without CPU work per token: the difference
     // is the work. The busy loop runs for wall time, so on a loaded machine
-    // the process may get less than all of it; half is the floor asserted.
+    // (CI runs test binaries side by side on 2 cores) the process may get
+    // less than all of it, and CPU time is counted in 10 ms ticks; 40% of
+    // the work is the floor asserted (a CI run once measured exactly half,
+    // 0.24999...).
     let s = Server::start(Config {
         cpu_us_per_token: 0,
         ttft_ms: 0,
@@ -588,7 +591,7 @@ async fn cpu_work_per_token_burns_cpu() {
     // 10 tokens x 50 ms = 0.5 s of CPU.
     let busy = cpu_of_one_request(&s).await;
     assert!(
-        busy - baseline >= 0.25,
+        busy - baseline >= 0.2,
         "CPU for one request: {busy}s with work, {baseline}s without"
     );
 }
