@@ -125,7 +125,7 @@ fn sources(args: &CheckArgs) -> Vec<check::Source> {
 
 /// The pinned Helm or kubectl, got (downloaded or built, then cached) only
 /// when a source needs it.
-fn tools_for(sources: &[check::Source]) -> anyhow::Result<check::Tools> {
+pub(crate) fn tools_for(sources: &[check::Source]) -> anyhow::Result<check::Tools> {
     use check::source::ToolName;
     use environment::tools::{ToolSource, Toolchain};
     let mut tools = check::Tools::default();

@@ -5,11 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use environment::tools::{ToolSource, Toolchain};
 use runner::own_template::OwnTemplate;
 use scenario::model::Capability;
 use scenario::profile::Profile;
-use scenario::template_spec::{ServeWith, TemplateSpec};
+use scenario::template_spec::ServeWith;
 
 /// The rendered template when `profile` names one; its bindings go under
 /// the profile's own, and a mock stand-in provides the mock's knobs.
@@ -17,7 +16,8 @@ pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Option<Arc<
     let Some(spec) = profile.spec.template.clone() else {
         return Ok(None);
     };
-    let tools = tools_for(&spec)?;
+    let source = runner::own_template::source_of(&spec)?;
+    let tools = crate::check_cmd::tools_for(std::slice::from_ref(&source))?;
     let own = OwnTemplate::prepare(&spec, &tools, environment::images::MOCK_SERVER_IMAGE)
         .with_context(|| format!("profile {}: preparing its template", profile.metadata.name))?;
     for (k, v) in own.bindings() {
@@ -58,24 +58,4 @@ pub fn parallelism(own: Option<&OwnTemplate>, quiet: bool) -> usize {
         }
         None => runner::default_parallelism(),
     }
-}
-
-/// The pinned Helm or kubectl the template renders with.
-fn tools_for(spec: &TemplateSpec) -> anyhow::Result<check::Tools> {
-    let mut tools = check::Tools::default();
-    if spec.helm.is_none() && spec.kustomize.is_none() {
-        return Ok(tools);
-    }
-    let chain = Toolchain::new(ToolSource::from_env()?);
-    if spec.helm.is_some() {
-        tools.helm = Some(chain.helm().context("getting the pinned Helm")?);
-    }
-    if spec.kustomize.is_some() {
-        tools.kubectl = Some(
-            chain
-                .kubectl()
-                .context("getting the pinned kubectl (for kustomize)")?,
-        );
-    }
-    Ok(tools)
 }

@@ -67,6 +67,20 @@ pub enum OwnTemplateError {
     NoSource,
 }
 
+/// What `spec` renders from: the Helm chart with its values, the
+/// kustomization, or the manifests.
+pub fn source_of(spec: &TemplateSpec) -> Result<check::Source, OwnTemplateError> {
+    match (&spec.helm, &spec.kustomize, &spec.manifests) {
+        (Some(h), _, _) => Ok(check::Source::Helm(check::HelmChart::new(
+            &h.chart,
+            h.values.clone(),
+        ))),
+        (None, Some(k), _) => Ok(check::Source::Kustomize(k.clone())),
+        (None, None, Some(m)) => Ok(check::Source::Manifests(m.clone())),
+        (None, None, None) => Err(OwnTemplateError::NoSource),
+    }
+}
+
 impl OwnTemplate {
     /// Renders the profile's template with `tools` and finds its target.
     pub fn prepare(
@@ -74,14 +88,7 @@ impl OwnTemplate {
         tools: &check::Tools,
         mock_image: &str,
     ) -> Result<OwnTemplate, OwnTemplateError> {
-        let source = match (&spec.helm, &spec.kustomize, &spec.manifests) {
-            (Some(h), _, _) => {
-                check::Source::Helm(check::HelmChart::new(&h.chart, h.values.clone()))
-            }
-            (None, Some(k), _) => check::Source::Kustomize(k.clone()),
-            (None, None, Some(m)) => check::Source::Manifests(m.clone()),
-            (None, None, None) => return Err(OwnTemplateError::NoSource),
-        };
+        let source = source_of(spec)?;
         source.validate()?;
         let objects = check::load(&source, tools)?;
         if let Some(o) = objects.iter().find(|o| CLUSTER_SCOPED.contains(&o.kind())) {
