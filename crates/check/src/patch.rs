@@ -192,14 +192,7 @@ pub fn apply(
                 &["resources", "limits", "memory"],
                 json!(q),
             );
-            if c.pointer("/resources/requests/memory").is_some() {
-                log.set_in(
-                    c,
-                    &target.container,
-                    &["resources", "requests", "memory"],
-                    json!(q),
-                );
-            }
+            log.set_request_if_present(c, &target.container, "memory", json!(q));
         }
         Patch::GpuLimit(n) => {
             let c = container(objects, target)?;
@@ -209,17 +202,7 @@ pub fn apply(
                 &["resources", "limits", GPU_KEY],
                 json!(n),
             );
-            if c.pointer("/resources/requests")
-                .and_then(|r| r.get(GPU_KEY))
-                .is_some()
-            {
-                log.set_in(
-                    c,
-                    &target.container,
-                    &["resources", "requests", GPU_KEY],
-                    json!(n),
-                );
-            }
+            log.set_request_if_present(c, &target.container, GPU_KEY, json!(n));
         }
         Patch::DropGpuToleration => {
             let spec = pod_spec(objects, target)?;
@@ -311,17 +294,7 @@ pub fn apply(
             // gigabytes); the mock needs a sliver, and a bench cluster's nodes
             // are small. Limits stay: the OOM scenarios turn them.
             for (resource, sliver) in [("cpu", "50m"), ("memory", "64Mi")] {
-                if c.pointer("/resources/requests")
-                    .and_then(|r| r.get(resource))
-                    .is_some()
-                {
-                    log.set_in(
-                        c,
-                        &target.container,
-                        &["resources", "requests", resource],
-                        json!(sliver),
-                    );
-                }
+                log.set_request_if_present(c, &target.container, resource, json!(sliver));
             }
         }
     }
@@ -398,6 +371,18 @@ impl Edits {
             before,
             value,
         );
+    }
+
+    /// Sets the container's request for `resource` when it has one (a
+    /// request must not exceed its limit, and an extended resource's must
+    /// equal it).
+    fn set_request_if_present(&mut self, c: &mut Value, name: &str, resource: &str, value: Value) {
+        if c.pointer("/resources/requests")
+            .and_then(|r| r.get(resource))
+            .is_some()
+        {
+            self.set_in(c, name, &["resources", "requests", resource], value);
+        }
     }
 
     /// Puts `prefix` before the last recorded field (set relative to the pod spec).
