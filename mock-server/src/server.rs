@@ -155,9 +155,16 @@ async fn model_ready(State(app): State<App>, Path(model): Path<String>) -> Statu
     }
 }
 
+/// The models served: 503 while the model loads, as vLLM (which listens
+/// only then), and while readiness is forced to fail, since a vLLM
+/// template's readiness probe asks this path.
 async fn models(State(app): State<App>) -> Response {
     if !app.model_loaded() {
         return ApiError::not_ready("The model is still loading.").into_response();
+    }
+    if app.config().force_unready {
+        return ApiError::not_ready("The server reports itself unready (force_unready).")
+            .into_response();
     }
     let cfg = app.config();
     let data: Vec<_> = cfg

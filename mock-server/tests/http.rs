@@ -141,6 +141,10 @@ async fn readiness_waits_for_model_load() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(s.get("/health/ready").await.status(), 503);
+    // A vLLM template's readiness probe asks /v1/models: it fails too,
+    // while liveness (/health) stays up.
+    assert_eq!(s.get("/v1/models").await.status(), 503);
+    assert_eq!(s.get("/health").await.status(), 200);
     assert_eq!(
         s.post("/v1/completions", json!({"prompt": "hi"}))
             .await

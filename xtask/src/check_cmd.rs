@@ -160,7 +160,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for source in &sources {
         let objects = check::load(source, &tools)?;
-        let report = check::check(&objects);
+        let mut report = check::check(&objects);
+        report.add(check::lint(source, &tools)?);
         // What the built-in scenarios would act on. Named by the user, it
         // must be found; discovered, a problem is a note here (the rules
         // say what is wrong with the workloads).

@@ -4,6 +4,7 @@ mod bench_kwok;
 mod bench_mock;
 mod check_cmd;
 mod cluster_cmd;
+mod ctrl_c;
 mod evidence_cmd;
 mod exit;
 mod lint_cmd;
@@ -12,6 +13,7 @@ mod report_cmd;
 mod run_cmd;
 mod test_binaries;
 mod test_cmd;
+mod test_profiles;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +58,13 @@ enum Command {
     /// Record a namespace's Kubernetes evidence as JSON (for diagnosis tests).
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
+    /// Helm's post-renderer during a run: patches the release's rendered
+    /// objects (stdin) as PLAN says, to stdout.
+    #[command(hide = true)]
+    PostRender {
+        /// The run's post-render plan (JSON).
+        plan: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Mock(args)) => bench_mock::run(&args),
         Command::Report(command) => report_cmd::run(&command),
         Command::Bench(BenchCommand::Kwok(args)) => bench_kwok::run(&args),
+        Command::PostRender { plan } => own_template_cmd::post_render(&plan),
     }
 }
 

@@ -52,13 +52,17 @@ pub struct CommonRunArgs {
     /// JUnit testcases per scenario or per step.
     #[arg(long, value_enum, default_value_t = JunitArg::Scenario)]
     pub junit: JunitArg,
-    /// Run only scenarios whose name contains this text (repeatable).
+    /// Run only scenarios whose name contains this text (repeatable); a
+    /// matrix entry or template variant by its full name, e.g.
+    /// `bad-rollout-rollback[never-ready]` or `label-drift@dev-values`.
     #[arg(long)]
     pub only: Vec<String>,
     /// Serving profile: which inference server the scenarios deploy
     /// (a built-in name from fixtures/profiles/, or a profile file).
     #[arg(long, default_value = profile::DEFAULT_PROFILE)]
     pub profile: String,
+    #[command(flatten)]
+    pub template: crate::own_template_cmd::TemplateArgs,
 }
 
 /// Run scenarios against an existing cluster.
@@ -100,42 +104,13 @@ fn parse_set(set: &[String]) -> anyhow::Result<scenario::bindings::Bindings> {
     Ok(scenario::bindings::parse_set(set)?)
 }
 
-/// The run now under way's Ctrl-C sender. The handler is process-wide and
-/// installed once; a second run in one process (`xtask test` runs two
-/// profiles) puts its sender here too. Held here, a sender also outlives a
-/// handler that could not be installed: dropped, it would read as Ctrl-C.
-static CANCEL: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>> =
-    std::sync::Mutex::new(None);
-static CTRL_C_HANDLER: std::sync::Once = std::sync::Once::new();
-
-fn install_ctrl_c(tx: tokio::sync::watch::Sender<bool>) {
-    *CANCEL.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-    CTRL_C_HANDLER.call_once(|| {
-        let presses = std::sync::atomic::AtomicU32::new(0);
-        let handler = ctrlc::set_handler(move || {
-            if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                eprintln!("\nCtrl-C: stopping; cleaning up what the scenarios created (Ctrl-C again to leave it)");
-                if let Some(tx) = CANCEL.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                    let _ = tx.send(true);
-                }
-            } else {
-                eprintln!("second Ctrl-C: exiting without cleanup");
-                std::process::exit(130);
-            }
-        });
-        if let Err(e) = handler {
-            eprintln!("warning: cannot catch Ctrl-C ({e}); an interrupted run will leave its namespaces");
-        }
-    });
-}
-
 /// Before any cluster work: a bad profile or `--set` fails, and a `--set`
 /// name that no scenario, template or profile uses is warned about.
 fn check_inputs(
     scenarios: &[(PathBuf, scenario::Scenario)],
     common: &CommonRunArgs,
 ) -> anyhow::Result<()> {
-    let profile = profile::load(&common.profile)?;
+    let profile = crate::own_template_cmd::profile(&common.template, &common.profile, false)?;
     // A team's template renders and has one target, or the run stops here.
     crate::own_template_cmd::prepare(&mut profile.clone(), true)?;
     let set = parse_set(&common.set)?;
@@ -242,7 +217,17 @@ fn select(
     if only.is_empty() {
         return Ok(loaded);
     }
-    loaded.retain(|(_, s)| only.iter().any(|o| s.metadata.name.contains(o.as_str())));
+    // A scenario stays when its name contains the text, or the text names
+    // one of its instances (`name[entry]`, `name@variant`); the runner then
+    // picks the instances.
+    loaded.retain(|(_, s)| {
+        let name = s.metadata.name.as_str();
+        only.iter().any(|o| {
+            name.contains(o.as_str())
+                || o.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('@'))
+        })
+    });
     if loaded.is_empty() {
         bail!("no scenario name contains any of {only:?}");
     }
@@ -268,13 +253,17 @@ fn run_and_report(
         .and_then(|s| environment::tools::Toolchain::new(s).kubectl().ok())
         .or_else(|| environment::tools::exec::which("kubectl"));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let mut profile = profile::load(&common.profile)?;
-    let own_template = crate::own_template_cmd::prepare(&mut profile, common.quiet)?;
     let set = parse_set(&common.set)?;
     let report = rt.block_on(async {
         let described = cluster::describe(kubeconfig, provider)
             .await
             .context("describing the cluster")?;
+        let mut profile = crate::own_template_cmd::profile(
+            &common.template,
+            &common.profile,
+            matches!(described.gpu_kind, GpuKind::Real),
+        )?;
+        let own_templates = crate::own_template_cmd::prepare(&mut profile, common.quiet)?;
         let cluster = cluster_info(cluster_name, &described);
         if let Some(reason) = described.gpu_kind.reason() {
             eprintln!(
@@ -295,7 +284,7 @@ fn run_and_report(
             );
         }
         let (cancel_tx, cancel) = Cancel::new();
-        install_ctrl_c(cancel_tx);
+        crate::ctrl_c::install(cancel_tx);
         let opts = RunOptions {
             kubeconfig: kubeconfig.to_path_buf(),
             kubectl,
@@ -307,16 +296,17 @@ fn run_and_report(
             keep: common.keep,
             fail_fast: common.fail_fast,
             parallel: common.parallel.map_or_else(
-                || crate::own_template_cmd::parallelism(own_template.as_deref(), common.quiet),
+                || crate::own_template_cmd::parallelism(&own_templates, common.quiet),
                 usize::from,
             ),
             quiet: common.quiet,
             timeouts: Timeouts::default(),
             set,
+            only: common.only.clone(),
             profile_bindings: profile.spec.bindings.clone(),
             capabilities,
             record_evidence: record_evidence_asked(),
-            own_template,
+            own_templates,
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;
@@ -463,9 +453,18 @@ pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
     opts.validate()?;
     let name = opts.cluster_name();
     eprintln!(
-        "==> e2e: {} scenarios, profile {}; bringing up {} cluster {name}",
+        "==> e2e: {} scenarios, {}; bringing up {} cluster {name}",
         scenarios.len(),
-        args.common.profile,
+        args.common
+            .template
+            .chart
+            .as_ref()
+            .or(args.common.template.kustomize.as_ref())
+            .or(args.common.template.manifests.as_ref())
+            .map_or_else(
+                || format!("profile {}", args.common.profile),
+                |p| format!("template {}", p.display())
+            ),
         opts.provider
     );
     let _teardown = Teardown {

@@ -63,9 +63,9 @@ fn cargo_stdout(args: &[&str]) -> anyhow::Result<String> {
 /// The cluster every cluster test shares: brought up once (or reused when
 /// it is up already), handed to the tests by name and kubeconfig, and
 /// deleted at the end only when this command created it.
-struct SharedCluster {
-    name: String,
-    kubeconfig: std::path::PathBuf,
+pub(crate) struct SharedCluster {
+    pub(crate) name: String,
+    pub(crate) kubeconfig: std::path::PathBuf,
     /// Delete on drop: this command created the cluster, and --keep is off.
     delete: bool,
 }
@@ -108,105 +108,6 @@ impl Drop for SharedCluster {
             Err(e) => eprintln!("deleting cluster {} failed: {e}", self.name),
         }
     }
-}
-
-/// The vLLM profile's manifests on the fake GPUs, with the mock server
-/// standing in for vLLM (`vllm serve ...`): the rolling update under load
-/// (GPU requests, the start-up probe, the surge) and its twin must come out
-/// as expected. Then the worked example chart as a team would run it
-/// (`examples/profiles/chart.yaml`: its own template, discovered target,
-/// the scenarios' knobs as patches): the rolling update and the label
-/// drift, each with its twin.
-fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
-    let mock = format!("image={}", environment::images::MOCK_SERVER_IMAGE);
-    profile_on_fake_gpus(
-        cluster,
-        "the vllm profile on fake GPUs, the mock server standing in for vLLM",
-        "vllm",
-        vec![mock],
-        &["rolling-update"],
-        2,
-    )?;
-    let chart = environment::workspace::repo_root().join("examples/profiles/chart.yaml");
-    profile_on_fake_gpus(
-        cluster,
-        "the example chart as a team's own template, the mock standing in",
-        &chart.to_string_lossy(),
-        Vec::new(),
-        &["rolling-update", "label-drift"],
-        4,
-    )
-}
-
-/// Runs the scenarios `only` names with `profile`; all `expect` runs (the
-/// scenarios and their twins) must come out as expected, none skipped.
-fn profile_on_fake_gpus(
-    cluster: &SharedCluster,
-    title: &str,
-    profile: &str,
-    set: Vec<String>,
-    only: &[&str],
-    expect: usize,
-) -> anyhow::Result<()> {
-    eprintln!("==> {title}");
-    let slug: String = profile
-        .rsplit('/')
-        .next()
-        .unwrap_or(profile)
-        .trim_end_matches(".yaml")
-        .to_string();
-    let report_dir = environment::workspace::repo_root()
-        .join("target")
-        .join(format!("{slug}-profile-report"));
-    let args = crate::run_cmd::RunArgs {
-        paths: Vec::new(),
-        cluster: cluster.name.clone(),
-        kubeconfig: Some(cluster.kubeconfig.clone()),
-        common: crate::run_cmd::CommonRunArgs {
-            report_dir: Some(report_dir),
-            keep: false,
-            fail_fast: false,
-            parallel: None,
-            quiet: true,
-            set,
-            junit: crate::run_cmd::JunitArg::Scenario,
-            only: only.iter().map(|o| o.to_string()).collect(),
-            profile: profile.to_string(),
-        },
-    };
-    crate::run_cmd::run(&args).with_context(|| format!("profile {profile}"))?;
-    // Every run (each scenario and its twin) must have run: skipping them
-    // would pass too, and prove nothing.
-    let path = args
-        .common
-        .report_dir
-        .as_ref()
-        .map(|d| d.join("report.json"))
-        .context("report folder")?;
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report: report::RunReport =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let ran: Vec<String> = report
-        .scenarios
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.outcome,
-                report::Outcome::Passed | report::Outcome::FailedAsExpected
-            )
-        })
-        .map(|s| s.name.clone())
-        .collect();
-    if ran.len() != expect {
-        bail!(
-            "profile {profile} should run {expect} scenario runs ({}) as expected; ran {ran:?} ({})",
-            only.join(", "),
-            path.display()
-        );
-    }
-    eprintln!("    ran as expected: {}", ran.join(", "));
-    Ok(())
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {
@@ -278,7 +179,7 @@ fn run_phases(args: &TestArgs, phases: &mut Phases) -> anyhow::Result<()> {
     let t0 = std::time::Instant::now();
     let lanes = test_binaries::run_all(binaries, &test_args, &env, jobs, || {
         if vllm {
-            profiles_on_fake_gpus(&cluster)
+            crate::test_profiles::profiles_on_fake_gpus(&cluster)
         } else {
             Ok(())
         }

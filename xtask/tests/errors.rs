@@ -114,3 +114,44 @@ fn a_template_without_its_named_target_is_refused_before_any_cluster_work() {
     );
     assert!(!stderr.contains("bringing up"), "{stderr}");
 }
+
+/// `e2e --chart/--kustomize/--manifests` with bad input: one message naming
+/// what and where, before any cluster work (`bringing up` never printed).
+#[test]
+fn bad_template_flags_are_refused_before_any_cluster_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/charts/llm");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("folder");
+    std::fs::write(
+        empty.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\ndata: { a: b }\n",
+    )
+    .expect("manifest");
+    let empty = empty.to_str().expect("UTF-8");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["e2e", "--chart", "/nonexistent/chart"],
+            "not a Helm chart",
+        ),
+        (
+            &["e2e", "--chart", chart, "-f", "/nonexistent/values.yaml"],
+            "/nonexistent/values.yaml: values file not found",
+        ),
+        (&["e2e", "--manifests", empty], "no serving workload"),
+        (
+            &["e2e", "--target", "Deployment/x"],
+            "give --chart, --kustomize or --manifests",
+        ),
+    ];
+    for (args, wanted) in cases {
+        let (code, _, stderr) = xtask(args);
+        assert_ne!(code, 0, "{args:?}");
+        assert_no_trace(&stderr);
+        assert!(
+            stderr.contains(wanted),
+            "{args:?}: {wanted:?} not in:\n{stderr}"
+        );
+        assert!(!stderr.contains("bringing up"), "{args:?}: {stderr}");
+    }
+}

@@ -104,6 +104,16 @@ impl Report {
     /// Adds another report's objects and findings (one chart rendered with
     /// several values files), keeping each finding once: the same rule on
     /// the same object at the same place is one thing to fix.
+    /// Adds findings from outside the rules (`helm lint`'s), in report order.
+    pub fn add(&mut self, found: Vec<Finding>) {
+        for f in found {
+            if !self.findings.contains(&f) {
+                self.findings.push(f);
+            }
+        }
+        sort(&mut self.findings);
+    }
+
     pub fn merge(&mut self, other: Report) {
         for o in other.checked {
             if !self.checked.contains(&o) {

@@ -33,7 +33,7 @@ pub use finding::{Finding, ObjectRef, Report, Severity};
 pub use input::{Object, Origin, Renderer, load_manifests, parse_documents};
 pub use patch::{Applied, Patch, PatchError};
 pub use render::Format;
-pub use source::{HelmChart, Source, Tools, load, values_files_of};
+pub use source::{HelmChart, Source, Tools, lint, load, values_files_of};
 pub use target::{Choice, DiscoverError, Target, discover};
 
 /// Runs every rule on the objects. Findings come sorted by file, line and rule.

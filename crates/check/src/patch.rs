@@ -46,6 +46,16 @@ pub enum Patch {
     PreStopSleep(i64),
     /// The pod's `terminationGracePeriodSeconds`.
     TerminationGrace(i64),
+    /// The Deployment's `progressDeadlineSeconds` (when a stalled rollout
+    /// is reported as `ProgressDeadlineExceeded`).
+    ProgressDeadline(i64),
+    /// The serving container's cpu request (what CPU utilisation, and so a
+    /// CPU autoscaler, is measured against).
+    CpuRequest(String),
+    /// A label on the workload's pod template (not its selector): the
+    /// harness marks the serving pods so its fixtures (a disruption
+    /// budget) select them whatever labels the template uses.
+    PodLabel { key: String, value: String },
     /// Sets one environment variable of the serving container.
     Env { name: String, value: String },
     /// Our mock server stands in for the serving container: its image,
@@ -237,6 +247,43 @@ pub fn apply(
                 &target.container,
                 &["lifecycle", "preStop"],
                 json!({"sleep": {"seconds": seconds}}),
+            );
+        }
+        Patch::ProgressDeadline(seconds) => {
+            if kind != "Deployment" {
+                return Err(not_applicable(
+                    "set the progress deadline",
+                    "progressDeadlineSeconds belongs to a Deployment",
+                ));
+            }
+            let w = &mut objects[target.workload].value;
+            log.set(w, &["spec", "progressDeadlineSeconds"], json!(seconds));
+        }
+        Patch::PodLabel { key, value } => {
+            let w = &mut objects[target.workload].value;
+            let before = w
+                .pointer("/spec/template/metadata/labels")
+                .and_then(|l| l.get(key.as_str()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            set_path(
+                w,
+                &["spec", "template", "metadata", "labels", key.as_str()],
+                json!(value),
+            );
+            log.record(
+                format!("spec.template.metadata.labels[{key}]"),
+                before,
+                json!(value),
+            );
+        }
+        Patch::CpuRequest(q) => {
+            let c = container(objects, target)?;
+            log.set_in(
+                c,
+                &target.container,
+                &["resources", "requests", "cpu"],
+                json!(q),
             );
         }
         Patch::TerminationGrace(seconds) => {

@@ -333,3 +333,64 @@ fn actionlint_finds_no_problems() {
     );
     eprintln!("actionlint: {} workflow(s) clean", files.len());
 }
+
+/// The composite action a team uses: check first (SARIF to code scanning),
+/// then the scenarios on the same template, the report folder uploaded
+/// whatever happened and its JUnit published as a check.
+#[test]
+fn the_action_checks_then_runs_the_scenarios_and_publishes_the_report() {
+    let a = load(&repo_root().join("action.yml"));
+    assert_eq!(str_of(&a["runs"], "using"), "composite");
+    for input in [
+        "chart",
+        "values",
+        "kustomize",
+        "manifests",
+        "e2e",
+        "serve-with",
+    ] {
+        assert!(
+            a["inputs"].get(input).is_some(),
+            "action.yml: no input {input}"
+        );
+    }
+    let steps = steps(&a["runs"]);
+    let position = |pred: &dyn Fn(&Value) -> bool, what: &str| {
+        steps
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("action.yml: no step that {what}"))
+    };
+    let check = position(
+        &|s| str_of(s, "run").contains("xtask check"),
+        "runs xtask check",
+    );
+    let e2e = position(
+        &|s| {
+            str_of(s, "run").contains("e2e \"${args[@]}\"")
+                && str_of(s, "run").contains("--report-dir")
+        },
+        "runs xtask e2e with the template's arguments and a report folder",
+    );
+    assert!(check < e2e, "check runs before the scenarios");
+    let upload = position(
+        &|s| str_of(s, "uses").starts_with("actions/upload-artifact@"),
+        "uploads the report",
+    );
+    assert!(
+        runs_always(&steps[upload]),
+        "the report is uploaded on failure too"
+    );
+    let junit = position(
+        &|s| str_of(s, "uses").starts_with("mikepenz/action-junit-report@"),
+        "publishes JUnit as a check",
+    );
+    assert!(
+        str_of(&steps[junit]["with"], "report_paths").ends_with("junit.xml"),
+        "the check reads the report's junit.xml"
+    );
+    position(
+        &|s| str_of(s, "uses").starts_with("github/codeql-action/upload-sarif@"),
+        "uploads SARIF",
+    );
+}

@@ -24,6 +24,7 @@ pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     write_header(&mut out, report);
     write_environment(&mut out, report);
+    write_templates(&mut out, report);
     write_scenario_table(&mut out, report);
     write_failures(&mut out, report);
     write_loads(&mut out, report);
@@ -144,6 +145,55 @@ fn write_environment(out: &mut String, report: &RunReport) {
             .map(|id| format!(" {}", md_code(id)))
             .unwrap_or_default();
         let _ = writeln!(out, "| Image | {}{id} |", md_code(&image.name));
+    }
+    out.push('\n');
+}
+
+/// The team's template: per variant what ran and what the static checks found.
+fn write_templates(out: &mut String, report: &RunReport) {
+    if report.templates.is_empty() {
+        return;
+    }
+    out.push_str("## Template\n\n| Variant | Source | Target | Served by | Installed with | Findings |\n|---|---|---|---|---|---|\n");
+    for t in &report.templates {
+        let count = |s: &str| t.findings.iter().filter(|f| f.severity == s).count();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} error(s), {} warning(s), {} info |",
+            md_cell(t.variant.as_deref().unwrap_or("")),
+            md_cell(&t.source),
+            md_cell(&t.target),
+            md_cell(&t.served_by),
+            md_cell(&t.installed_with),
+            count("error"),
+            count("warning"),
+            count("info")
+        );
+    }
+    out.push('\n');
+    let findings: Vec<_> = report
+        .templates
+        .iter()
+        .flat_map(|t| t.findings.iter().map(move |f| (t, f)))
+        .filter(|(_, f)| f.severity != "info")
+        .collect();
+    if findings.is_empty() {
+        return;
+    }
+    out.push_str(
+        "| Variant | Severity | Rule | Object | Where | Finding |\n|---|---|---|---|---|---|\n",
+    );
+    for (t, f) in findings {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_cell(t.variant.as_deref().unwrap_or("")),
+            md_cell(&f.severity),
+            md_code(&f.rule),
+            md_code(&f.object),
+            md_cell(&format!("{}:{}", f.file, f.line)),
+            md_cell(&f.message)
+        );
     }
     out.push('\n');
 }

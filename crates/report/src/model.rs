@@ -69,9 +69,48 @@ pub struct RunReport {
     #[serde(default)]
     pub images: Vec<ImageInfo>,
     pub scenarios: Vec<ScenarioReport>,
+    /// A team's own template the scenarios ran on, once per variant (a
+    /// chart's values files); empty when they ran on our fixtures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateReport>,
     /// Set when the run stopped early (Ctrl-C, cluster lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+}
+
+/// One variant of a team's template: what was rendered, what the
+/// scenarios acted on, how it was installed and served, and what the static
+/// checks (and `helm lint`) found before any cluster work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateReport {
+    /// The variant's name (`dev-values`), which the scenarios' names carry
+    /// after `@`; absent when the template has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// What was rendered: `helm chart charts/llm with ci/dev-values.yaml`.
+    pub source: String,
+    /// The workload, container and Service the scenarios acted on.
+    pub target: String,
+    /// `mock stand-in` (our mock server in the serving container's place)
+    /// or `own image`.
+    pub served_by: String,
+    /// `helm release <name>` (upgrade --install, rollback) or `server-side apply`.
+    pub installed_with: String,
+    pub findings: Vec<StaticFinding>,
+}
+
+/// One finding of `cargo xtask check` (a rule, or `helm lint`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StaticFinding {
+    pub rule: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    pub object: String,
+    pub file: String,
+    pub line: usize,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -314,3 +314,54 @@ fn write_folder_with_step_granularity() {
     let xml = std::fs::read_to_string(written.junit).expect("junit");
     assert_eq!(xml.matches("<testsuite ").count(), 4);
 }
+
+// ---- A team's template ----
+
+fn with_template() -> RunReport {
+    let mut r = fixture();
+    r.templates.push(report::TemplateReport {
+        variant: Some("dev-values".into()),
+        source: "helm chart examples/charts/llm with ci/dev-values.yaml".into(),
+        target: "Deployment/inferbench-llm (container `vllm`, 1 nvidia.com/gpu) behind Service/inferbench-llm port 80".into(),
+        served_by: "mock stand-in".into(),
+        installed_with: "helm release inferbench".into(),
+        findings: vec![
+            report::StaticFinding {
+                rule: "helm-lint".into(),
+                severity: "info".into(),
+                object: "chart llm".into(),
+                file: "examples/charts/llm/Chart.yaml".into(),
+                line: 1,
+                message: "helm lint: icon is recommended".into(),
+            },
+            report::StaticFinding {
+                rule: "readiness-gates-model-load".into(),
+                severity: "error".into(),
+                object: "Deployment/inferbench-llm".into(),
+                file: "examples/charts/llm/templates/deployment.yaml".into(),
+                line: 40,
+                message: "readiness asks /health, the same as liveness | and loads nothing".into(),
+            },
+        ],
+    });
+    r
+}
+
+#[test]
+fn the_template_section_lists_each_variant_and_its_findings() {
+    let md = markdown::render(&with_template());
+    let section: String = md
+        .split("## Template\n")
+        .nth(1)
+        .and_then(|rest| rest.split("## Scenarios").next())
+        .expect("a Template section before the scenarios")
+        .to_string();
+    insta::assert_snapshot!("markdown_template_section", section);
+    let html = report::html::render(&with_template());
+    assert!(html.contains("<h2>Template</h2>"), "the HTML shows it too");
+    assert!(html.contains("helm release inferbench"));
+    assert!(
+        !markdown::render(&fixture()).contains("## Template"),
+        "no section for a run on our fixtures"
+    );
+}

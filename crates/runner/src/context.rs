@@ -63,6 +63,9 @@ pub struct Ctx {
     pub record_evidence: bool,
     /// A team's own template in place of the serving fixture.
     pub own_template: Option<std::sync::Arc<crate::own_template::OwnTemplate>>,
+    /// The post-render plan of each revision of the team's Helm release in
+    /// this namespace (revision `n` at `n - 1`), for rollouts and rollbacks.
+    pub release_plans: Vec<crate::post_render::PostRender>,
 }
 
 impl Ctx {

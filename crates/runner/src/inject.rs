@@ -250,7 +250,32 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                 if i.fault == "fill-memory" {
                     // One request makes the mock hold the ballast; the answer
                     // may never come if the kernel kills the container first.
-                    let req = serde_json::to_vec(&json!({"model": ctx.bindings.get("model").and_then(Value::as_str).unwrap_or("mock-llm"), "prompt": "fill", "max_tokens": 1})).unwrap_or_default();
+                    // The model the server says it serves (a team's chart
+                    // names its own), else the scenario's binding.
+                    let served = proxy(
+                        ctx,
+                        &ctx.namespace,
+                        &name,
+                        port,
+                        "GET",
+                        "/v1/models",
+                        Vec::new(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(|body| load::models::parse_model_list(&body).ok())
+                    .and_then(|ids| ids.into_iter().next());
+                    let model = served.unwrap_or_else(|| {
+                        ctx.bindings
+                            .get("model")
+                            .and_then(Value::as_str)
+                            .unwrap_or("mock-llm")
+                            .to_string()
+                    });
+                    let req = serde_json::to_vec(
+                        &json!({"model": model, "prompt": "fill", "max_tokens": 1}),
+                    )
+                    .unwrap_or_default();
                     let _ = proxy(
                         ctx,
                         &ctx.namespace,

@@ -24,6 +24,7 @@ use scenario::profile;
 pub(crate) async fn run_instance(
     client: &Client,
     inst: &Instance<'_>,
+    own_template: Option<std::sync::Arc<crate::own_template::OwnTemplate>>,
     opts: &RunOptions,
     console: &Console,
     cancel: Cancel,
@@ -68,7 +69,8 @@ pub(crate) async fn run_instance(
         last_kill: None,
         step: String::new(),
         record_evidence: opts.record_evidence,
-        own_template: opts.own_template.clone(),
+        own_template,
+        release_plans: Vec::new(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -176,6 +178,11 @@ pub(crate) async fn run_instance(
     report.loads = std::mem::take(&mut ctx.loads);
     report.timeline = timeline;
     report.series = series;
+    if let Some(own) = &ctx.own_template {
+        for d in &mut diagnoses {
+            own.link_findings(d);
+        }
+    }
     report.diagnoses = diagnoses;
     report.artifacts = artifacts;
     report.finished = Timestamp::now();

@@ -68,6 +68,7 @@ pub mod ops;
 pub mod options;
 pub mod outcome;
 pub mod own_template;
+pub mod post_render;
 pub mod recorder;
 pub mod replaced;
 mod step;

@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Suite-wide timeouts (scenarios and operations override them).
     pub timeouts: Timeouts,
+    /// Run only the instances whose name (`scenario[entry]@variant`)
+    /// contains one of these; empty: every instance.
+    pub only: Vec<String>,
     /// `--set name=value` bindings, over every scenario's.
     pub set: Bindings,
     /// The serving profile's bindings, under every scenario's.
@@ -47,8 +50,10 @@ pub struct RunOptions {
     /// step, passed or failed (failed steps always get one).
     pub record_evidence: bool,
     /// A team's own template, applied where scenarios apply the serving
-    /// template (its bindings are in `profile_bindings`).
-    pub own_template: Option<std::sync::Arc<crate::own_template::OwnTemplate>>,
+    /// template: every scenario runs once per variant (a chart's values
+    /// files), with the variant's bindings under `profile_bindings`.
+    /// Empty: the profile's `servingTemplate`.
+    pub own_templates: Vec<std::sync::Arc<crate::own_template::OwnTemplate>>,
 }
 
 /// The default for `parallel`: scenarios mostly wait (for rollouts, model

@@ -11,11 +11,15 @@
 //! `.Release.Namespace` as `default`); a cluster-scoped object is refused,
 //! since it would outlive the run.
 
-use check::patch::{self, Patch, knobs};
+use std::path::PathBuf;
+
+use check::patch::knobs;
 use check::{Applied, Object, Target};
 use scenario::bindings::Bindings;
 use scenario::template_spec::{ServeWith, TemplateSpec};
 use serde_json::Value;
+
+use crate::post_render::PostRender;
 
 /// The value of `servingTemplate` that stands for the own template.
 pub const MARKER: &str = "(own template)";
@@ -47,6 +51,47 @@ pub struct OwnTemplate {
     pub stand_in: Option<String>,
     /// The variable a rollout changes to make a new version.
     pub version_env: String,
+    /// How a chart is installed: a Helm release per scenario namespace.
+    pub helm: Option<HelmRelease>,
+    /// What `cargo xtask check` finds in the rendered objects, with the
+    /// renderer's own lint (`helm lint`), before any cluster work.
+    pub findings: Vec<check::Finding>,
+    /// This variant's name when the template has several (a chart's
+    /// `ci/dev-values.yaml` is `dev-values`); the scenarios' names carry it.
+    pub variant: Option<String>,
+}
+
+/// The static check rules about what `decider` decides: a finding of
+/// one of them on the template foretells that controller's refusal.
+fn rules_behind(decider: report::Decider) -> &'static [&'static str] {
+    use report::Decider as D;
+    match decider {
+        D::Scheduler => &["gpu-taint-toleration", "gpu-pool-selector"],
+        D::KubeletProbes => &["readiness-gated-on-model-load"],
+        D::RolloutController => &["rolling-update-keeps-capacity"],
+        D::DisruptionBudget => &["pdb-allows-drain"],
+        D::ServiceSelector => &["service-selects-serving-pods"],
+        D::Service => &["rolling-update-keeps-capacity", "prestop-drain"],
+        D::Admission | D::Kubelet => &["container-requests"],
+        D::KernelOomKiller | D::Autoscaler | D::Assertion => &[],
+    }
+}
+
+/// A chart installed as a release: `helm upgrade --install` with our
+/// patches as its post-renderer, `helm rollback` to go back.
+#[derive(Debug, Clone)]
+pub struct HelmRelease {
+    /// The pinned Helm.
+    pub helm: PathBuf,
+    pub chart: PathBuf,
+    pub values: Vec<PathBuf>,
+    /// The release name, as the template was rendered with (so the objects
+    /// and their names are the ones discovered).
+    pub release: String,
+    /// The program Helm runs as post-renderer, with the arguments before
+    /// the plan file (`xtask post-render`); without one, the rendered
+    /// objects are applied server-side instead of as a release.
+    pub post_renderer: Option<(PathBuf, Vec<String>)>,
 }
 
 /// A template that cannot run here, before any cluster work.
@@ -107,6 +152,8 @@ impl OwnTemplate {
                 template: source.describe(),
                 error,
             })?;
+        let mut checked = check::check(&objects);
+        checked.add(check::lint(&source, tools)?);
         let stand_in = (spec.serve_with == ServeWith::Mock).then(|| mock_image.to_string());
         // A rollout changes this variable: the mock reports it as the
         // served version (the `servedBy` checks read it); a team's own
@@ -122,7 +169,86 @@ impl OwnTemplate {
             target,
             stand_in,
             version_env: version_env.into(),
+            helm: match (&source, &tools.helm) {
+                (check::Source::Helm(chart), Some(helm)) => Some(HelmRelease {
+                    helm: helm.clone(),
+                    chart: chart.dir.clone(),
+                    values: chart.values.clone(),
+                    release: chart.release.clone(),
+                    post_renderer: None,
+                }),
+                _ => None,
+            },
+            findings: checked.findings,
+            variant: None,
         })
+    }
+
+    /// This variant as the report shows it; file paths relative to `base`.
+    pub fn report(&self, base: &std::path::Path) -> report::TemplateReport {
+        report::TemplateReport {
+            variant: self.variant.clone(),
+            source: self.source.clone(),
+            target: self.target.describe(),
+            served_by: if self.stand_in.is_some() {
+                "mock stand-in".into()
+            } else {
+                "own image".into()
+            },
+            installed_with: match &self.helm {
+                Some(h) if h.post_renderer.is_some() => format!("helm release {}", h.release),
+                _ => "server-side apply".into(),
+            },
+            findings: self
+                .findings
+                .iter()
+                .map(|f| report::StaticFinding {
+                    rule: f.rule.to_string(),
+                    severity: f.severity.as_str().to_string(),
+                    object: f.object.clone(),
+                    file: f
+                        .file
+                        .strip_prefix(base)
+                        .unwrap_or(&f.file)
+                        .display()
+                        .to_string(),
+                    line: f.line,
+                    message: f.message.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Names in `d` the static checks' findings on this template that
+    /// foretold what its deciding controller did (a scheduler that found
+    /// no toleration for the GPU taint, `gpu-taint-toleration`), so a
+    /// failure points back at the template's line that causes it.
+    pub fn link_findings(&self, d: &mut report::Diagnosis) {
+        let rules = rules_behind(d.decider);
+        let foretold: Vec<&check::Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity != check::Severity::Info && rules.contains(&f.rule))
+            .collect();
+        if foretold.is_empty() {
+            return;
+        }
+        let names: Vec<String> = foretold.iter().map(|f| format!("`{}`", f.rule)).collect();
+        d.summary.push_str(&format!(
+            " `cargo xtask check` found this in the template before the run: {}.",
+            names.join(", ")
+        ));
+        for f in foretold {
+            d.evidence.push(format!(
+                "check {} ({}): {} at {}:{}: {}",
+                f.rule,
+                f.severity.as_str(),
+                f.object,
+                f.file.display(),
+                f.line,
+                f.message
+            ));
+        }
     }
 
     /// The workload's name (`deployment/<server>` in the scenarios).
@@ -147,43 +273,31 @@ impl OwnTemplate {
         ])
     }
 
+    /// The post-render patches for an apply whose bindings are `bindings`.
+    pub fn post_render(&self, bindings: &Bindings) -> PostRender {
+        PostRender {
+            workload: self.target.workload_ref.clone(),
+            container: self.target.container.clone(),
+            service: self.target.service_name.clone(),
+            stand_in: self.stand_in.clone(),
+            knobs: bindings
+                .iter()
+                .filter(|(k, _)| {
+                    knobs::KNOBS.contains(&k.as_str())
+                        || k.as_str() == crate::post_render::SCENARIO_BUDGET
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            version_env: self.version_env.clone(),
+            env: Default::default(),
+        }
+    }
+
     /// The objects to apply for a run whose bindings are `bindings`, as one
     /// YAML stream, and every change made to the template.
     pub fn render(&self, bindings: &Bindings) -> Result<(String, Vec<Applied>), String> {
-        let mut objects = self.objects.clone();
-        let mut changed = Vec::new();
-        let mock = self.stand_in.is_some();
-        if let Some(image) = &self.stand_in {
-            changed.extend(
-                patch::apply(
-                    &mut objects,
-                    &self.target,
-                    &Patch::StandIn {
-                        image: image.clone(),
-                    },
-                )
-                .map_err(|e| e.to_string())?,
-            );
-        }
-        let set: std::collections::BTreeMap<String, Value> = bindings
-            .iter()
-            .filter(|(k, _)| knobs::KNOBS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let wanted = knobs::patches(&set, self.server(), Some(&self.version_env), mock)?;
-        for p in &wanted.patches {
-            changed.extend(patch::apply(&mut objects, &self.target, p).map_err(|e| e.to_string())?);
-        }
-        let mut yaml = String::new();
-        for o in &objects {
-            let mut v = o.value.clone();
-            if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("namespace");
-            }
-            yaml.push_str("---\n");
-            yaml.push_str(&yaml_serde::to_string(&v).map_err(|e| e.to_string())?);
-        }
-        Ok((yaml, changed))
+        self.post_render(bindings)
+            .apply(self.objects.clone(), &self.target)
     }
 }
 
@@ -233,6 +347,44 @@ mod tests {
         assert!(yaml.contains("image: inferbench/mock-server:dev"), "{yaml}");
         assert!(!yaml.contains("namespace:"), "{yaml}");
         assert_eq!(k8s::split_documents(&yaml).len(), t.objects.len());
+    }
+
+    #[test]
+    fn a_diagnosis_names_the_check_that_foretold_it() {
+        let spec = TemplateSpec {
+            helm: None,
+            kustomize: None,
+            manifests: Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/plain-broken"),
+            ),
+            target: Default::default(),
+            serve_with: ServeWith::Mock,
+        };
+        let t = OwnTemplate::prepare(&spec, &check::Tools::default(), "m:dev").expect("prepares");
+        let diagnosis = |decider| report::Diagnosis {
+            step: "deploy".into(),
+            decider,
+            summary: "The scheduler placed no pod.".into(),
+            evidence: Vec::new(),
+        };
+        let mut d = diagnosis(report::Decider::Scheduler);
+        t.link_findings(&mut d);
+        assert!(
+            d.summary.contains("`gpu-taint-toleration`"),
+            "{}",
+            d.summary
+        );
+        assert!(
+            d.evidence.iter().any(|e| e.contains("deployment.yaml")),
+            "{:?}",
+            d.evidence
+        );
+        let mut oom = diagnosis(report::Decider::KernelOomKiller);
+        t.link_findings(&mut oom);
+        assert_eq!(
+            oom.summary, "The scheduler placed no pod.",
+            "no rule is about OOM kills"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the cluster, and the [`RunReport`] that comes of it.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use futures::StreamExt;
 
@@ -11,6 +12,7 @@ use crate::cancel::Cancel;
 use crate::console::Console;
 use crate::instance::{run_instance, skipped};
 use crate::options::{RunError, RunOptions};
+use crate::own_template::OwnTemplate;
 use report::{HarnessInfo, Outcome, RunReport, SCHEMA_VERSION, ScenarioReport};
 use scenario::Scenario;
 use scenario::plan;
@@ -37,6 +39,35 @@ fn harness_info(command: &str) -> HarnessInfo {
     }
 }
 
+type Own = Option<Arc<OwnTemplate>>;
+
+/// Every instance of the run, and the template variant each applies: the
+/// plan once per variant of the team's template, the variant's bindings
+/// under the profile's, or once with the profile's serving template.
+fn plan_variants<'a>(
+    scenarios: &'a [(std::path::PathBuf, Scenario)],
+    opts: &RunOptions,
+) -> Result<(Vec<plan::Instance<'a>>, Vec<Own>), RunError> {
+    if opts.own_templates.is_empty() {
+        let insts = plan::instances(scenarios, &opts.profile_bindings, &opts.set)?;
+        let n = insts.len();
+        return Ok((insts, vec![None; n]));
+    }
+    let (mut insts, mut templates) = (Vec::new(), Vec::new());
+    for own in &opts.own_templates {
+        let mut base = opts.profile_bindings.clone();
+        for (k, v) in own.bindings() {
+            base.entry(k).or_insert(v);
+        }
+        for mut inst in plan::instances(scenarios, &base, &opts.set)? {
+            inst.variant = own.variant.clone();
+            insts.push(inst);
+            templates.push(Some(own.clone()));
+        }
+    }
+    Ok((insts, templates))
+}
+
 /// Runs every scenario (each matrix entry on its own) and reports.
 ///
 /// Instances run `opts.parallel` at a time, each in its own namespace;
@@ -50,7 +81,17 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<RunReport, RunError> {
     let client = k8s::connect(&opts.kubeconfig).await?;
-    let insts = plan::instances(scenarios, &opts.profile_bindings, &opts.set)?;
+    let (mut insts, mut templates) = plan_variants(scenarios, opts)?;
+    if !opts.only.is_empty() {
+        let keep: Vec<bool> = insts
+            .iter()
+            .map(|i| opts.only.iter().any(|o| i.name().contains(o.as_str())))
+            .collect();
+        let mut k = keep.iter();
+        insts.retain(|_| *k.next().unwrap_or(&false));
+        let mut k = keep.iter();
+        templates.retain(|_| *k.next().unwrap_or(&false));
+    }
     let parallel = opts.parallel.max(1);
     let console = Console::new(opts.quiet, parallel > 1);
     let started = Timestamp::now();
@@ -59,8 +100,14 @@ pub async fn run(
     let stop: RefCell<Option<String>> = RefCell::new(None);
     for wave in plan::waves(&insts) {
         let runs = wave.into_iter().map(|i| {
-            let (inst, client, console, cancel, stop) =
-                (&insts[i], &client, &console, cancel.clone(), &stop);
+            let (inst, own, client, console, cancel, stop) = (
+                &insts[i],
+                templates[i].clone(),
+                &client,
+                &console,
+                cancel.clone(),
+                &stop,
+            );
             async move {
                 if stop.borrow().is_none() && cancel.is_cancelled() {
                     *stop.borrow_mut() = Some("interrupted (Ctrl-C)".to_string());
@@ -72,7 +119,7 @@ pub async fn run(
                     console.info(&format!("skipping {}: {why}", inst.name()));
                     return (i, skipped(inst, &why));
                 }
-                let r = run_instance(client, inst, opts, console, cancel).await;
+                let r = run_instance(client, inst, own, opts, console, cancel).await;
                 if opts.fail_fast && !r.outcome.is_success() && stop.borrow().is_none() {
                     *stop.borrow_mut() =
                         Some("skipped: --fail-fast after an earlier failure".into());
@@ -100,6 +147,10 @@ pub async fn run(
         cluster: opts.cluster.clone(),
         images: opts.images.clone(),
         scenarios: reports,
+        templates: {
+            let base = std::env::current_dir().unwrap_or_default();
+            opts.own_templates.iter().map(|t| t.report(&base)).collect()
+        },
         interrupted,
     })
 }

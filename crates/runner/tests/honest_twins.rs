@@ -67,7 +67,8 @@ async fn run(file: &Path, kubeconfig: &Path, cluster: &str) -> RunReport {
         profile_bindings: mock.spec.bindings.clone(),
         capabilities: profile::offered(&Default::default(), &mock),
         record_evidence: false,
-        own_template: None,
+        own_templates: Vec::new(),
+        only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();
     runner::run(&scenarios, &opts, cancel)

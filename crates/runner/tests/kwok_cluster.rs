@@ -311,7 +311,8 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         // kwok offers no containers; the mock profile offers its knobs.
         capabilities: profile::offered(&Default::default(), &mock),
         record_evidence: false,
-        own_template: None,
+        own_templates: Vec::new(),
+        only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();
     let report = runner::run(&scenarios, &opts, cancel)

@@ -20,15 +20,24 @@ pub struct Instance<'a> {
     pub description: Option<String>,
     pub bindings: Bindings,
     pub expect_failure: Option<ExpectFailure>,
+    /// Which variant of a team's template this runs against, when it has
+    /// several (a chart's `ci/*-values.yaml`, one verdict each).
+    pub variant: Option<String>,
 }
 
 impl Instance<'_> {
-    /// `scenario` or `scenario[entry]`.
+    /// `scenario` or `scenario[entry]`, with `@variant` after it for a
+    /// variant of the template (`rolling-update@dev-values`).
     pub fn name(&self) -> String {
-        match &self.entry {
+        let mut name = match &self.entry {
             Some(e) => format!("{}[{e}]", self.scenario.metadata.name),
             None => self.scenario.metadata.name.clone(),
+        };
+        if let Some(v) = &self.variant {
+            name.push('@');
+            name.push_str(v);
         }
+        name
     }
 
     /// The namespace this instance runs in: the scenario's own, or a fresh
@@ -38,13 +47,12 @@ impl Instance<'_> {
             return ns.clone();
         }
         let suffix = &run_id[run_id.len().saturating_sub(4)..];
+        let part = |p: &Option<String>| p.as_ref().map(|e| format!("-{e}")).unwrap_or_default();
         let mut base: String = format!(
-            "ib-{}{}",
+            "ib-{}{}{}",
             self.scenario.metadata.name,
-            self.entry
-                .as_ref()
-                .map(|e| format!("-{e}"))
-                .unwrap_or_default()
+            part(&self.entry),
+            part(&self.variant)
         )
         .chars()
         .map(|c| {
@@ -111,6 +119,7 @@ pub fn instances<'a>(
                 description: s.metadata.description.clone(),
                 bindings,
                 expect_failure: s.spec.expect_failure.clone(),
+                variant: None,
             });
             continue;
         }
@@ -136,6 +145,7 @@ pub fn instances<'a>(
                     .expect_failure
                     .clone()
                     .or_else(|| s.spec.expect_failure.clone()),
+                variant: None,
             });
         }
     }
@@ -252,6 +262,14 @@ mod tests {
             insts[1]
                 .namespace("20261123-000000-ab12")
                 .starts_with("ib-s-two-ab12")
+        );
+        let mut variant = insts[1].clone();
+        variant.variant = Some("dev-values".into());
+        assert_eq!(variant.name(), "s[two]@dev-values");
+        assert_eq!(
+            variant.namespace("20261123-000000-ab12"),
+            "ib-s-two-dev-values-ab12",
+            "each variant of a template runs in a namespace of its own"
         );
     }
 

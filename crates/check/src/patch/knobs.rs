@@ -20,8 +20,10 @@ const MOCK_ENV: [(&str, &str); 3] = [
 ];
 
 /// Every knob this module maps, for listing unmapped ones.
-pub const KNOBS: [&str; 11] = [
+pub const KNOBS: [&str; 13] = [
     "replicas",
+    "progressDeadlineSeconds",
+    "cpuRequest",
     "maxUnavailable",
     "maxSurge",
     "readinessPath",
@@ -75,6 +77,10 @@ pub fn patches(
             "serviceSelector" if text(v) != server => out.patches.push(Patch::SelectorDrift),
             "memoryLimit" => out.patches.push(Patch::MemoryLimit(text(v))),
             "preStopSeconds" => out.patches.push(Patch::PreStopSleep(int(key, v)?)),
+            "progressDeadlineSeconds" => {
+                out.patches.push(Patch::ProgressDeadline(int(key, v)?));
+            }
+            "cpuRequest" => out.patches.push(Patch::CpuRequest(text(v))),
             "version" => match version_env {
                 Some(name) => out.patches.push(Patch::Env {
                     name: name.to_string(),

@@ -9,6 +9,7 @@ use crate::workload::Workload;
 
 mod dev_shm;
 mod gpu_scheduling;
+pub mod helm_lint;
 mod image_ref;
 mod pdb;
 mod prestop;
@@ -52,6 +53,7 @@ pub const RULES: &[Rule] = &[
     prestop::RULE,
     service_selector::RULE,
     dev_shm::RULE,
+    helm_lint::RULE,
 ];
 
 pub fn rule(id: &str) -> Option<&'static Rule> {

@@ -95,6 +95,38 @@ pub(super) fn render(chart: &HelmChart, helm: &Path) -> Result<Vec<Object>, Chec
     Ok(objects)
 }
 
+/// `helm lint` of the chart with its values files: Helm's findings (it
+/// exits non-zero on an `[ERROR]`, which is a finding here, not a failure).
+pub(super) fn lint(chart: &HelmChart, helm: &Path) -> Result<Vec<crate::Finding>, CheckError> {
+    validate(chart)?;
+    let mut cmd = environment::tools::exec::Cmd::new(helm)
+        .arg("lint")
+        .arg(&chart.dir)
+        .timeout(std::time::Duration::from_secs(120));
+    for v in &chart.values {
+        cmd = cmd.arg("--values").arg(v);
+    }
+    let out = cmd.run_unchecked().map_err(|e| CheckError::Tool {
+        what: format!("linting {}", chart.describe()),
+        command: cmd.display(),
+        message: e.to_string(),
+    })?;
+    let name = chart
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let found = crate::rules::helm_lint::parse(&chart.dir, &name, &out.stdout);
+    if !out.status.success() && found.is_empty() {
+        return Err(CheckError::Tool {
+            what: format!("linting {}", chart.describe()),
+            command: cmd.display(),
+            message: out.stderr.trim().to_string(),
+        });
+    }
+    Ok(found)
+}
+
 /// Splits `helm template` output into objects, each with the template it
 /// came from and the line of its `kind:` there (the n-th object of a kind
 /// from one template is matched to that template's n-th `kind:` line).

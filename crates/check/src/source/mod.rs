@@ -85,6 +85,15 @@ impl Tools {
     }
 }
 
+/// The renderer's own findings: `helm lint` for a chart, none for the
+/// others (kubectl kustomize has no lint).
+pub fn lint(source: &Source, tools: &Tools) -> Result<Vec<crate::Finding>, CheckError> {
+    match source {
+        Source::Helm(chart) => helm::lint(chart, tools.get(ToolName::Helm)?),
+        Source::Manifests(_) | Source::Kustomize(_) => Ok(Vec::new()),
+    }
+}
+
 /// Renders `source` into objects. Nothing is installed anywhere.
 pub fn load(source: &Source, tools: &Tools) -> Result<Vec<Object>, CheckError> {
     match source {

@@ -20,6 +20,23 @@ pub async fn apply(ctx: &mut Ctx, a: &Apply) -> OpResult {
             ))
         })?;
         patched = changed.iter().map(check::Applied::describe).collect();
+        if let Some(rel) = own.helm.as_ref().filter(|r| r.post_renderer.is_some()) {
+            let plan = own.post_render(&b);
+            let said = super::helm::upgrade(ctx, rel, &plan).await?;
+            ctx.release_plans.push(plan);
+            let mut said = format!("helm {said} ({})", own.source);
+            if !patched.is_empty() {
+                said.push_str(&format!(" (post-render patches: {})", patched.join("; ")));
+            }
+            ctx.recorder.note(
+                TimelineSource::Rollout,
+                "helm upgrade",
+                None,
+                said.clone(),
+                false,
+            );
+            return Ok(OpOutcome::done(said));
+        }
         yaml
     } else if let Some(dir) = &a.kustomize {
         let kubectl = ctx

@@ -10,6 +10,7 @@
 
 mod apply;
 mod assert;
+mod helm;
 mod render;
 mod rollback;
 mod rollout;

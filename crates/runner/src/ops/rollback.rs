@@ -20,6 +20,30 @@ fn revision_of(meta: &kube::api::ObjectMeta) -> Option<i64> {
 
 pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
     let name = deployment_name(&r.target)?;
+    // A team's chart goes back as teams take it back: `helm rollback`.
+    if let Some(own) = ctx.own_template.clone()
+        && let Some(rel) = own.helm.as_ref().filter(|h| h.post_renderer.is_some())
+        && own.server() == name
+    {
+        let said = super::helm::rollback(ctx, rel, r.to_revision).await?;
+        // Helm's rollback is a new revision with the old one's manifest.
+        let back = match r.to_revision {
+            Some(n) => (n as usize).checked_sub(1),
+            None => ctx.release_plans.len().checked_sub(2),
+        };
+        if let Some(plan) = back.and_then(|i| ctx.release_plans.get(i)).cloned() {
+            ctx.release_plans.push(plan);
+        }
+        let msg = format!("deployment/{name}: helm {said}");
+        ctx.recorder.note(
+            TimelineSource::Rollout,
+            "rollback",
+            Some(format!("Deployment/{name}")),
+            msg.clone(),
+            false,
+        );
+        return Ok(OpOutcome::done(msg));
+    }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut d = api
         .get(&name)

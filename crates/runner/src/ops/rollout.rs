@@ -13,6 +13,12 @@ use scenario::model::Rollout;
 
 pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
     let name = deployment_name(&r.target)?;
+    if let Some(own) = ctx.own_template.clone()
+        && let Some(rel) = own.helm.as_ref().filter(|h| h.post_renderer.is_some())
+        && own.server() == name
+    {
+        return release_upgrade(ctx, rel, &name, r).await;
+    }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let d = api
         .get(&name)
@@ -63,6 +69,40 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         .await
         .map_err(OpError::api(format!("patching deployment/{name}")))?;
     let msg = format!("deployment/{name}: {}", changes.join(", "));
+    ctx.recorder.note(
+        TimelineSource::Rollout,
+        "rollout",
+        Some(format!("Deployment/{name}")),
+        msg.clone(),
+        false,
+    );
+    Ok(OpOutcome::done(msg))
+}
+
+/// A new version of a team's chart, as teams ship one: `helm upgrade` with
+/// the last revision's patches and the changed environment.
+async fn release_upgrade(
+    ctx: &mut Ctx,
+    rel: &crate::own_template::HelmRelease,
+    name: &str,
+    r: &Rollout,
+) -> OpResult {
+    if r.image.is_some() || r.resources.is_some() {
+        return Err(OpError::BadInput(format!(
+            "deployment/{name} is a Helm release's workload: a rollout of it changes `env` (through helm upgrade); change the image or resources in a values file instead"
+        )));
+    }
+    let mut plan = ctx.release_plans.last().cloned().ok_or(OpError::BadInput(format!(
+        "deployment/{name} is a Helm release's workload and this scenario installed no release yet: apply the serving template first"
+    )))?;
+    plan.env.extend(r.env.clone());
+    let said = super::helm::upgrade(ctx, rel, &plan).await?;
+    ctx.release_plans.push(plan);
+    let changes: Vec<String> = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let msg = format!(
+        "deployment/{name}: {} through helm {said}",
+        changes.join(", ")
+    );
     ctx.recorder.note(
         TimelineSource::Rollout,
         "rollout",
