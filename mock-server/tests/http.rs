@@ -571,11 +571,10 @@ async fn cpu_of_one_request(s: &Server) -> f64 {
 #[tokio::test]
 async fn cpu_work_per_token_burns_cpu() {
     // The same request with and without CPU work per token: the difference
-    // is the work. The busy loop runs for wall time, so on a loaded machine
-    // (CI runs test binaries side by side on 2 cores) the process may get
-    // less than all of it, and CPU time is counted in 10 ms ticks; 40% of
-    // the work is the floor asserted (a CI run once measured exactly half,
-    // 0.24999...).
+    // is the work. The work is thread CPU time, so a loaded machine (CI
+    // runs test binaries side by side on 2 cores) stretches the request but
+    // not the CPU it costs; process CPU is counted in 10 ms ticks, hence a
+    // floor a little under the 0.5 s asked for.
     let s = Server::start(Config {
         cpu_us_per_token: 0,
         ttft_ms: 0,
@@ -595,7 +594,7 @@ async fn cpu_work_per_token_burns_cpu() {
     // 10 tokens x 50 ms = 0.5 s of CPU.
     let busy = cpu_of_one_request(&s).await;
     assert!(
-        busy - baseline >= 0.2,
+        busy - baseline >= 0.45,
         "CPU for one request: {busy}s with work, {baseline}s without"
     );
 }

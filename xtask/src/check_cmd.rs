@@ -37,16 +37,8 @@ pub struct CheckArgs {
     /// scanning), whatever --format prints: one run gives both.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
-    /// The serving workload the scenarios act on (`Deployment/NAME`, or
-    /// `NAME`), when the template has several.
-    #[arg(long, value_name = "KIND/NAME")]
-    pub target: Option<String>,
-    /// The serving container, when the workload has several that could be.
-    #[arg(long, value_name = "NAME")]
-    pub container: Option<String>,
-    /// The Service clients use, when several select the workload's pods.
-    #[arg(long, value_name = "NAME")]
-    pub service: Option<String>,
+    #[command(flatten)]
+    pub choose: crate::own_template_cmd::TargetArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,9 +75,14 @@ fn from_profile(args: &CheckArgs) -> anyhow::Result<CheckArgs> {
         values: t.helm.map(|h| h.values).unwrap_or_default(),
         kustomize: t.kustomize,
         manifests: t.manifests,
-        target: args.target.clone().or(t.target.workload),
-        container: args.container.clone().or(t.target.container),
-        service: args.service.clone().or(t.target.service),
+        choose: {
+            let spec = args.choose.over(&t.target);
+            crate::own_template_cmd::TargetArgs {
+                target: spec.workload,
+                container: spec.container,
+                service: spec.service,
+            }
+        },
         profile: None,
         ..args.clone()
     })
@@ -166,9 +163,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         // must be found; discovered, a problem is a note here (the rules
         // say what is wrong with the workloads).
         let choice = check::Choice {
-            workload: args.target.clone(),
-            container: args.container.clone(),
-            service: args.service.clone(),
+            workload: args.choose.target.clone(),
+            container: args.choose.container.clone(),
+            service: args.choose.service.clone(),
         };
         let named = choice != check::Choice::default();
         match check::discover(&objects, &choice) {

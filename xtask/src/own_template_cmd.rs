@@ -37,6 +37,14 @@ pub struct TemplateArgs {
     /// or auto: own on a cluster with real GPUs, else mock.
     #[arg(long, value_enum, default_value_t = ServeWithArg::Auto)]
     pub serve_with: ServeWithArg,
+    #[command(flatten)]
+    pub choose: TargetArgs,
+}
+
+/// What the scenarios act on, where discovery cannot tell (`check`, `run`
+/// and `e2e` take the same).
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct TargetArgs {
     /// The serving workload (`Deployment/NAME`, or `NAME`), when the template has several.
     #[arg(long, value_name = "KIND/NAME")]
     pub target: Option<String>,
@@ -46,6 +54,17 @@ pub struct TemplateArgs {
     /// The Service clients use, when several select the workload's pods.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
+}
+
+impl TargetArgs {
+    /// These names, each over the one `spec` gives (a profile's).
+    pub fn over(&self, spec: &TargetSpec) -> TargetSpec {
+        TargetSpec {
+            workload: self.target.clone().or(spec.workload.clone()),
+            container: self.container.clone().or(spec.container.clone()),
+            service: self.service.clone().or(spec.service.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -67,7 +86,7 @@ impl TemplateArgs {
 /// `--serve-with auto`.
 pub fn profile(t: &TemplateArgs, name: &str, real_gpus: bool) -> anyhow::Result<Profile> {
     if !t.given() {
-        if t.target.is_some() || t.container.is_some() || t.service.is_some() {
+        if t.choose != TargetArgs::default() {
             bail!(
                 "--target, --container and --service choose within a team's template: give --chart, --kustomize or --manifests too"
             );
@@ -83,11 +102,7 @@ pub fn profile(t: &TemplateArgs, name: &str, real_gpus: bool) -> anyhow::Result<
         }),
         kustomize: t.kustomize.as_deref().map(abs),
         manifests: t.manifests.as_deref().map(abs),
-        target: TargetSpec {
-            workload: t.target.clone(),
-            container: t.container.clone(),
-            service: t.service.clone(),
-        },
+        target: t.choose.over(&TargetSpec::default()),
         serve_with: match t.serve_with {
             ServeWithArg::Mock => ServeWith::Mock,
             ServeWithArg::Own => ServeWith::Own,
@@ -161,8 +176,7 @@ pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Vec<Arc<Own
         own.variant = variant;
         if let Some(rel) = &mut own.helm {
             // Helm runs this program as the release's post-renderer.
-            let exe = std::env::current_exe().context("finding the xtask program")?;
-            rel.post_renderer = Some((exe, vec!["post-render".into()]));
+            rel.post_renderer = Some((post_renderer_program()?, vec!["post-render".into()]));
         }
         if !quiet {
             eprintln!(
@@ -182,6 +196,39 @@ pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Vec<Arc<Own
         profile.spec.provides.insert(Capability::MockServer);
     }
     Ok(out)
+}
+
+/// This program, where Helm can run it for the whole run: a rebuild
+/// (`cargo xtask test` relinks xtask while it runs) replaces the file
+/// behind the running process, so each process keeps its own link (or,
+/// when the file is already replaced, a copy of the running image) in a
+/// folder named by its pid; folders of processes that have ended go.
+fn post_renderer_program() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    let prefix = "inferbench-post-render-";
+    for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(prefix)
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("{prefix}{}", std::process::id()));
+    let program = dir.join("xtask");
+    if program.is_file() {
+        return Ok(program);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let exe = std::env::current_exe().context("finding the xtask program")?;
+    if std::fs::hard_link(&exe, &program).is_err() {
+        // Linux keeps the running image at /proc/self/exe even when its
+        // file was replaced.
+        std::fs::copy("/proc/self/exe", &program)
+            .or_else(|_| std::fs::copy(&exe, &program))
+            .with_context(|| format!("copying the xtask program to {}", program.display()))?;
+    }
+    Ok(program)
 }
 
 /// `xtask post-render PLAN`: Helm's post-renderer. Reads the release's
@@ -263,9 +310,33 @@ mod tests {
     }
 
     #[test]
+    fn helm_gets_its_own_link_to_this_program() {
+        let p = post_renderer_program().expect("a program");
+        let exe = std::env::current_exe().expect("this program");
+        assert_ne!(p, exe, "not the path a rebuild replaces");
+        let len = |f: &Path| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(
+            len(&p),
+            len(Path::new("/proc/self/exe")),
+            "this program's image"
+        );
+        assert!(
+            p.parent().and_then(Path::file_name).is_some_and(|d| d
+                .to_string_lossy()
+                .ends_with(&std::process::id().to_string())),
+            "one folder per process: {}",
+            p.display()
+        );
+        assert_eq!(post_renderer_program().expect("again"), p, "made once");
+    }
+
+    #[test]
     fn target_flags_need_a_template() {
         let a = TemplateArgs {
-            target: Some("Deployment/x".into()),
+            choose: TargetArgs {
+                target: Some("Deployment/x".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let err = profile(&a, "mock", false).expect_err("no template");

@@ -14,14 +14,25 @@ pub(super) fn jittered(mean_ms: u64, jitter_ms: u64) -> Duration {
     Duration::from_millis(rand::rng().random_range(lo..=hi))
 }
 
-/// Keeps a core busy for `us` microseconds, like a model doing work per token.
+/// Spends `us` microseconds of this thread's CPU time, like a model doing
+/// work per token: on a busy machine the token takes longer (as a model
+/// sharing its cores would), but costs the same CPU, which is what a CPU
+/// autoscaler measures. Where the thread's CPU clock cannot be read, the
+/// same length of wall time.
 pub(super) fn burn_cpu(us: u64) {
     if us == 0 {
         return;
     }
-    let until = Instant::now() + Duration::from_micros(us);
+    let budget = Duration::from_micros(us);
+    let spent: Box<dyn Fn() -> Duration> = match cpu_time::ThreadTime::try_now() {
+        Ok(start) => Box::new(move || start.try_elapsed().unwrap_or(budget)),
+        Err(_) => {
+            let start = Instant::now();
+            Box::new(move || start.elapsed())
+        }
+    };
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while Instant::now() < until {
+    while spent() < budget {
         for _ in 0..256 {
             x ^= x << 13;
             x ^= x >> 7;

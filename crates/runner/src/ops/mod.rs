@@ -20,6 +20,24 @@ mod target;
 mod wait;
 
 pub use crate::context::OpResult;
+
+/// Records what an operation on `deployment/name` did on the rollout
+/// timeline, and returns it as the operation's outcome.
+fn on_rollout_timeline(
+    ctx: &mut crate::context::Ctx,
+    op: &str,
+    name: &str,
+    msg: String,
+) -> OpResult {
+    ctx.recorder.note(
+        report::TimelineSource::Rollout,
+        op,
+        Some(format!("Deployment/{name}")),
+        msg.clone(),
+        false,
+    );
+    Ok(crate::context::OpOutcome::done(msg))
+}
 pub use apply::apply;
 pub use assert::assert;
 pub use rollback::rollback;

@@ -6,8 +6,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::target::deployment_name;
-use crate::context::{Ctx, OpError, OpOutcome, OpResult};
-use report::TimelineSource;
+use crate::context::{Ctx, OpError, OpResult};
 use scenario::model::Rollback;
 
 fn revision_of(meta: &kube::api::ObjectMeta) -> Option<i64> {
@@ -35,14 +34,7 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
             ctx.release_plans.push(plan);
         }
         let msg = format!("deployment/{name}: helm {said}");
-        ctx.recorder.note(
-            TimelineSource::Rollout,
-            "rollback",
-            Some(format!("Deployment/{name}")),
-            msg.clone(),
-            false,
-        );
-        return Ok(OpOutcome::done(msg));
+        return super::on_rollout_timeline(ctx, "rollback", &name, msg);
     }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut d = api
@@ -103,12 +95,5 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
         "deployment/{name}: rolled back from revision {current} to revision {rev} ({})",
         rs.name_any()
     );
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        "rollback",
-        Some(format!("Deployment/{name}")),
-        msg.clone(),
-        false,
-    );
-    Ok(OpOutcome::done(msg))
+    super::on_rollout_timeline(ctx, "rollback", &name, msg)
 }

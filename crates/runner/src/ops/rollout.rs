@@ -7,8 +7,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::target::deployment_name;
-use crate::context::{Ctx, OpError, OpOutcome, OpResult};
-use report::TimelineSource;
+use crate::context::{Ctx, OpError, OpResult};
 use scenario::model::Rollout;
 
 pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
@@ -69,14 +68,7 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         .await
         .map_err(OpError::api(format!("patching deployment/{name}")))?;
     let msg = format!("deployment/{name}: {}", changes.join(", "));
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        "rollout",
-        Some(format!("Deployment/{name}")),
-        msg.clone(),
-        false,
-    );
-    Ok(OpOutcome::done(msg))
+    super::on_rollout_timeline(ctx, "rollout", &name, msg)
 }
 
 /// A new version of a team's chart, as teams ship one: `helm upgrade` with
@@ -103,12 +95,5 @@ async fn release_upgrade(
         "deployment/{name}: {} through helm {said}",
         changes.join(", ")
     );
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        "rollout",
-        Some(format!("Deployment/{name}")),
-        msg.clone(),
-        false,
-    );
-    Ok(OpOutcome::done(msg))
+    super::on_rollout_timeline(ctx, "rollout", name, msg)
 }
