@@ -41,28 +41,36 @@ fn harness_info(command: &str) -> HarnessInfo {
 
 type Own = Option<Arc<OwnTemplate>>;
 
-/// Every instance of the run, and the template variant each applies: the
-/// plan once per variant of the team's template, the variant's bindings
-/// under the profile's, or once with the profile's serving template.
+/// Every instance of the run that `--only` selects, and the template
+/// variant each applies: the plan once per variant of the team's template,
+/// the variant's bindings under the profile's, or once with the profile's
+/// serving template.
 fn plan_variants<'a>(
     scenarios: &'a [(std::path::PathBuf, Scenario)],
     opts: &RunOptions,
 ) -> Result<(Vec<plan::Instance<'a>>, Vec<Own>), RunError> {
-    if opts.own_templates.is_empty() {
-        let insts = plan::instances(scenarios, &opts.profile_bindings, &opts.set)?;
-        let n = insts.len();
-        return Ok((insts, vec![None; n]));
-    }
+    let variants: Vec<Own> = if opts.own_templates.is_empty() {
+        vec![None]
+    } else {
+        opts.own_templates.iter().cloned().map(Some).collect()
+    };
+    let selected = |inst: &plan::Instance<'_>| {
+        opts.only.is_empty() || opts.only.iter().any(|o| inst.name().contains(o.as_str()))
+    };
     let (mut insts, mut templates) = (Vec::new(), Vec::new());
-    for own in &opts.own_templates {
+    for own in variants {
         let mut base = opts.profile_bindings.clone();
-        for (k, v) in own.bindings() {
-            base.entry(k).or_insert(v);
+        if let Some(own) = &own {
+            for (k, v) in own.bindings() {
+                base.entry(k).or_insert(v);
+            }
         }
         for mut inst in plan::instances(scenarios, &base, &opts.set)? {
-            inst.variant = own.variant.clone();
-            insts.push(inst);
-            templates.push(Some(own.clone()));
+            inst.variant = own.as_ref().and_then(|o| o.variant.clone());
+            if selected(&inst) {
+                insts.push(inst);
+                templates.push(own.clone());
+            }
         }
     }
     Ok((insts, templates))
@@ -81,17 +89,7 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<RunReport, RunError> {
     let client = k8s::connect(&opts.kubeconfig).await?;
-    let (mut insts, mut templates) = plan_variants(scenarios, opts)?;
-    if !opts.only.is_empty() {
-        let keep: Vec<bool> = insts
-            .iter()
-            .map(|i| opts.only.iter().any(|o| i.name().contains(o.as_str())))
-            .collect();
-        let mut k = keep.iter();
-        insts.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        templates.retain(|_| *k.next().unwrap_or(&false));
-    }
+    let (insts, templates) = plan_variants(scenarios, opts)?;
     let parallel = opts.parallel.max(1);
     let console = Console::new(opts.quiet, parallel > 1);
     let started = Timestamp::now();
