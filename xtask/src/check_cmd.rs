@@ -89,34 +89,22 @@ fn from_profile(args: &CheckArgs) -> anyhow::Result<CheckArgs> {
 }
 
 /// The sources the arguments name: one, or for a chart without `-f` one
-/// per `ci/*-values.yaml`.
-fn sources(args: &CheckArgs) -> Vec<check::Source> {
-    if let Some(chart) = &args.chart {
-        if !args.values.is_empty() {
-            return vec![check::Source::Helm(check::HelmChart::new(
-                chart,
-                args.values.clone(),
-            ))];
-        }
-        let ci = check::values_files_of(chart);
-        if ci.is_empty() {
-            return vec![check::Source::Helm(check::HelmChart::new(
-                chart,
-                Vec::new(),
-            ))];
-        }
-        return ci
-            .into_iter()
-            .map(|v| check::Source::Helm(check::HelmChart::new(chart, vec![v])))
-            .collect();
-    }
-    if let Some(dir) = &args.kustomize {
-        return vec![check::Source::Kustomize(dir.clone())];
-    }
-    args.manifests
-        .clone()
-        .map(check::Source::Manifests)
-        .into_iter()
+/// per `ci/*-values.yaml` (the same variants `run --chart` runs).
+fn sources(args: &CheckArgs) -> anyhow::Result<Vec<check::Source>> {
+    use scenario::template_spec::{HelmSpec, TemplateSpec};
+    let spec = TemplateSpec {
+        helm: args.chart.clone().map(|chart| HelmSpec {
+            chart,
+            values: args.values.clone(),
+        }),
+        kustomize: args.kustomize.clone(),
+        manifests: args.manifests.clone(),
+        target: Default::default(),
+        serve_with: Default::default(),
+    };
+    crate::own_template_cmd::variants(&spec)
+        .iter()
+        .map(|(_, one)| Ok(runner::own_template::source_of(one)?))
         .collect()
 }
 
@@ -146,7 +134,7 @@ pub(crate) fn tools_for(sources: &[check::Source]) -> anyhow::Result<check::Tool
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let args = &from_profile(args)?;
-    let sources = sources(args);
+    let sources = sources(args)?;
     for source in &sources {
         source.validate()?;
     }

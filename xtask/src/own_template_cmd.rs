@@ -135,7 +135,7 @@ pub fn profile(t: &TemplateArgs, name: &str, real_gpus: bool) -> anyhow::Result<
 
 /// The template's specs to run: one, or for a chart given without values
 /// files one per `ci/*-values.yaml` (named by the file: `dev-values`).
-fn variants(spec: &TemplateSpec) -> Vec<(Option<String>, TemplateSpec)> {
+pub(crate) fn variants(spec: &TemplateSpec) -> Vec<(Option<String>, TemplateSpec)> {
     let Some(h) = spec.helm.as_ref().filter(|h| h.values.is_empty()) else {
         return vec![(None, spec.clone())];
     };
@@ -165,10 +165,10 @@ pub fn prepare(profile: &mut Profile, quiet: bool) -> anyhow::Result<Vec<Arc<Own
     let Some(spec) = profile.spec.template.clone() else {
         return Ok(Vec::new());
     };
+    // Every variant renders with the same tool.
+    let tools = crate::check_cmd::tools_for(&[runner::own_template::source_of(&spec)?])?;
     let mut out = Vec::new();
     for (variant, spec) in variants(&spec) {
-        let source = runner::own_template::source_of(&spec)?;
-        let tools = crate::check_cmd::tools_for(std::slice::from_ref(&source))?;
         let mut own = OwnTemplate::prepare(&spec, &tools, environment::images::MOCK_SERVER_IMAGE)
             .with_context(|| {
             format!("profile {}: preparing its template", profile.metadata.name)
