@@ -22,11 +22,13 @@ pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         ("vllm", Default::default()),
         vec![mock],
         &["rolling-update-under-load[gated]"],
-        1,
+        (1, None),
     )?;
     // `e2e --chart` on the example chart: a Helm release per scenario and
     // one verdict per ci/*-values.yaml (the scenario and its twin, for dev
-    // and prod values).
+    // and prod values). The chart asks one GPU per pod, so `run` would go
+    // one scenario at a time; label-drift keeps its 2 replicas (no surge:
+    // only the Service changes), so two runs fit the pool's 4 GPUs.
     let chart = crate::own_template_cmd::TemplateArgs {
         chart: Some(environment::workspace::repo_root().join("examples/charts/llm")),
         ..Default::default()
@@ -37,7 +39,7 @@ pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         ("chart", chart),
         Vec::new(),
         &["label-drift"],
-        4,
+        (4, Some(2)),
     )?;
     // A new version through `helm upgrade` that never becomes Ready, taken
     // back by `helm rollback`.
@@ -54,19 +56,20 @@ pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         ("chart-dev", dev),
         Vec::new(),
         &["bad-rollout-rollback[never-ready]"],
-        1,
+        (1, None),
     )
 }
 
-/// Runs the scenarios `only` names with `profile`; all `expect` runs (the
-/// scenarios and their twins) must come out as expected, none skipped.
+/// Runs the scenarios `only` names with `profile`, `parallel` at a time
+/// (None: `run`'s default); all `expect` runs (the scenarios and their
+/// twins) must come out as expected, none skipped.
 fn profile_on_fake_gpus(
     cluster: &SharedCluster,
     title: &str,
     (profile, template): (&str, crate::own_template_cmd::TemplateArgs),
     set: Vec<String>,
     only: &[&str],
-    expect: usize,
+    (expect, parallel): (usize, Option<u16>),
 ) -> anyhow::Result<()> {
     eprintln!("==> {title}");
     let slug: String = profile
@@ -86,7 +89,7 @@ fn profile_on_fake_gpus(
             report_dir: Some(report_dir),
             keep: false,
             fail_fast: false,
-            parallel: None,
+            parallel,
             quiet: true,
             set,
             junit: crate::run_cmd::JunitArg::Scenario,

@@ -58,6 +58,15 @@ pub enum Patch {
     PodLabel { key: String, value: String },
     /// Sets one environment variable of the serving container.
     Env { name: String, value: String },
+    /// The serving container's image (a new version of a chart's server).
+    Image(String),
+    /// One of the serving container's `resources`: `kind` is `limits` or
+    /// `requests`, `name` the resource (`memory`, `nvidia.com/gpu`).
+    Resource {
+        kind: String,
+        name: String,
+        quantity: Value,
+    },
     /// Our mock server stands in for the serving container: its image,
     /// with everything else of the pod spec kept (vLLM's command line runs
     /// the mock, which is `vllm` in its image too) but the cpu and memory
@@ -314,6 +323,29 @@ pub fn apply(
                 ),
                 before,
                 json!(value),
+            );
+        }
+        Patch::Image(image) => {
+            let c = container(objects, target)?;
+            log.set_in(c, &target.container, &["image"], json!(image));
+        }
+        Patch::Resource {
+            kind,
+            name,
+            quantity,
+        } => {
+            if kind != "limits" && kind != "requests" {
+                return Err(not_applicable(
+                    &format!("set resources.{kind}"),
+                    "a container's resources are `limits` and `requests`",
+                ));
+            }
+            let c = container(objects, target)?;
+            log.set_in(
+                c,
+                &target.container,
+                &["resources", kind.as_str(), name.as_str()],
+                quantity.clone(),
             );
         }
         Patch::StandIn { image } => {

@@ -9,6 +9,9 @@ use crate::docker::{Docker, DockerError};
 use crate::tools::exec::{Cmd, ExecError};
 use crate::workspace::{cache_dir, repo_root};
 
+mod sources;
+pub use sources::{BuildInputs, BuiltStamp};
+
 /// The mock-server image, as clusters and tests refer to it.
 pub const MOCK_SERVER_IMAGE: &str = "inferbench/mock-server:dev";
 
@@ -109,8 +112,15 @@ pub const IMAGE_PROFILE: &str = "image";
 /// Builds `package`'s binary `bin` as a static Linux executable in release
 /// mode and returns its path.
 pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageError> {
+    build_static_binary_for(package, bin, &static_target())
+}
+
+fn build_static_binary_for(
+    package: &str,
+    bin: &str,
+    target: &StaticTarget,
+) -> Result<PathBuf, ImageError> {
     let root = repo_root();
-    let target = static_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Cmd::new(cargo)
         .args([
@@ -128,7 +138,7 @@ pub fn build_static_binary(package: &str, bin: &str) -> Result<PathBuf, ImageErr
         .current_dir(&root)
         .timeout(Duration::from_secs(1800))
         .progress(format!("cargo build {bin} ({})", target.triple()));
-    if target == StaticTarget::GnuCrtStatic {
+    if *target == StaticTarget::GnuCrtStatic {
         cmd = cmd.env("RUSTFLAGS", "-C target-feature=+crt-static");
     }
     // Run from `cargo run` or `cargo test`, we inherit the variables cargo
@@ -169,17 +179,10 @@ fn inherited_from_calling_package(key: &str) -> bool {
 }
 
 /// Builds the `FROM scratch` mock-server image from a static binary and
-/// `mock-server/Dockerfile`; returns its reference ([`MOCK_SERVER_IMAGE`]).
+/// `mock-server/Dockerfile` (or reuses the one built from the same
+/// sources); returns its reference ([`MOCK_SERVER_IMAGE`]).
 pub fn build_mock_server_image(docker: &Docker) -> Result<String, ImageError> {
-    let binary = build_static_binary("mock-server", "mock-server")?;
-    let dockerfile = repo_root().join("mock-server").join("Dockerfile");
-    build_scratch_image(
-        docker,
-        MOCK_SERVER_IMAGE,
-        &binary,
-        "mock-server",
-        &dockerfile,
-    )?;
+    build_package_image(docker, "mock-server", MOCK_SERVER_IMAGE)?;
     Ok(MOCK_SERVER_IMAGE.to_string())
 }
 
@@ -187,16 +190,91 @@ pub fn build_mock_server_image(docker: &Docker) -> Result<String, ImageError> {
 pub const GPU_FAKES_IMAGE: &str = "inferbench/gpu-fakes:dev";
 
 /// Builds the `FROM scratch` gpu-fakes image from a static binary and
-/// `gpu-fakes/Dockerfile`; returns its reference ([`GPU_FAKES_IMAGE`]).
+/// `gpu-fakes/Dockerfile` (or reuses the one built from the same sources);
+/// returns its reference ([`GPU_FAKES_IMAGE`]).
 pub fn build_gpu_fakes_image(docker: &Docker) -> Result<String, ImageError> {
-    let binary = build_static_binary("gpu-fakes", "gpu-fakes")?;
-    let dockerfile = repo_root().join("gpu-fakes").join("Dockerfile");
-    build_scratch_image(docker, GPU_FAKES_IMAGE, &binary, "gpu-fakes", &dockerfile)?;
+    build_package_image(docker, "gpu-fakes", GPU_FAKES_IMAGE)?;
     Ok(GPU_FAKES_IMAGE.to_string())
 }
 
-/// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in the cache and builds `image`.
-pub fn build_scratch_image(
+/// Builds `image` from the workspace package `package` (its binary of the
+/// same name and its `Dockerfile`), unless the image Docker holds under
+/// that tag was built from the same sources ([`BuildInputs`]): then it is
+/// reused, and says so. One build of an image at a time, across processes
+/// and threads (the test run builds both images beside the cluster
+/// bring-up, whose add-on may ask for the same one).
+fn build_package_image(docker: &Docker, package: &str, image: &str) -> Result<(), ImageError> {
+    let root = repo_root();
+    let package_dir = root.join(package);
+    let lock = cache_dir().join("images").join(format!("{package}.lock"));
+    let _lock =
+        crate::lock::exclusive(&lock, image).map_err(io(format!("locking {}", lock.display())))?;
+    let target = static_target();
+    let sources = source_digest(&root, &package_dir, &target).map_err(io(format!(
+        "reading the sources of {}",
+        package_dir.display()
+    )))?;
+    let stamp_path = lock.with_extension("built");
+    if let Some(stamp) = BuiltStamp::read(&stamp_path)
+        && stamp.sources == sources
+        && docker.image_id(image).ok().as_deref() == Some(stamp.image_id.as_str())
+    {
+        eprintln!(
+            "inferbench: {image} was built from these sources ({}), reusing it",
+            &sources[..12]
+        );
+        return Ok(());
+    }
+    let binary = build_static_binary_for(package, package, &target)?;
+    build_scratch_image_locked(
+        docker,
+        image,
+        &binary,
+        package,
+        &package_dir.join("Dockerfile"),
+    )?;
+    let image_id = docker
+        .image_id(image)
+        .map_err(|source| ImageError::Docker {
+            image: image.to_string(),
+            source,
+        })?;
+    BuiltStamp { sources, image_id }
+        .write(&stamp_path)
+        .map_err(io(format!("writing {}", stamp_path.display())))
+}
+
+/// The digest of what `package_dir`'s static binary is built from.
+fn source_digest(
+    root: &Path,
+    package_dir: &Path,
+    target: &StaticTarget,
+) -> std::io::Result<String> {
+    let rustc = Cmd::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("-vV")
+        .current_dir(root)
+        .timeout(Duration::from_secs(30))
+        .output_string()
+        .map_err(std::io::Error::other)?;
+    let flags = ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CC", "CFLAGS"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    BuildInputs {
+        workspace: root,
+        package_dir,
+        target: target.triple(),
+        profile: IMAGE_PROFILE,
+        rustc: &rustc,
+        flags,
+    }
+    .digest()
+}
+
+/// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in
+/// the cache and builds `image`; `name`'s lock is held (the folder is
+/// cleared and refilled).
+fn build_scratch_image_locked(
     docker: &Docker,
     image: &str,
     binary: &Path,
@@ -204,12 +282,6 @@ pub fn build_scratch_image(
     dockerfile: &Path,
 ) -> Result<(), ImageError> {
     let ctx = cache_dir().join("images").join(name);
-    // One build of an image at a time, across processes and threads (the
-    // test run builds both images beside the cluster bring-up, whose add-on
-    // may ask for the same one): the context folder is cleared and refilled.
-    let lock = ctx.with_extension("lock");
-    let _lock =
-        crate::lock::exclusive(&lock, image).map_err(io(format!("locking {}", lock.display())))?;
     if ctx.exists() {
         std::fs::remove_dir_all(&ctx).map_err(io(format!("clearing {}", ctx.display())))?;
     }

@@ -290,6 +290,8 @@ impl OwnTemplate {
                 .collect(),
             version_env: self.version_env.clone(),
             env: Default::default(),
+            image: None,
+            resources: Default::default(),
         }
     }
 

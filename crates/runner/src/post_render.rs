@@ -42,6 +42,15 @@ pub struct PostRender {
     /// the knobs (a chart's new version is a `helm upgrade` with it).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The image a `rollout` step set on the serving container (after the
+    /// stand-in's, as a rollout's image patch comes after it on our own
+    /// templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The resources `rollout` steps set (`limits`/`requests` by name),
+    /// merged over the template's, as a strategic merge patch would.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 impl PostRender {
@@ -75,7 +84,21 @@ impl PostRender {
             name: name.clone(),
             value: value.clone(),
         });
-        for p in wanted.patches.into_iter().chain(env) {
+        let image = self.image.clone().map(Patch::Image);
+        let resources = self.resources.iter().flat_map(|(kind, by_name)| {
+            by_name.iter().map(|(name, quantity)| Patch::Resource {
+                kind: kind.clone(),
+                name: name.clone(),
+                quantity: quantity.clone(),
+            })
+        });
+        for p in wanted
+            .patches
+            .into_iter()
+            .chain(env)
+            .chain(image)
+            .chain(resources)
+        {
             changed.extend(patch::apply(&mut objects, target, &p).map_err(|e| e.to_string())?);
         }
         // A replica count the scenario sets would be overridden by the
@@ -139,6 +162,29 @@ impl PostRender {
 
     /// Patches a rendered YAML stream (a Helm post-renderer's input): the
     /// target is found again by the names it had when prepared.
+    /// Merges a rollout's `resources` (`{limits: {...}, requests: {...}}`)
+    /// into the plan; anything else is refused with what was expected.
+    pub fn merge_resources(&mut self, resources: &Value) -> Result<(), String> {
+        let expected =
+            "a rollout's resources are `{limits: {NAME: QUANTITY}, requests: {NAME: QUANTITY}}`";
+        let sections = resources
+            .as_object()
+            .ok_or_else(|| format!("{expected}, not {resources}"))?;
+        for (kind, by_name) in sections {
+            if kind != "limits" && kind != "requests" {
+                return Err(format!("{expected}; `{kind}` is neither"));
+            }
+            let by_name = by_name
+                .as_object()
+                .ok_or_else(|| format!("{expected}, not {kind}: {by_name}"))?;
+            let merged = self.resources.entry(kind.clone()).or_default();
+            for (name, quantity) in by_name {
+                merged.insert(name.clone(), quantity.clone());
+            }
+        }
+        Ok(())
+    }
+
     pub fn run(&self, rendered: &str) -> Result<(String, Vec<Applied>), String> {
         let objects = check::parse_documents(std::path::Path::new("(helm output)"), rendered)
             .map_err(|e| e.to_string())?;
@@ -181,6 +227,8 @@ mod tests {
             knobs: BTreeMap::from([("replicas".into(), Value::from(3))]),
             version_env: "MOCK_VERSION".into(),
             env: BTreeMap::from([("MOCK_VERSION".into(), "v2".into())]),
+            image: None,
+            resources: BTreeMap::new(),
         }
     }
 
@@ -235,6 +283,51 @@ mod tests {
             yaml.contains("PodDisruptionBudget"),
             "no budget of the scenario's: it stays"
         );
+    }
+
+    #[test]
+    fn a_rollouts_image_and_resources_come_after_the_stand_in() {
+        let mut p = plan();
+        p.image = Some("registry.example/vllm:v0.11.1".into());
+        p.merge_resources(&serde_json::json!({"limits": {"memory": "20Gi"}}))
+            .expect("limits");
+        p.merge_resources(&serde_json::json!({"requests": {"cpu": "2"}, "limits": {"cpu": "4"}}))
+            .expect("merged");
+        let (yaml, changed) = p.run(&plain_yaml()).expect("patches");
+        assert!(
+            yaml.contains("image: registry.example/vllm:v0.11.1"),
+            "{yaml}"
+        );
+        assert!(
+            !yaml.contains("image: inferbench/mock-server:dev"),
+            "{yaml}"
+        );
+        let fields: Vec<&str> = changed.iter().map(|c| c.field.as_str()).collect();
+        for f in [
+            "spec.template.spec.containers[vllm].resources.limits.memory",
+            "spec.template.spec.containers[vllm].resources.limits.cpu",
+            "spec.template.spec.containers[vllm].resources.requests.cpu",
+        ] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+        let d: Vec<Value> = yaml_serde::Deserializer::from_str(&yaml)
+            .map(|d| Value::deserialize(d).expect("yaml"))
+            .collect();
+        let limits = d
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .and_then(|o| o.pointer("/spec/template/spec/containers/0/resources/limits"))
+            .expect("limits");
+        assert_eq!(limits["memory"], "20Gi");
+        assert_eq!(limits["cpu"], "4");
+        assert_eq!(
+            limits["nvidia.com/gpu"], 1,
+            "the template's own limits stay"
+        );
+        let err = p
+            .merge_resources(&serde_json::json!({"limit": {"memory": "1Gi"}}))
+            .expect_err("a misspelt section");
+        assert!(err.contains("`limit` is neither"), "{err}");
     }
 
     #[test]

@@ -72,25 +72,31 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
 }
 
 /// A new version of a team's chart, as teams ship one: `helm upgrade` with
-/// the last revision's patches and the changed environment.
+/// the last revision's patches and the changed environment, image or
+/// resources (post-render patches on the release's workload).
 async fn release_upgrade(
     ctx: &mut Ctx,
     rel: &crate::own_template::HelmRelease,
     name: &str,
     r: &Rollout,
 ) -> OpResult {
-    if r.image.is_some() || r.resources.is_some() {
-        return Err(OpError::BadInput(format!(
-            "deployment/{name} is a Helm release's workload: a rollout of it changes `env` (through helm upgrade); change the image or resources in a values file instead"
-        )));
-    }
     let mut plan = ctx.release_plans.last().cloned().ok_or(OpError::BadInput(format!(
         "deployment/{name} is a Helm release's workload and this scenario installed no release yet: apply the serving template first"
     )))?;
+    let mut changes: Vec<String> = Vec::new();
+    if let Some(image) = &r.image {
+        plan.image = Some(image.clone());
+        changes.push(format!("image={image}"));
+    }
     plan.env.extend(r.env.clone());
+    changes.extend(r.env.iter().map(|(k, v)| format!("{k}={v}")));
+    if let Some(res) = &r.resources {
+        plan.merge_resources(res)
+            .map_err(|e| OpError::BadInput(format!("rollout of deployment/{name}: {e}")))?;
+        changes.push(format!("resources={res}"));
+    }
     let said = super::helm::upgrade(ctx, rel, &plan).await?;
     ctx.release_plans.push(plan);
-    let changes: Vec<String> = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let msg = format!(
         "deployment/{name}: {} through helm {said}",
         changes.join(", ")
