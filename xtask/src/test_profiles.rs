@@ -8,12 +8,12 @@ use anyhow::{Context, bail};
 use crate::test_cmd::SharedCluster;
 
 /// The vLLM profile's manifests on the fake GPUs, with the mock server
-/// standing in for vLLM (`vllm serve ...`): the rolling update under load
-/// (GPU requests, the start-up probe, the surge) and its twin must come out
-/// as expected. Then the worked example chart as a team would run it
-/// (`examples/profiles/chart.yaml`: its own template, discovered target,
-/// the scenarios' knobs as patches): the rolling update and the label
-/// drift, each with its twin.
+/// standing in for vLLM (`vllm serve ...`): the gated rolling update under
+/// load (GPU requests, the start-up probe, the surge). Then the worked
+/// example chart as a team would run it (`--chart`: a Helm release per
+/// scenario, its target discovered, the scenarios' knobs as post-render
+/// patches): the label drift once per ci/*-values.yaml, and a stalled
+/// `helm upgrade` taken back by `helm rollback` on the dev values.
 pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
     let mock = format!("image={}", environment::images::MOCK_SERVER_IMAGE);
     profile_on_fake_gpus(
@@ -25,10 +25,11 @@ pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         (1, None),
     )?;
     // `e2e --chart` on the example chart: a Helm release per scenario and
-    // one verdict per ci/*-values.yaml (the scenario and its twin, for dev
-    // and prod values). The chart asks one GPU per pod, so `run` would go
-    // one scenario at a time; label-drift keeps its 2 replicas (no surge:
-    // only the Service changes), so two runs fit the pool's 4 GPUs.
+    // one verdict per ci/*-values.yaml (the drifted selector, for dev and
+    // prod values; its twin runs on our fixtures in `e2e`). The chart asks
+    // one GPU per pod, so `run` would go one scenario at a time;
+    // label-drift keeps its 2 replicas (no surge: only the Service
+    // changes), so both runs fit the pool's 4 GPUs together.
     let chart = crate::own_template_cmd::TemplateArgs {
         chart: Some(environment::workspace::repo_root().join("examples/charts/llm")),
         ..Default::default()
@@ -38,8 +39,8 @@ pub fn profiles_on_fake_gpus(cluster: &SharedCluster) -> anyhow::Result<()> {
         "the example chart (--chart, each ci/*-values.yaml), the mock standing in",
         ("chart", chart),
         Vec::new(),
-        &["label-drift"],
-        (4, Some(2)),
+        &["label-drift[drifted]"],
+        (2, Some(2)),
     )?;
     // A new version through `helm upgrade` that never becomes Ready, taken
     // back by `helm rollback`.

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
@@ -177,7 +178,49 @@ async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
             }
         );
     }
+    if let Some(prefix) = object
+        .as_deref()
+        .and_then(|o| o.strip_prefix("ReplicaSet/"))
+    {
+        replica_sets_created(ctx, prefix, &mut observed).await?;
+    }
     Ok(check.not_met(observed))
+}
+
+/// Says whether the ReplicaSets the event would be about created every pod
+/// they want (`status.replicas` up to `spec.replicas`): a twin proves
+/// admission let the pods in, not just that no event came.
+async fn replica_sets_created(
+    ctx: &Ctx,
+    prefix: &str,
+    observed: &mut Observed,
+) -> Result<(), OpError> {
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(OpError::api("listing replicasets"))?;
+    let counts: Vec<(String, i32, i32)> = list
+        .items
+        .iter()
+        .filter(|rs| rs.name_any().starts_with(prefix))
+        .map(|rs| {
+            let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let have = rs.status.as_ref().map_or(0, |s| s.replicas);
+            (rs.name_any(), have, want)
+        })
+        .collect();
+    let all_created = !counts.is_empty() && counts.iter().all(|(_, have, want)| have >= want);
+    if let Some(v) = observed.value.as_object_mut() {
+        v.insert("replicaSets".into(), json!(counts.len()));
+        v.insert("podsCreated".into(), json!(all_created));
+    }
+    let each: Vec<String> = counts
+        .iter()
+        .map(|(name, have, want)| format!("replicaset/{name} created {have} of {want} pods"))
+        .collect();
+    observed.text = format!("{}; {}", observed.text, each.join(", "));
+    Ok(())
 }
 
 async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {

@@ -80,6 +80,24 @@ fn image_pull_names_the_image() {
 }
 
 #[test]
+fn image_pull_read_from_the_kubelets_event_while_the_status_lags() {
+    // Collected the moment the kubelet said `Error: ErrImagePull`: the
+    // pod's status still says ContainerCreating.
+    let r = recording("image-pull-creating");
+    let found = diagnose::image_pull::rule(&r.evidence);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].decider, Decider::Kubelet);
+    assert_mentions(
+        &found[0],
+        &[
+            "localhost:1/inferbench/model-server:v2",
+            "ErrImagePull",
+            "connection refused",
+        ],
+    );
+}
+
+#[test]
 fn image_pull_silent_on_pulled_images() {
     for name in ["healthy", "crashloop"] {
         assert!(

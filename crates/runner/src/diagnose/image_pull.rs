@@ -20,11 +20,31 @@ const REASONS: [&str; 4] = [
 /// pods, and the kubelet's waiting reasons.
 type Pulls<'a> = (Vec<&'a str>, Vec<&'a PodInfo>, Vec<&'a str>);
 
+/// The kubelet's pull error for `pod`, when its status has not caught up
+/// (still `ContainerCreating` a moment after the kubelet's `Error:
+/// ErrImagePull` event): the reason the event gives.
+fn reason_from_events<'a>(ev: &'a Evidence, pod: &str) -> Option<&'a str> {
+    ev.events
+        .iter()
+        .filter(|e| e.warning && e.reason == "Failed" && e.about_pod(pod))
+        .find_map(|e| {
+            REASONS
+                .iter()
+                .copied()
+                .find(|r| e.message == format!("Error: {r}"))
+        })
+}
+
 pub fn rule(ev: &Evidence) -> Vec<Found> {
     let mut by_image: BTreeMap<&str, Pulls<'_>> = BTreeMap::new();
     for p in &ev.pods {
         for c in &p.containers {
-            let Some(reason) = c.state.waiting_reason().filter(|r| REASONS.contains(r)) else {
+            let reason = match c.state.waiting_reason() {
+                Some(r) if REASONS.contains(&r) => Some(r),
+                Some("ContainerCreating") => reason_from_events(ev, &p.name),
+                _ => None,
+            };
+            let Some(reason) = reason else {
                 continue;
             };
             let entry = by_image.entry(c.image.as_str()).or_default();
