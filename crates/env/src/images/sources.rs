@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The inputs of `cargo build --profile PROFILE -p PACKAGE --target TRIPLE`
-/// for a package with no path dependencies: every file of the package
-/// (but its integration tests, which the binary does not contain), the
-/// workspace's `Cargo.toml`, `Cargo.lock` and `.cargo/config.toml`, the
-/// compiler's version, and the target, profile and flags.
+/// The inputs of `cargo build --profile PROFILE -p PACKAGE --target TRIPLE`:
+/// every file of the package and of the workspace crates it builds on
+/// ([`path_dependencies`]), but their integration tests, which the binary
+/// does not contain; the workspace's `Cargo.toml`, `Cargo.lock` and
+/// `.cargo/config.toml`; the compiler's version; the target, profile and
+/// flags.
 #[derive(Debug, Clone)]
 pub struct BuildInputs<'a> {
     pub workspace: &'a Path,
@@ -52,8 +53,91 @@ impl BuildInputs<'_> {
             let bytes = std::fs::read(self.package_dir.join(&rel))?;
             field(&format!("package/{}", rel.to_string_lossy()), &bytes);
         }
+        let workspace = std::fs::canonicalize(self.workspace)?;
+        for dep in path_dependencies(self.workspace, self.package_dir)? {
+            // Relative to the workspace, so that a clone elsewhere digests
+            // the same.
+            let name = dep.strip_prefix(&workspace).unwrap_or(&dep);
+            for rel in package_files(&dep)? {
+                let bytes = std::fs::read(dep.join(&rel))?;
+                let key = format!("dep/{}/{}", name.display(), rel.to_string_lossy());
+                field(&key, &bytes);
+            }
+        }
         Ok(format!("{:x}", h.finalize()))
     }
+}
+
+/// The folders of the workspace crates a package's binary builds on: the
+/// `path` dependencies its `[dependencies]` and `[build-dependencies]` name
+/// (inline, or `NAME.workspace = true` for a `[workspace.dependencies]`
+/// entry with a `path`), and theirs, sorted. Dev-dependencies are left out.
+pub fn path_dependencies(workspace: &Path, package_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let root = std::fs::read_to_string(workspace.join("Cargo.toml"))?;
+    let shared: Vec<(String, PathBuf)> = section_entries(&root, |s| s == "workspace.dependencies")
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, workspace.join(path_in(&value)?))))
+        .collect();
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut todo = vec![package_dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))?;
+        let built_on = |s: &str| {
+            let s = s.rsplit('.').next().unwrap_or(s);
+            s == "dependencies" || s == "build-dependencies"
+        };
+        for (name, value) in section_entries(&manifest, built_on) {
+            let dep = match path_in(&value) {
+                Some(p) => Some(dir.join(p)),
+                None if value.contains("workspace") => shared
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, p)| p.clone()),
+                None => None,
+            };
+            let dep = dep.map(|d| std::fs::canonicalize(&d).unwrap_or(d));
+            if let Some(dep) = dep.filter(|d| !found.contains(d)) {
+                found.push(dep.clone());
+                todo.push(dep);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// `(name, value)` of each `name = value` or `name.workspace = true` line
+/// in the sections `wanted` accepts (`[dependencies]`, ...).
+fn section_entries(manifest: &str, wanted: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[') {
+            inside = wanted(header.trim_end_matches(']').trim());
+            continue;
+        }
+        if !inside || line.starts_with('#') {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim();
+            let (name, value) = match key.strip_suffix(".workspace") {
+                Some(name) => (name, "workspace".to_string()),
+                None => (
+                    key.split('.').next().unwrap_or(key),
+                    value.trim().to_string(),
+                ),
+            };
+            out.push((name.trim_matches('"').to_string(), value));
+        }
+    }
+    out
+}
+
+/// The `path = "..."` of an inline dependency table.
+fn path_in(value: &str) -> Option<&str> {
+    let after = value.split("path").nth(1)?.trim_start().strip_prefix('=')?;
+    after.trim_start().strip_prefix('"')?.split('"').next()
 }
 
 /// The package's files, relative and sorted: everything but `tests/`,
@@ -167,6 +251,48 @@ mod tests {
         assert_eq!(before, digest(root, "rustc 1"), "integration tests");
         std::fs::rename(root.join("pkg/src/nested/a.rs"), root.join("pkg/src/b.rs")).unwrap();
         assert_ne!(before, digest(root, "rustc 1"), "a moved file");
+    }
+
+    #[test]
+    fn a_workspace_crate_the_binary_builds_on_is_part_of_its_sources() {
+        let dir = package();
+        let root = dir.path();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\n[workspace.dependencies]\nlib-a = { path = \"crates/a\" }\nlib-t = { path = \"crates/t\" }\nserde = \"1\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("pkg/Cargo.toml"),
+            "[package]\n[dependencies]\nlib-a.workspace = true\nserde.workspace = true\n[dev-dependencies]\nlib-t = { workspace = true }\n",
+        )
+        .unwrap();
+        for (name, manifest) in [
+            (
+                "a",
+                "[package]\n[dependencies]\nlib-b = { path = \"../b\" }\n",
+            ),
+            ("b", "[package]\n"),
+            ("t", "[package]\n"),
+        ] {
+            std::fs::create_dir_all(root.join(format!("crates/{name}/src"))).unwrap();
+            std::fs::write(root.join(format!("crates/{name}/Cargo.toml")), manifest).unwrap();
+            std::fs::write(root.join(format!("crates/{name}/src/lib.rs")), "// v1\n").unwrap();
+        }
+        let deps = path_dependencies(root, &root.join("pkg")).expect("deps");
+        assert_eq!(
+            deps,
+            vec![
+                std::fs::canonicalize(root.join("crates/a")).unwrap(),
+                std::fs::canonicalize(root.join("crates/b")).unwrap()
+            ],
+            "lib-a and what it builds on; not the dev-dependency"
+        );
+        let before = digest(root, "rustc 1");
+        std::fs::write(root.join("crates/t/src/lib.rs"), "// v2\n").unwrap();
+        assert_eq!(before, digest(root, "rustc 1"), "a dev-dependency");
+        std::fs::write(root.join("crates/b/src/lib.rs"), "// v2\n").unwrap();
+        assert_ne!(before, digest(root, "rustc 1"), "a crate two steps down");
     }
 
     #[test]
