@@ -53,6 +53,40 @@ fn walk(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
     }
 }
 
+/// What `actual` holds where `expected` looks: its values at the keys
+/// `expected` names (`null` where one is missing), every element of a list
+/// cut to the keys the expected elements name. A check that is not met
+/// records it, so a twin can say what the object held instead.
+pub fn project(expected: &Value, actual: &Value) -> Value {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => Value::Object(
+            e.iter()
+                .map(|(k, ev)| {
+                    let av = a.get(k).map_or(Value::Null, |av| project(ev, av));
+                    (k.clone(), av)
+                })
+                .collect(),
+        ),
+        (Value::Array(e), Value::Array(a)) => {
+            // One shape for the elements: the keys of every expected one.
+            let mut shape = serde_json::Map::new();
+            for ev in e {
+                if let Value::Object(m) = ev {
+                    for (k, v) in m {
+                        shape.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            if shape.is_empty() {
+                return actual.clone();
+            }
+            let shape = Value::Object(shape);
+            Value::Array(a.iter().map(|av| project(&shape, av)).collect())
+        }
+        (_, a) => a.clone(),
+    }
+}
+
 fn trim(path: &str) -> &str {
     let p = path.trim_start_matches('.');
     if p.is_empty() { "(the object)" } else { p }
@@ -81,6 +115,21 @@ mod tests {
             {"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]}});
         assert_eq!(contains(&expected, &actual), Ok(()));
         assert_eq!(contains(&json!({"a": "2"}), &json!({"a": 2})), Ok(()));
+    }
+
+    #[test]
+    fn the_projection_keeps_what_the_expected_object_names() {
+        let actual = json!({"metadata": {"name": "p", "uid": "u"}, "spec": {"containers": [
+            {"name": "server", "image": "i", "resources": {"requests": {"cpu": "10m"}}},
+            {"name": "sidecar", "image": "j"}]}});
+        let expected = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "server", "resources": {"requests": {"cpu": "25m", "memory": "16Mi"}}}]}});
+        assert_eq!(
+            project(&expected, &actual),
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [
+                {"name": "server", "resources": {"requests": {"cpu": "10m", "memory": null}}},
+                {"name": "sidecar", "resources": null}]}})
+        );
     }
 
     #[test]

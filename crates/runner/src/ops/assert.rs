@@ -61,14 +61,16 @@ pub(crate) fn conditions(obj: &Value) -> Value {
     Value::Object(out)
 }
 
-/// What one object looked like to the assert.
-fn seen(kind: &str, o: &DynamicObject, mismatch: Option<&str>) -> Value {
+/// What one object looked like to the assert: `actual` is the object cut
+/// to the fields the assert names ([`matching::project`]).
+fn seen(kind: &str, o: &DynamicObject, want: &Value, mismatch: Option<&str>) -> Value {
     let actual = serde_json::to_value(o).unwrap_or_default();
     json!({
         "object": format!("{kind}/{}", o.name_any()),
         "matches": mismatch.is_none(),
         "mismatch": mismatch,
         "conditions": conditions(&actual),
+        "actual": matching::project(want, &actual),
     })
 }
 
@@ -126,11 +128,11 @@ pub async fn assert(ctx: &mut Ctx, a: &Assert, timeout: Duration) -> OpResult {
                         Ok(()) => {
                             return Seen::Held(Observed::new(
                                 format!("{kind}/{} matches", o.name_any()),
-                                seen(&kind, o, None),
+                                seen(&kind, o, &want, None),
                             ));
                         }
                         Err(e) => {
-                            each.push(seen(&kind, o, Some(&e)));
+                            each.push(seen(&kind, o, &want, Some(&e)));
                             why.push(format!("{kind}/{}: {e}", o.name_any()));
                         }
                     }
