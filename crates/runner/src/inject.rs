@@ -17,6 +17,8 @@ use scenario::model::Inject;
 
 pub use crate::undo::Undo;
 
+mod drain;
+
 /// Where gpu-fakes runs and listens for fault injection.
 const GPU_FAKES_NAMESPACE: &str = "gpu-fakes";
 const GPU_FAKES_SELECTOR: &str = "app.kubernetes.io/name=gpu-fakes";
@@ -138,17 +140,18 @@ async fn direct(ctx: &Ctx) -> Result<kube::Client, OpError> {
 
 /// Reverts `undo` (best effort: the fault's pod may be gone).
 pub async fn revert(ctx: &Ctx, undo: &Undo) -> Result<(), OpError> {
-    proxy(
-        ctx,
-        &undo.namespace,
-        &undo.pod,
-        undo.port,
-        "POST",
-        &undo.path,
-        Vec::new(),
-    )
-    .await
-    .map(|_| ())
+    match undo {
+        Undo::Proxy {
+            namespace,
+            pod,
+            port,
+            path,
+            ..
+        } => proxy(ctx, namespace, pod, *port, "POST", path, Vec::new())
+            .await
+            .map(|_| ()),
+        Undo::Uncordon { node } => drain::cordon(ctx, node, false).await,
+    }
 }
 
 pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
@@ -338,7 +341,7 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
                 Vec::new(),
             )
             .await?;
-            ctx.undo.push(Undo {
+            ctx.undo.push(Undo::Proxy {
                 namespace: GPU_FAKES_NAMESPACE.into(),
                 pod: agent_name.clone(),
                 port: GPU_FAKES_ADMIN_PORT,
@@ -347,6 +350,7 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             });
             format!("gpu {gpu} on node {on} marked Unhealthy")
         }
+        "drain" => drain::drain(ctx, i).await?,
         other => return Err(OpError::BadInput(format!("unknown fault {other:?}"))),
     };
     ctx.recorder.note(

@@ -159,7 +159,7 @@ pub(crate) async fn run_instance(
     }
     for u in std::mem::take(&mut ctx.undo) {
         match inject::revert(&ctx, &u).await {
-            Ok(()) => console.info(&format!("reverted: {}", u.what)),
+            Ok(()) => console.info(&format!("reverted: {}", u.what())),
             Err(e) => console.op_failed("revert", &e.to_string()),
         }
     }

@@ -264,9 +264,10 @@ fn check_action(a: &Action) -> Result<(), String> {
             }
         }
         Action::Inject(x) => {
-            const FAULTS: [&str; 6] = [
+            const FAULTS: [&str; 7] = [
                 "kill-pod",
                 "evict",
+                "drain",
                 "fill-memory",
                 "fail-readiness",
                 "gpu-unhealthy",

@@ -179,7 +179,8 @@ fn resolve_references(file: &Path, bindings: Bindings) -> Result<Bindings, Templ
 
 /// Groups instances into waves: the shared instances together first, then
 /// the exclusive ones, each scenario's matrix entries in one wave (they run
-/// beside each other), in the first wave that holds no scenario needing
+/// beside each other; but those of a scenario that needs the nodes each in
+/// a wave of its own), in the first wave that holds no scenario needing
 /// the same share of the cluster (`[cpu]` runs beside `[gpus]`; `true`
 /// beside nothing). Indices refer to `insts`, and concatenating the waves
 /// gives back every index exactly once, in order within each kind.
@@ -197,13 +198,16 @@ pub fn waves(insts: &[Instance<'_>]) -> Vec<Vec<usize>> {
         let same_scenario = alone
             .iter()
             .position(|(held, _)| held.iter().any(|(file, _)| *file == inst.file));
-        if let Some(w) = same_scenario {
+        if let Some(w) = same_scenario.filter(|_| !needs.apart_from_siblings()) {
             alone[w].1.push(i);
             continue;
         }
-        let fits = alone
-            .iter_mut()
-            .find(|(held, _)| held.iter().all(|(_, other)| !other.conflicts_with(needs)));
+        let fits = alone.iter_mut().find(|(held, _)| {
+            held.iter().all(|(file, other)| {
+                let sibling = *file == inst.file;
+                !other.conflicts_with(needs) && (!sibling || !needs.apart_from_siblings())
+            })
+        });
         match fits {
             Some((held, wave)) => {
                 held.push((inst.file, needs));
@@ -348,6 +352,7 @@ mod tests {
             ("f", "[gpus]", ""),
             ("g", "[cpu, nodes]", ""),
             ("h", "[]", ""),
+            ("i", "[nodes]", two),
         ]
         .iter()
         .map(|(n, x, entries)| {
@@ -361,20 +366,24 @@ mod tests {
         assert_eq!(
             names,
             [
-                "a", "b[one]", "b[two]", "c[one]", "c[two]", "d", "e[one]", "e[two]", "f", "g", "h"
+                "a", "b[one]", "b[two]", "c[one]", "c[two]", "d", "e[one]", "e[two]", "f", "g",
+                "h", "i[one]", "i[two]"
             ]
         );
         // b's two entries share a wave: exclusive from the other scenarios,
         // not from each other. e (CPU) and f (GPUs) need different shares
-        // and run together; g needs the CPU too, so it waits for e.
+        // and run together; g needs the CPU too, so it waits for e. i
+        // drains nodes: its entries run apart (i[one] beside e and f, which
+        // need other shares; i[two] after g, which needs the nodes too).
         assert_eq!(
             waves(&insts),
             vec![
                 vec![0, 3, 4, 10],
                 vec![1, 2],
                 vec![5],
-                vec![6, 7, 8],
-                vec![9]
+                vec![6, 7, 8, 11],
+                vec![9],
+                vec![12]
             ]
         );
         assert!(waves(&[]).is_empty());

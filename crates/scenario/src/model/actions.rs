@@ -191,7 +191,7 @@ fn default_load_kind() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Inject {
-    /// `kill-pod`, `evict`, `fill-memory`, `fail-readiness`, `gpu-unhealthy`, `mock-config`.
+    /// `kill-pod`, `evict`, `drain`, `fill-memory`, `fail-readiness`, `gpu-unhealthy`, `mock-config`.
     pub fault: String,
     #[serde(default)]
     pub target: Option<String>,
@@ -229,7 +229,7 @@ pub struct Expect {
     /// The Service's ready endpoints.
     #[serde(default)]
     pub endpoints: Option<ExpectEndpoints>,
-    /// The pods the last `kill-pod` (or `evict`) removed are gone (by UID),
+    /// The pods the last `kill-pod` (or `evict`, `drain`) removed are gone (by UID),
     /// and a pod that did not exist before it became Ready.
     #[serde(default)]
     pub pod_replaced: Option<ExpectPodReplaced>,

@@ -62,6 +62,16 @@ impl Exclusive {
         }
     }
 
+    /// Whether a scenario's own matrix entries must not run together
+    /// either: each changes the nodes (a cordon, a drain) that the others
+    /// would be placed on.
+    pub fn apart_from_siblings(&self) -> bool {
+        match self {
+            Exclusive::Whole(_) => false,
+            Exclusive::Of(shares) => shares.contains(&ClusterShare::Nodes),
+        }
+    }
+
     /// Whether two scenarios with these needs must not run together.
     pub fn conflicts_with(&self, other: &Exclusive) -> bool {
         match (self, other) {
