@@ -142,3 +142,31 @@ pub(super) async fn drain(ctx: &mut Ctx, i: &Inject) -> Result<String, OpError> 
     }
     Ok(msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::left_alone;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    fn pod(meta: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({ "metadata": meta })).expect("a pod")
+    }
+
+    #[test]
+    fn a_drain_leaves_daemonset_mirror_and_terminating_pods() {
+        assert!(!left_alone(&pod(json!({"name": "server-1"}))));
+        assert!(left_alone(&pod(
+            json!({"name": "agent", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "gpu-fakes", "uid": "u"}]})
+        )));
+        assert!(left_alone(&pod(json!({"name": "etcd",
+            "annotations": {"kubernetes.io/config.mirror": "x"}}))));
+        assert!(left_alone(&pod(json!({"name": "old",
+            "deletionTimestamp": "2026-12-01T00:00:00Z"}))));
+        assert!(!left_alone(&pod(
+            json!({"name": "server-2", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "server-abc", "uid": "u"}]})
+        )));
+    }
+}
