@@ -27,6 +27,7 @@ pub mod openai;
 pub mod procfs;
 pub mod scheduler;
 pub mod server;
+pub mod train;
 pub mod vllm_cli;
 
 pub use app::{App, Identity};

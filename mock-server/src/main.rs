@@ -9,6 +9,7 @@ use mock_server::{Admin, App, Config, Identity};
 
 /// A drop-in for vLLM's HTTP API and metrics, with knobs for latency,
 /// queueing, CPU, memory and failures. Every flag has a MOCK_* variable.
+/// `mock-server train --help`: a training process for Jobs instead.
 #[derive(Debug, Parser)]
 #[command(name = "mock-server", version, about, long_about = None)]
 struct Cli {
@@ -46,6 +47,23 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let rest: Vec<std::ffi::OsString> = argv.collect();
+    match rest.first().and_then(|a| a.to_str()) {
+        Some("train") => return train(&rest).await,
+        Some("train-ready") => {
+            let args = mock_server::train::ReadyArgs::parse_from(&rest);
+            match mock_server::train::ready(&args) {
+                Ok(epoch) => {
+                    println!("ready: a checkpoint of epoch {epoch}");
+                    return Ok(());
+                }
+                Err(why) => {
+                    eprintln!("not ready: {why}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => {}
+    }
     let vllm = if vllm_cli::is_vllm_invocation(&program, &rest) {
         Some(vllm_cli::translate(&rest).map_err(|e| anyhow::anyhow!("vllm: {e}"))?)
     } else {
@@ -107,6 +125,22 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     Ok(())
+}
+
+/// `mock-server train ...`: trains, then exits with the run's status.
+async fn train(argv: &[std::ffi::OsString]) -> anyhow::Result<()> {
+    let args = mock_server::train::TrainArgs::parse_from(argv);
+    let summary = mock_server::train::train(&args, shutdown_signal())
+        .await
+        .with_context(|| {
+            format!(
+                "training with checkpoints in {}",
+                args.checkpoint_dir
+                    .as_deref()
+                    .map_or("(none)".into(), |d| d.display().to_string())
+            )
+        })?;
+    std::process::exit(mock_server::train::exit_code(&summary));
 }
 
 /// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).

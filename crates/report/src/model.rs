@@ -424,6 +424,8 @@ pub enum Decider {
     Autoscaler,
     /// The kubelet, outside its probes: image pulls, restarts with back-off.
     Kubelet,
+    /// The Job controller: retries, the backoff limit, completion.
+    JobController,
     /// The API server's admission (ResourceQuota, LimitRange) refusing a
     /// controller's pods.
     Admission,
@@ -446,6 +448,7 @@ impl Decider {
             Decider::ServiceSelector => "Service selector",
             Decider::Autoscaler => "horizontal pod autoscaler",
             Decider::Kubelet => "kubelet",
+            Decider::JobController => "Job controller",
             Decider::Admission => "admission (ResourceQuota, LimitRange)",
             Decider::DisruptionBudget => "disruption budget (Eviction API)",
             Decider::Service => "inference service",

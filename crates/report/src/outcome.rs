@@ -68,6 +68,8 @@ pub enum CheckKind {
     Endpoints,
     /// `expect: { podReplaced }`: a killed pod gone, another Ready.
     PodReplaced,
+    /// `expect: { terminationMessage }`: a Job pod's JSON termination message.
+    TerminationMessage,
     /// `load` (in the background: its requests could not run).
     Load,
     /// `script`: its exit status.
@@ -76,7 +78,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [CheckKind; 13] = [
+    pub const ALL: [CheckKind; 14] = [
         CheckKind::Assert,
         CheckKind::Rollout,
         CheckKind::Condition,
@@ -88,6 +90,7 @@ impl CheckKind {
         CheckKind::ServedBy,
         CheckKind::Endpoints,
         CheckKind::PodReplaced,
+        CheckKind::TerminationMessage,
         CheckKind::Load,
         CheckKind::Script,
     ];
@@ -106,6 +109,7 @@ impl CheckKind {
             CheckKind::ServedBy => "servedBy",
             CheckKind::Endpoints => "endpoints",
             CheckKind::PodReplaced => "podReplaced",
+            CheckKind::TerminationMessage => "terminationMessage",
             CheckKind::Load => "load",
             CheckKind::Script => "script",
         }

@@ -16,8 +16,9 @@ use report::CheckKind;
 use serde_json::json;
 
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
+use crate::terminations::{self, Terminations};
 use crate::watch::{Seen, Watched};
-use crate::{hpa, load_checks, loads, recorder, replaced, watch};
+use crate::{hpa, load_checks, loads, recorder, replaced, termination_message, watch};
 use scenario::model::{Expect, ExpectEvent};
 
 pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
@@ -47,6 +48,9 @@ pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     }
     if let Some(p) = &x.pod_replaced {
         return replaced::pod_replaced(ctx, p, timeout).await;
+    }
+    if let Some(t) = &x.termination_message {
+        return termination_message::termination_message(ctx, t, timeout).await;
     }
     Err(OpError::bad("nothing to expect"))
 }
@@ -244,54 +248,32 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
                 .unwrap_or_default()
         ),
     );
+    let mut history = Terminations::default();
     let w = watch::until(api, cfg, "pods", timeout, |pods: &[Pod]| {
+        history.record(pods);
         let mut states = Vec::new();
-        let mut terminations = Vec::new();
+        let mut found = None;
         let mut count = 0;
         let mut restarts = 0;
-        let mut found = None;
-        for p in pods {
-            for c in p
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.clone())
-                .unwrap_or_default()
-            {
-                count += 1;
-                restarts = restarts.max(c.restart_count);
-                let terminated = [c.last_state.as_ref(), c.state.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.terminated.as_ref())
-                    .find_map(|t| t.reason.clone());
-                if let Some(t) = &terminated {
-                    terminations
-                        .push(json!({"pod": p.name_any(), "container": c.name, "reason": t}));
-                }
-                let reason_ok = reason
-                    .as_ref()
-                    .is_none_or(|r| terminated.as_deref() == Some(r.as_str()));
-                let restarts_ok = min_restarts.is_none_or(|m| c.restart_count >= m as i32);
-                let line = format!(
-                    "pod/{} container {}: last terminated {}, {} restarts",
-                    p.name_any(),
-                    c.name,
-                    terminated.clone().unwrap_or_else(|| "never".into()),
-                    c.restart_count
-                );
-                if reason_ok && restarts_ok && found.is_none() {
-                    found = Some(line.clone());
-                }
-                states.push(line);
+        for (pod, container, h) in history.current(pods) {
+            count += 1;
+            restarts = restarts.max(h.restarts);
+            let reason_ok = reason.as_ref().is_none_or(|r| h.any(r));
+            let restarts_ok = min_restarts.is_none_or(|m| h.restarts >= m as i32);
+            let line = terminations::line(&pod, &container, h);
+            if reason_ok && restarts_ok && found.is_none() {
+                found = Some(line.clone());
             }
+            states.push(line);
         }
         if count == 0 {
             return Seen::Absent("no pod with a container status".into());
         }
-        let oom = terminations.iter().any(|t| t["reason"] == "OOMKilled");
+        let seen = history.to_json();
+        let oom = seen.iter().any(|t| t["reason"] == "OOMKilled");
         let value = json!({
             "containers": count,
-            "terminations": terminations,
+            "terminations": seen,
             "oomKilled": oom,
             "restarts": restarts,
         });

@@ -4,7 +4,8 @@
 //! fake-GPU faults to gpu-fakes' admin API, both through the API server's
 //! pod proxy (no port-forward, no in-cluster client needed).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
@@ -53,7 +54,7 @@ fn selector_of(labels: &std::collections::BTreeMap<String, String>) -> String {
 async fn target_pods(ctx: &Ctx, i: &Inject) -> Result<Targeted, OpError> {
     let target = i.target.as_deref().ok_or_else(|| {
         OpError::BadInput(format!(
-            "inject {} needs a target (pod/NAME or deployment/NAME)",
+            "inject {} needs a target (pod/NAME, deployment/NAME, statefulset/NAME or job/NAME)",
             i.fault
         ))
     })?;
@@ -78,9 +79,32 @@ async fn target_pods(ctx: &Ctx, i: &Inject) -> Result<Targeted, OpError> {
                     .unwrap_or_default(),
             )
         }
+        "job" | "jobs" => {
+            let j = Api::<Job>::namespaced(ctx.client.clone(), &ctx.namespace)
+                .get(&name)
+                .await
+                .map_err(OpError::api(format!("reading job/{name}")))?;
+            selector_of(
+                &j.spec
+                    .and_then(|s| s.selector)
+                    .and_then(|s| s.match_labels)
+                    .unwrap_or_default(),
+            )
+        }
+        "statefulset" | "sts" => {
+            let s = Api::<StatefulSet>::namespaced(ctx.client.clone(), &ctx.namespace)
+                .get(&name)
+                .await
+                .map_err(OpError::api(format!("reading statefulset/{name}")))?;
+            selector_of(
+                &s.spec
+                    .and_then(|s| s.selector.match_labels)
+                    .unwrap_or_default(),
+            )
+        }
         other => {
             return Err(OpError::BadInput(format!(
-                "inject target kind {other:?}: use pod/NAME or deployment/NAME"
+                "inject target kind {other:?}: use pod/NAME, deployment/NAME, statefulset/NAME or job/NAME"
             )));
         }
     };

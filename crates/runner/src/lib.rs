@@ -73,6 +73,8 @@ pub mod recorder;
 pub mod replaced;
 mod step;
 mod suite;
+pub mod termination_message;
+pub mod terminations;
 pub mod timeouts;
 pub mod undo;
 pub mod verdict;

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use jiff::Timestamp;
 
@@ -16,6 +17,7 @@ use crate::own_template::OwnTemplate;
 use report::{HarnessInfo, Outcome, RunReport, SCHEMA_VERSION, ScenarioReport};
 use scenario::Scenario;
 use scenario::plan;
+use scenario::schedule::Schedule;
 
 /// A fresh id per run: `YYYYMMDD-HHMMSS-xxxx`.
 pub fn new_run_id() -> String {
@@ -79,9 +81,9 @@ fn plan_variants<'a>(
 /// Runs every scenario (each matrix entry on its own) and reports.
 ///
 /// Instances run `opts.parallel` at a time, each in its own namespace;
-/// exclusive ones (`spec.exclusive`) run after the others, in waves
-/// ([`plan::waves`]) where no two scenarios need the same share of the
-/// cluster (a scenario's matrix entries together). The report lists the scenarios in plan order,
+/// exclusive ones (`spec.exclusive`) run after the others, each as soon as
+/// no running scenario needs the same share of the cluster
+/// ([`Schedule`]). The report lists the scenarios in plan order,
 /// whatever order they finished in, so it reads the same as a serial run.
 pub async fn run(
     scenarios: &[(std::path::PathBuf, Scenario)],
@@ -96,39 +98,42 @@ pub async fn run(
     let mut reports: Vec<Option<ScenarioReport>> = insts.iter().map(|_| None).collect();
     // Why the instances not yet started are skipped (Ctrl-C, --fail-fast).
     let stop: RefCell<Option<String>> = RefCell::new(None);
-    for wave in plan::waves(&insts) {
-        let runs = wave.into_iter().map(|i| {
-            let (inst, own, client, console, cancel, stop) = (
-                &insts[i],
-                templates[i].clone(),
-                &client,
-                &console,
-                cancel.clone(),
-                &stop,
-            );
-            async move {
-                if stop.borrow().is_none() && cancel.is_cancelled() {
-                    *stop.borrow_mut() = Some("interrupted (Ctrl-C)".to_string());
-                }
-                if let Some(why) = stop.borrow().as_ref() {
-                    return (i, skipped(inst, why));
-                }
-                if let Some(why) = inst.unmet_requirements(&opts.capabilities) {
-                    console.info(&format!("skipping {}: {why}", inst.name()));
-                    return (i, skipped(inst, &why));
-                }
-                let r = run_instance(client, inst, own, opts, console, cancel).await;
-                if opts.fail_fast && !r.outcome.is_success() && stop.borrow().is_none() {
-                    *stop.borrow_mut() =
-                        Some("skipped: --fail-fast after an earlier failure".into());
-                }
-                (i, r)
+    let run = |i: usize| {
+        let (inst, own, client, console, cancel, stop) = (
+            &insts[i],
+            templates[i].clone(),
+            &client,
+            &console,
+            cancel.clone(),
+            &stop,
+        );
+        async move {
+            if stop.borrow().is_none() && cancel.is_cancelled() {
+                *stop.borrow_mut() = Some("interrupted (Ctrl-C)".to_string());
             }
-        });
-        let mut done = futures::stream::iter(runs).buffer_unordered(parallel);
-        while let Some((i, r)) = done.next().await {
-            reports[i] = Some(r);
+            if let Some(why) = stop.borrow().as_ref() {
+                return (i, skipped(inst, why));
+            }
+            if let Some(why) = inst.unmet_requirements(&opts.capabilities) {
+                console.info(&format!("skipping {}: {why}", inst.name()));
+                return (i, skipped(inst, &why));
+            }
+            let r = run_instance(client, inst, own, opts, console, cancel).await;
+            if opts.fail_fast && !r.outcome.is_success() && stop.borrow().is_none() {
+                *stop.borrow_mut() = Some("skipped: --fail-fast after an earlier failure".into());
+            }
+            (i, r)
         }
+    };
+    let mut schedule = Schedule::new(&insts, parallel);
+    let mut running = FuturesUnordered::new();
+    while !schedule.is_done() {
+        running.extend(schedule.start().into_iter().map(run));
+        let Some((i, r)) = running.next().await else {
+            break;
+        };
+        reports[i] = Some(r);
+        schedule.finished(i);
     }
     let reports: Vec<ScenarioReport> = reports.into_iter().flatten().collect();
     let interrupted = cancel

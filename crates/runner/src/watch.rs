@@ -27,6 +27,9 @@ pub enum Seen {
     Held(Observed),
     /// It does not hold (yet); at the deadline, the check is not met.
     NotYet(Observed),
+    /// It does not hold and no longer can (a Job that completed will not
+    /// fail): the check is not met now, without waiting for the deadline.
+    Settled(Observed),
     /// The object it needs is not there; at the deadline, it never appeared.
     Absent(String),
     /// The object is there, but the check cannot be judged (an autoscaler
@@ -60,7 +63,7 @@ fn at_deadline(
 ) -> Result<Watched, OpError> {
     match last {
         Some(Seen::Held(o)) => Ok(Watched::Held(o)),
-        Some(Seen::NotYet(o)) => Ok(Watched::NotMet(o)),
+        Some(Seen::NotYet(o) | Seen::Settled(o)) => Ok(Watched::NotMet(o)),
         Some(Seen::Absent(why)) => Err(OpError::NeverAppeared(format!("{after}: {why}"))),
         Some(Seen::Unjudgeable(why)) => Err(OpError::TimedOut(format!("{after}: {why}"))),
         None => Err(OpError::TimedOut(format!(
@@ -143,6 +146,7 @@ where
         let current: Vec<K> = objects.values().cloned().collect();
         match check(&current) {
             Seen::Held(o) => return Ok(Watched::Held(o)),
+            Seen::Settled(o) => return Ok(Watched::NotMet(o)),
             other => last = Some(other),
         }
     }

@@ -16,6 +16,7 @@ pub mod observed;
 pub mod plan;
 pub mod profile;
 pub mod render;
+pub mod schedule;
 pub mod template_spec;
 mod twins;
 pub mod usage;
@@ -291,18 +292,23 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.served_by.is_some(),
                 x.endpoints.is_some(),
                 x.pod_replaced.is_some(),
+                x.termination_message.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
             {
                 return Err("selector only applies to containerTerminated and minRestarts".into());
+            }
+            if let Some(t) = &x.termination_message {
+                observed::check_pattern_of("matches", &t.matches)
+                    .map_err(|m| format!("terminationMessage: {m}"))?;
             }
             if let Some(e) = &x.endpoints
                 && e.ready.is_none()

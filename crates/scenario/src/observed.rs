@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 /// The check names a twin may give (`check:`), as the runner reports them.
-pub const CHECKS: [&str; 13] = [
+pub const CHECKS: [&str; 14] = [
     "assert",
     "rollout",
     "condition",
@@ -24,6 +24,7 @@ pub const CHECKS: [&str; 13] = [
     "servedBy",
     "endpoints",
     "podReplaced",
+    "terminationMessage",
     "load",
     "script",
 ];
@@ -42,6 +43,17 @@ pub fn check_pattern(pattern: &Value) -> Result<(), String> {
         return Err("`observed` names nothing; give at least one observed value, e.g. `observed: { failed: { gte: 1 } }`".into());
     }
     walk_pattern(pattern, "observed")
+}
+
+/// [`check_pattern`] for a pattern a check is given under `field`
+/// (`matches`).
+pub fn check_pattern_of(field: &str, pattern: &Value) -> Result<(), String> {
+    if leaves(pattern) == 0 {
+        return Err(format!(
+            "`{field}` names nothing; give at least one value, e.g. `{field}: {{ startEpoch: {{ gte: 1 }} }}`"
+        ));
+    }
+    walk_pattern(pattern, field)
 }
 
 fn leaves(v: &Value) -> usize {
@@ -84,6 +96,12 @@ fn walk_pattern(v: &Value, path: &str) -> Result<(), String> {
 /// that differs and how.
 pub fn matches(pattern: &Value, actual: &Value) -> Result<(), String> {
     walk(pattern, actual, "")
+}
+
+/// [`matches`] for a check's own pattern: the difference is worded as
+/// what the check expects, not the twin.
+pub fn matches_check(pattern: &Value, actual: &Value) -> Result<(), String> {
+    walk(pattern, actual, "").map_err(|m| m.replace(", the twin expects ", ", expected "))
 }
 
 fn walk(pattern: &Value, actual: &Value, path: &str) -> Result<(), String> {

@@ -25,7 +25,7 @@ pub struct Instance<'a> {
     pub variant: Option<String>,
 }
 
-impl Instance<'_> {
+impl<'a> Instance<'a> {
     /// `scenario` or `scenario[entry]`, with `@variant` after it for a
     /// variant of the template (`rolling-update@dev-values`).
     pub fn name(&self) -> String {
@@ -68,7 +68,7 @@ impl Instance<'_> {
     }
 
     /// What this instance needs the cluster's share of to itself.
-    pub fn exclusive(&self) -> &Exclusive {
+    pub fn exclusive(&self) -> &'a Exclusive {
         &self.scenario.spec.exclusive
     }
 
@@ -175,53 +175,6 @@ fn resolve_references(file: &Path, bindings: Bindings) -> Result<Bindings, Templ
         }
     }
     Ok(out)
-}
-
-/// Groups instances into waves: the shared instances together first, then
-/// the exclusive ones, each scenario's matrix entries in one wave (they run
-/// beside each other; but those of a scenario that needs the nodes each in
-/// a wave of its own), in the first wave that holds no scenario needing
-/// the same share of the cluster (`[cpu]` runs beside `[gpus]`; `true`
-/// beside nothing). Indices refer to `insts`, and concatenating the waves
-/// gives back every index exactly once, in order within each kind.
-pub fn waves(insts: &[Instance<'_>]) -> Vec<Vec<usize>> {
-    let mut shared = Vec::new();
-    // Each exclusive wave: the scenarios in it (file and needs), and its instances.
-    type Held<'a> = Vec<(&'a Path, &'a Exclusive)>;
-    let mut alone: Vec<(Held<'_>, Vec<usize>)> = Vec::new();
-    for (i, inst) in insts.iter().enumerate() {
-        let needs = inst.exclusive();
-        if !needs.any() {
-            shared.push(i);
-            continue;
-        }
-        let same_scenario = alone
-            .iter()
-            .position(|(held, _)| held.iter().any(|(file, _)| *file == inst.file));
-        if let Some(w) = same_scenario.filter(|_| !needs.apart_from_siblings()) {
-            alone[w].1.push(i);
-            continue;
-        }
-        let fits = alone.iter_mut().find(|(held, _)| {
-            held.iter().all(|(file, other)| {
-                let sibling = *file == inst.file;
-                !other.conflicts_with(needs) && (!sibling || !needs.apart_from_siblings())
-            })
-        });
-        match fits {
-            Some((held, wave)) => {
-                held.push((inst.file, needs));
-                wave.push(i);
-            }
-            None => alone.push((vec![(inst.file, needs)], vec![i])),
-        }
-    }
-    let mut out = Vec::new();
-    if !shared.is_empty() {
-        out.push(shared);
-    }
-    out.extend(alone.into_iter().map(|(_, wave)| wave));
-    out
 }
 
 /// Folder-safe form of a name (`a[b]` -> `a-b`).
@@ -333,59 +286,5 @@ mod tests {
             slug("rolling-update[capacity gap]"),
             "rolling-update-capacity-gap"
         );
-    }
-
-    #[test]
-    fn exclusive_scenarios_run_after_the_shared_ones_beside_those_needing_other_shares() {
-        let text = |name: &str, exclusive: &str, entries: &str| {
-            format!(
-                "apiVersion: inferbench.dev/v1alpha1\nkind: Scenario\nmetadata: {{ name: {name} }}\nspec:\n  exclusive: {exclusive}\n{entries}  steps:\n    - name: x\n      try: [ {{ sleep: {{ duration: 1s }} }} ]\n"
-            )
-        };
-        let two = "  matrix:\n    - name: one\n    - name: two\n";
-        let list: Vec<(PathBuf, Scenario)> = [
-            ("a", "false", ""),
-            ("b", "true", two),
-            ("c", "false", two),
-            ("d", "true", ""),
-            ("e", "[cpu]", two),
-            ("f", "[gpus]", ""),
-            ("g", "[cpu, nodes]", ""),
-            ("h", "[]", ""),
-            ("i", "[nodes]", two),
-        ]
-        .iter()
-        .map(|(n, x, entries)| {
-            let file = PathBuf::from(format!("{n}.yaml"));
-            let s = crate::parse(&file, &text(n, x, entries)).expect("valid");
-            (file, s)
-        })
-        .collect();
-        let insts = instances(&list, &Bindings::new(), &Bindings::new()).expect("instances");
-        let names: Vec<String> = insts.iter().map(Instance::name).collect();
-        assert_eq!(
-            names,
-            [
-                "a", "b[one]", "b[two]", "c[one]", "c[two]", "d", "e[one]", "e[two]", "f", "g",
-                "h", "i[one]", "i[two]"
-            ]
-        );
-        // b's two entries share a wave: exclusive from the other scenarios,
-        // not from each other. e (CPU) and f (GPUs) need different shares
-        // and run together; g needs the CPU too, so it waits for e. i
-        // drains nodes: its entries run apart (i[one] beside e and f, which
-        // need other shares; i[two] after g, which needs the nodes too).
-        assert_eq!(
-            waves(&insts),
-            vec![
-                vec![0, 3, 4, 10],
-                vec![1, 2],
-                vec![5],
-                vec![6, 7, 8, 11],
-                vec![9],
-                vec![12]
-            ]
-        );
-        assert!(waves(&[]).is_empty());
     }
 }

@@ -13,6 +13,8 @@
 //!   those pods the readiness probe lets in;
 //! - expected failed requests: every request was answered, and the
 //!   readiness probe that held new pods back while they started, if any;
+//! - an expected Job ending, or termination message: what the Job
+//!   controller decided ([`super::job`]);
 //! - an expected replacement of a killed or evicted pod: the Eviction API
 //!   refused (its PodDisruptionBudget), or the kubelet was still stopping
 //!   the pod (from what the check observed through the API).
@@ -43,7 +45,11 @@ pub fn rule(
             }
         }
         CheckKind::ContainerTerminated => not_terminated(ev),
-        CheckKind::Assert | CheckKind::Rollout | CheckKind::Condition => rollout_completed(ev),
+        CheckKind::Condition => observed
+            .and_then(|o| super::job::ended_instead(ev, o))
+            .or_else(|| rollout_completed(ev)),
+        CheckKind::Assert | CheckKind::Rollout => rollout_completed(ev),
+        CheckKind::TerminationMessage => observed.and_then(|o| super::job::message_instead(ev, o)),
         CheckKind::Endpoints => endpoints(ev),
         CheckKind::FailedRequests => answered(ev, loads),
         CheckKind::PodReplaced => observed.and_then(still_there),

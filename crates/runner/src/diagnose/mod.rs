@@ -1,6 +1,7 @@
 //! One paragraph per failure, following Kubernetes' own evidence chain:
 //! which controller decided (scheduler, kubelet and its probes, kernel OOM
-//! killer, rollout controller, admission, Service selector, autoscaler) and
+//! killer, rollout controller, Job controller, admission, Service
+//! selector, autoscaler) and
 //! what it recorded. Rules read only [`Evidence`] (objects, their specs and
 //! states, events) and the loads' measured requests (times and HTTP
 //! statuses, never response bodies), so they hold for vLLM, the mock
@@ -13,13 +14,15 @@
 //! One file per rule: [`scheduler`], [`image_pull`], [`quota`], [`oom`],
 //! [`liveness`], [`crashloop`], [`probes`] (readiness failing, Ready too
 //! early), [`rollout`] (stalled, capacity dropped), [`selector`],
-//! [`autoscaler`], [`requests`] (failed requests nothing else explains),
+//! [`autoscaler`], [`job`] (the Job controller's verdicts), [`requests`]
+//! (failed requests nothing else explains),
 //! [`instead`] (what was decided instead of what a check expected).
 
 pub mod autoscaler;
 pub mod crashloop;
 pub mod image_pull;
 pub mod instead;
+pub mod job;
 pub mod liveness;
 pub mod oom;
 pub mod probes;
@@ -122,6 +125,7 @@ pub fn findings(ev: &Evidence, loads: &[LoadReport]) -> Vec<Found> {
     out.extend(ooms);
     out.extend(liveness::rule(ev));
     out.extend(crashloop::rule(ev));
+    out.extend(job::failed(ev));
     out.extend(probes::readiness_failing(ev));
     let too_early = probes::ready_too_early(ev, loads);
     let explained_requests = too_early.is_some();

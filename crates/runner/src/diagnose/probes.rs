@@ -31,6 +31,10 @@ pub fn readiness_failing(ev: &Evidence) -> Option<Found> {
         .pods
         .iter()
         .filter(|p| !p.ready && !killed.iter().any(|k| k.pod.name == p.name))
+        // A pod that has ended is not held back by its probe, and a Job's
+        // pods get no traffic: their readiness gates nothing.
+        .filter(|p| !matches!(p.phase.as_str(), "Succeeded" | "Failed"))
+        .filter(|p| !p.owner.as_deref().is_some_and(|o| o.starts_with("Job/")))
         .map(|p| {
             (
                 p,

@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{LimitRange, Pod, ResourceQuota, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, LogParams};
@@ -57,6 +58,7 @@ pub async fn collect(client: &Client, namespace: &str) -> Evidence {
     let services: Vec<Service> = list(client, namespace, "services", gaps).await;
     let hpas: Vec<HorizontalPodAutoscaler> =
         list(client, namespace, "horizontalpodautoscalers", gaps).await;
+    let jobs: Vec<Job> = list(client, namespace, "jobs", gaps).await;
     let quotas: Vec<ResourceQuota> = list(client, namespace, "resourcequotas", gaps).await;
     let limit_ranges: Vec<LimitRange> = list(client, namespace, "limitranges", gaps).await;
     ev.pods = pods.iter().map(convert::pod_info).collect();
@@ -67,6 +69,7 @@ pub async fn collect(client: &Client, namespace: &str) -> Evidence {
         .map(|s| convert::service_info(s, &slices, &pods))
         .collect();
     ev.hpas = hpas.iter().map(convert::hpa_info).collect();
+    ev.jobs = jobs.iter().map(convert::job_info).collect();
     ev.quotas = quotas.iter().map(convert::quota_info).collect();
     ev.limit_ranges = limit_ranges.iter().map(convert::limit_range_info).collect();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     self as core, ContainerStatus, Event, LimitRange, Pod, ResourceQuota, Service,
 };
@@ -13,8 +14,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use super::model::{
-    Condition, ContainerInfo, ContainerState, DeploymentInfo, EventLine, HpaInfo, LimitRangeInfo,
-    PodInfo, ProbeInfo, QuotaInfo, ReplicaSetInfo, ServiceInfo, Strategy, Terminated,
+    Condition, ContainerInfo, ContainerState, DeploymentInfo, EventLine, HpaInfo, JobInfo,
+    LimitRangeInfo, PodInfo, ProbeInfo, QuotaInfo, ReplicaSetInfo, ServiceInfo, Strategy,
+    Terminated,
 };
 use crate::recorder::event_time;
 
@@ -179,6 +181,58 @@ pub fn pod_info(p: &Pod) -> PodInfo {
         labels: p.labels().clone(),
         conditions,
         containers,
+        volumes: spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|v| !v.name.starts_with("kube-api-access-"))
+            .map(volume_line)
+            .collect(),
+    }
+}
+
+/// `name: source` for one pod volume.
+fn volume_line(v: &k8s_openapi::api::core::v1::Volume) -> String {
+    let source = if let Some(c) = &v.persistent_volume_claim {
+        format!("persistentVolumeClaim {}", c.claim_name)
+    } else if v.empty_dir.is_some() {
+        "emptyDir".to_string()
+    } else if let Some(h) = &v.host_path {
+        format!("hostPath {}", h.path)
+    } else if let Some(c) = &v.config_map {
+        format!("configMap {}", c.name)
+    } else if let Some(s) = &v.secret {
+        format!("secret {}", s.secret_name.as_deref().unwrap_or("?"))
+    } else if v.ephemeral.is_some() {
+        "ephemeral".to_string()
+    } else {
+        "other".to_string()
+    };
+    format!("{}: {source}", v.name)
+}
+
+pub fn job_info(j: &Job) -> JobInfo {
+    let spec = j.spec.clone().unwrap_or_default();
+    let status = j.status.clone().unwrap_or_default();
+    JobInfo {
+        name: j.name_any(),
+        backoff_limit: spec.backoff_limit,
+        completions: spec.completions,
+        active: status.active.unwrap_or(0),
+        succeeded: status.succeeded.unwrap_or(0),
+        failed: status.failed.unwrap_or(0),
+        conditions: status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Condition {
+                type_: c.type_,
+                status: c.status,
+                reason: c.reason.unwrap_or_default(),
+                message: c.message.unwrap_or_default(),
+                last_transition: c.last_transition_time.map(|t| t.0),
+            })
+            .collect(),
     }
 }
 

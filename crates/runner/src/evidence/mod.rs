@@ -4,7 +4,8 @@
 //! termination), logs (previous ones for restarted containers),
 //! Deployments with their strategy and ReplicaSets (with availability over
 //! time when the run recorded it), Services with their endpoints and the
-//! pods their selectors match, autoscalers, ResourceQuotas and LimitRanges.
+//! pods their selectors match, autoscalers, Jobs (retry budget, counts,
+//! conditions), ResourceQuotas and LimitRanges.
 //! Written as text files into the report's artifacts folder, with a JSON
 //! [`Recording`] (`evidence.json`) beside them, and kept structured for
 //! the diagnosis.
@@ -22,7 +23,7 @@ mod write;
 pub use collect::collect;
 pub use model::{
     Condition, ContainerInfo, ContainerState, DeploymentInfo, EventLine, Evidence, HpaInfo,
-    LimitRangeInfo, LogInfo, PodInfo, ProbeInfo, QuotaInfo, ReplicaPoint, ReplicaSetInfo,
+    JobInfo, LimitRangeInfo, LogInfo, PodInfo, ProbeInfo, QuotaInfo, ReplicaPoint, ReplicaSetInfo,
     ServiceInfo, Strategy, Terminated,
 };
 pub use record::{RECORDING_FILE, Recording, RecordingError};

@@ -242,6 +242,9 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     pub conditions: Vec<Condition>,
     pub containers: Vec<ContainerInfo>,
+    /// The pod's volumes and their sources (`checkpoints: emptyDir`,
+    /// `data: persistentVolumeClaim data`), the API token's left out.
+    pub volumes: Vec<String>,
 }
 
 impl PodInfo {
@@ -359,6 +362,28 @@ pub struct HpaInfo {
     pub conditions: Vec<Condition>,
 }
 
+/// A Job: its retry budget, its pods' counts and its conditions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobInfo {
+    pub name: String,
+    pub backoff_limit: Option<i32>,
+    pub completions: Option<i32>,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub conditions: Vec<Condition>,
+}
+
+impl JobInfo {
+    /// The condition of `type_` that is True (`Complete`, `Failed`).
+    pub fn holds(&self, type_: &str) -> Option<&Condition> {
+        self.conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "True")
+    }
+}
+
 /// A ResourceQuota: what it allows and what is used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -399,6 +424,7 @@ pub struct Evidence {
     pub replica_sets: Vec<ReplicaSetInfo>,
     pub services: Vec<ServiceInfo>,
     pub hpas: Vec<HpaInfo>,
+    pub jobs: Vec<JobInfo>,
     pub quotas: Vec<QuotaInfo>,
     pub limit_ranges: Vec<LimitRangeInfo>,
     pub logs: Vec<LogInfo>,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::model::Evidence;
+use super::model::{ContainerState, Evidence};
 use super::record::{RECORDING_FILE, Recording};
 use report::{Artifact, LoadReport};
 
@@ -70,6 +70,13 @@ impl Evidence {
                 "autoscalers.txt",
                 self.hpas_text(),
                 "HorizontalPodAutoscalers: replicas and conditions",
+            )?;
+        }
+        if !self.jobs.is_empty() {
+            put(
+                "jobs.txt",
+                self.jobs_text(),
+                "Jobs: retry budget, pods active, succeeded and failed, conditions",
             )?;
         }
         if !self.quotas.is_empty() || !self.limit_ranges.is_empty() {
@@ -153,6 +160,9 @@ impl Evidence {
             );
             let conditions: Vec<String> = p.conditions.iter().map(|c| c.render()).collect();
             let _ = writeln!(s, "  conditions: {}", conditions.join(", "));
+            if !p.volumes.is_empty() {
+                let _ = writeln!(s, "  volumes: {}", p.volumes.join(", "));
+            }
             for c in &p.containers {
                 let _ = writeln!(
                     s,
@@ -164,6 +174,11 @@ impl Evidence {
                     c.restarts,
                     c.memory_limit.as_deref().unwrap_or("none")
                 );
+                if let ContainerState::Terminated(t) = &c.state
+                    && !t.message.trim().is_empty()
+                {
+                    let _ = writeln!(s, "    termination message: {}", t.message.trim());
+                }
                 if let Some(t) = &c.last_terminated {
                     let _ = writeln!(
                         s,
@@ -252,6 +267,28 @@ impl Evidence {
                 "  pods the selector matches: {}",
                 list_or_none(&svc.matching_pods)
             );
+        }
+        s
+    }
+
+    pub fn jobs_text(&self) -> String {
+        let mut s = String::new();
+        for j in &self.jobs {
+            let _ = writeln!(
+                s,
+                "job/{} active={} succeeded={} failed={} backoffLimit={} completions={}",
+                j.name,
+                j.active,
+                j.succeeded,
+                j.failed,
+                j.backoff_limit
+                    .map_or("6 (default)".into(), |b| b.to_string()),
+                j.completions
+                    .map_or("1 (default)".into(), |c| c.to_string()),
+            );
+            for c in &j.conditions {
+                let _ = writeln!(s, "  {}: {}", c.render(), c.message);
+            }
         }
         s
     }

@@ -138,16 +138,38 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
                 .cloned()
                 .unwrap_or_default();
             let found = conds.iter().find(|c| c["type"] == condition.as_str());
+            let holding: Vec<&str> = conds
+                .iter()
+                .filter(|c| c["status"] == "True")
+                .filter_map(|c| c["type"].as_str())
+                .collect();
             let value = json!({
                 "object": resource,
                 "condition": condition,
                 "status": found.map(|c| c["status"].clone()),
                 "reason": found.map(|c| c["reason"].clone()),
+                "holding": holding,
             });
+            let why = |c: &Value| match (c["reason"].as_str(), c["message"].as_str()) {
+                (Some(r), Some(m)) => format!(" ({r}: {m})"),
+                (Some(r), None) => format!(" ({r})"),
+                _ => String::new(),
+            };
+            if let Some(end) = settled_instead(&kind, condition, &conds) {
+                return Seen::Settled(Observed::new(
+                    format!(
+                        "{resource} is {}{}: it will not be {condition}",
+                        end["type"].as_str().unwrap_or_default(),
+                        why(end)
+                    ),
+                    value,
+                ));
+            }
             match found {
-                Some(c) if c["status"] == "True" => {
-                    Seen::Held(Observed::new(format!("{resource} is {condition}"), value))
-                }
+                Some(c) if c["status"] == "True" => Seen::Held(Observed::new(
+                    format!("{resource} is {condition}{}", why(c)),
+                    value,
+                )),
                 Some(c) => Seen::NotYet(Observed::new(
                     format!(
                         "{resource} condition {condition} is {} ({}: {})",
@@ -164,6 +186,20 @@ pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
     )
     .await?;
     Ok(result.judged(check))
+}
+
+/// A Job's terminal condition other than the one waited for: a Job that
+/// is Complete will never be Failed, and the other way round.
+fn settled_instead<'c>(kind: &str, condition: &str, conds: &'c [Value]) -> Option<&'c Value> {
+    const JOB_ENDS: [&str; 2] = ["Complete", "Failed"];
+    if kind != "job" || !JOB_ENDS.contains(&condition) {
+        return None;
+    }
+    conds.iter().find(|c| {
+        c["status"] == "True"
+            && c["type"] != condition
+            && JOB_ENDS.contains(&c["type"].as_str().unwrap_or_default())
+    })
 }
 
 /// Finds the API resource for a short kind name (`deployment`, `hpa`, `pod`).

@@ -233,6 +233,9 @@ pub struct Expect {
     /// and a pod that did not exist before it became Ready.
     #[serde(default)]
     pub pod_replaced: Option<ExpectPodReplaced>,
+    /// A pod of a Job ended with a JSON termination message that matches.
+    #[serde(default)]
+    pub termination_message: Option<Box<ExpectTerminationMessage>>,
 }
 
 /// The fewest requests a load expectation needs to judge anything.
@@ -276,6 +279,19 @@ pub struct ExpectServedBy {
     /// Not met when the load sent fewer requests than this.
     #[serde(default = "default_min_requests")]
     pub min_requests: u64,
+}
+
+/// A pod of `job` ended with a JSON termination message (what the
+/// container wrote to `/dev/termination-log`) that `matches` a pattern, as
+/// `expectFailure.observed` patterns do: values to equal, or operator maps
+/// (`{ gte: 1 }`, `{ contains: "x" }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectTerminationMessage {
+    /// The Job's name (its pods carry `job-name: NAME`).
+    pub job: String,
+    /// The pattern the message's JSON must match.
+    pub matches: serde_json::Value,
 }
 
 /// The killed pods are gone and a new pod is Ready in their place.

@@ -45,8 +45,8 @@ use duration::opt_duration;
 
 pub use actions::{
     ACTIONS, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectEndpoints, ExpectEvent,
-    ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas, ExpectServedBy, Inject, Load, LoadRef,
-    Rollback, Rollout, Scale, Script, Sleep, Wait,
+    ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas, ExpectServedBy,
+    ExpectTerminationMessage, Inject, Load, LoadRef, Rollback, Rollout, Scale, Script, Sleep, Wait,
 };
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
@@ -105,9 +105,9 @@ pub struct ScenarioSpec {
     /// list of shares (`[cpu]` when it measures CPU that concurrent
     /// scenarios would share, `[gpus]` when it takes GPUs out of the pool,
     /// `[nodes]` when it drains nodes). Others run concurrently, each in its
-    /// own namespace; an exclusive one waits for them, then runs beside
-    /// exclusive ones that need other shares only (its own matrix entries
-    /// run together).
+    /// own namespace; an exclusive one waits for them, then starts as soon
+    /// as no running scenario needs the same share (its own matrix entries
+    /// run together, unless it needs the nodes).
     #[serde(default)]
     pub exclusive: Exclusive,
     pub steps: Vec<Step>,
