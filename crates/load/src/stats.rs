@@ -87,6 +87,7 @@ pub fn summarize(id: &LoadIdentity<'_>, run: &Finished) -> LoadReport {
     let ttfts: Vec<f64> = samples.iter().filter_map(|s| s.ttft.map(ms)).collect();
     let mut by_status = BTreeMap::new();
     let mut by_version = BTreeMap::new();
+    let mut failed_by_version = BTreeMap::new();
     let mut by_pod = BTreeMap::new();
     for s in samples {
         let key = match s.status {
@@ -101,6 +102,8 @@ pub fn summarize(id: &LoadIdentity<'_>, run: &Finished) -> LoadReport {
             if let Some(p) = &s.pod {
                 *by_pod.entry(p.clone()).or_insert(0) += 1;
             }
+        } else if let Some(v) = &s.version {
+            *failed_by_version.entry(v.clone()).or_insert(0) += 1;
         }
     }
     let failed_samples = samples
@@ -135,6 +138,7 @@ pub fn summarize(id: &LoadIdentity<'_>, run: &Finished) -> LoadReport {
         ttft_ms: (!ttfts.is_empty()).then(|| percentiles(&ttfts)),
         by_status,
         by_version,
+        failed_by_version,
         by_pod,
         buckets: buckets(samples, run.elapsed),
         failed_samples,

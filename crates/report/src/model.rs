@@ -310,6 +310,10 @@ pub struct LoadReport {
     /// Responses by the `x-inference-version` header that answered them.
     #[serde(default)]
     pub by_version: BTreeMap<String, u64>,
+    /// Error answers (HTTP 4xx and 5xx) by the `x-inference-version` they
+    /// carried: a canary's errors told from the stable track's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_by_version: BTreeMap<String, u64>,
     /// Responses by the `x-inference-pod` header that answered them.
     #[serde(default)]
     pub by_pod: BTreeMap<String, u64>,

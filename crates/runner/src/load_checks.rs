@@ -184,6 +184,7 @@ mod tests {
             latency_ms: Percentiles::default(),
             ttft_ms: None,
             by_status: by_status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            failed_by_version: Default::default(),
             by_version: by_version
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))

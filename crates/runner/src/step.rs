@@ -290,6 +290,7 @@ async fn dispatch(ctx: &mut Ctx, action: &Action, timeout: Duration) -> OpResult
         Action::Rollout(r) => ops::rollout(ctx, r).await,
         Action::Rollback(r) => ops::rollback(ctx, r).await,
         Action::Scale(s) => ops::scale(ctx, s).await,
+        Action::Canary(c) => ops::canary(ctx, c, timeout).await,
         Action::Load(l) => loads::load(ctx, l, timeout).await,
         Action::Inject(i) => inject::inject(ctx, i).await,
         Action::Expect(x) => expect::expect(ctx, x, timeout).await,

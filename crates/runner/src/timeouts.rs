@@ -6,13 +6,15 @@ use std::time::Duration;
 use scenario::model::Timeouts;
 
 /// Timeouts when neither the operation, the scenario nor the suite sets one.
-pub const DEFAULT_TIMEOUTS: [(&str, Duration); 11] = [
+pub const DEFAULT_TIMEOUTS: [(&str, Duration); 12] = [
     ("apply", Duration::from_secs(30)),
     ("assert", Duration::from_secs(60)),
     ("wait", Duration::from_secs(180)),
     ("rollout", Duration::from_secs(30)),
     ("rollback", Duration::from_secs(30)),
     ("scale", Duration::from_secs(30)),
+    // A promotion waits for the canary's new pods to be Ready.
+    ("canary", Duration::from_secs(120)),
     ("load", Duration::from_secs(600)),
     ("inject", Duration::from_secs(30)),
     ("expect", Duration::from_secs(120)),
@@ -28,7 +30,7 @@ pub fn timeout_for(kind: &str, scenario: &Timeouts, suite: &Timeouts) -> Duratio
         "apply" => t.apply,
         "assert" => t.assert,
         "wait" => t.wait,
-        "rollout" | "rollback" | "scale" => t.rollout,
+        "rollout" | "rollback" | "scale" | "canary" => t.rollout,
         "load" => t.load,
         "expect" => t.expect,
         "script" => t.script,

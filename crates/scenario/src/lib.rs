@@ -322,6 +322,7 @@ fn check_action(a: &Action) -> Result<(), String> {
                 return Err("changes nothing: give image, env or resources".into());
             }
         }
+        Action::Canary(c) => c.lint()?,
         Action::Rollback(_) | Action::Scale(_) | Action::Sleep(_) | Action::Script(_) => {}
     }
     Ok(())

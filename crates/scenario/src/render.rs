@@ -34,6 +34,12 @@ pub fn summarize(a: &Action) -> String {
                 .unwrap_or_default()
         ),
         Action::Scale(x) => format!("scale {} to {}", x.target, x.replicas),
+        Action::Canary(x) => match (&x.decision, &x.analysis) {
+            (crate::model::CanaryDecision::Analyze, Some(a)) => {
+                format!("canary {}: promote or abort on load {}", x.canary, a.load)
+            }
+            (d, _) => format!("canary {}: {d:?}", x.canary).to_lowercase(),
+        },
         Action::Load(x) => format!(
             "load {}: {} users on {}{}",
             x.name,

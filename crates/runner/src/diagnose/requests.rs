@@ -20,8 +20,33 @@ pub fn rule(ev: &Evidence, loads: &[LoadReport]) -> Vec<Found> {
             .filter(|(k, _)| !k.starts_with('2'))
             .map(|(k, v)| format!("{v}× {k}"))
             .collect();
+        // Which version answered with the errors (a canary's, say), when
+        // the server reports one.
+        let by_version = if l.failed_by_version.is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = l
+                .failed_by_version
+                .iter()
+                .map(|(v, n)| format!("{n} from version {v}"))
+                .collect();
+            let ok: Vec<String> = l
+                .by_version
+                .iter()
+                .map(|(v, n)| format!("{v}×{n}"))
+                .collect();
+            format!(
+                "; error answers: {}; successful answers: {}",
+                each.join(", "),
+                if ok.is_empty() {
+                    "none".to_string()
+                } else {
+                    ok.join(", ")
+                }
+            )
+        };
         let head = format!(
-            "{} of {} requests of load `{}` failed ({}).",
+            "{} of {} requests of load `{}` failed ({}{by_version}).",
             l.failures,
             l.requests,
             l.name,
@@ -63,4 +88,34 @@ pub fn rule(ev: &Evidence, loads: &[LoadReport]) -> Vec<Found> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_answers_are_attributed_to_the_version_that_gave_them() {
+        let l: LoadReport = serde_json::from_value(json!({
+            "name": "analysis", "target": "service/llm:8000", "request": "completions", "users": 3,
+            "started": "2026-12-02T10:00:00Z", "finished": "2026-12-02T10:00:10Z",
+            "requests": 60, "failures": 20, "throughputRps": 6.0, "errorRate": 0.33,
+            "latencyMs": {"p50": 1.0, "p95": 1.0, "p99": 1.0, "max": 1.0, "mean": 1.0},
+            "byStatus": {"200": 40, "500": 20},
+            "byVersion": {"v1": 40},
+            "failedByVersion": {"v2": 20},
+            "buckets": [],
+        }))
+        .expect("a load report");
+        let found = rule(&Evidence::default(), &[l]);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].summary.starts_with(
+                "20 of 60 requests of load `analysis` failed (20× 500; error answers: 20 from version v2; successful answers: v1×40)."
+            ),
+            "{}",
+            found[0].summary
+        );
+    }
 }

@@ -345,6 +345,7 @@ mod tests {
             ttft_ms: None,
             by_status: Default::default(),
             by_version: Default::default(),
+            failed_by_version: Default::default(),
             by_pod: Default::default(),
             buckets: Vec::new(),
             failed_samples: failed_at

@@ -10,6 +10,7 @@
 
 mod apply;
 mod assert;
+mod canary;
 mod helm;
 mod render;
 mod rollback;
@@ -40,6 +41,7 @@ fn on_rollout_timeline(
 }
 pub use apply::apply;
 pub use assert::assert;
+pub use canary::canary;
 pub use rollback::rollback;
 pub use rollout::rollout;
 pub use scale::scale;

@@ -7,12 +7,13 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::canary::Canary;
 use super::duration::{opt_duration, required_duration};
 
 /// The action names an operation may hold (one of them).
-pub const ACTIONS: [&str; 11] = [
-    "apply", "assert", "wait", "rollout", "rollback", "scale", "load", "inject", "expect", "sleep",
-    "script",
+pub const ACTIONS: [&str; 12] = [
+    "apply", "assert", "wait", "rollout", "rollback", "scale", "canary", "load", "inject",
+    "expect", "sleep", "script",
 ];
 /// What an operation does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -24,6 +25,7 @@ pub enum Action {
     Rollout(Rollout),
     Rollback(Rollback),
     Scale(Scale),
+    Canary(Canary),
     Load(Load),
     Inject(Inject),
     Expect(Expect),
@@ -45,6 +47,7 @@ impl Action {
             "rollout" => Action::Rollout(v(value)?),
             "rollback" => Action::Rollback(v(value)?),
             "scale" => Action::Scale(v(value)?),
+            "canary" => Action::Canary(v(value)?),
             "load" => Action::Load(v(value)?),
             "inject" => Action::Inject(v(value)?),
             "expect" => Action::Expect(v(value)?),
@@ -67,6 +70,7 @@ impl Action {
             Action::Rollout(_) => "rollout",
             Action::Rollback(_) => "rollback",
             Action::Scale(_) => "scale",
+            Action::Canary(_) => "canary",
             Action::Load(_) => "load",
             Action::Inject(_) => "inject",
             Action::Expect(_) => "expect",

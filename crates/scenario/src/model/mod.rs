@@ -30,6 +30,7 @@
 //! scenarios require ([`Capability`]), and durations (`duration`).
 
 mod actions;
+mod canary;
 mod capability;
 mod duration;
 mod exclusive;
@@ -48,6 +49,7 @@ pub use actions::{
     ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas, ExpectServedBy,
     ExpectTerminationMessage, Inject, Load, LoadRef, Rollback, Rollout, Scale, Script, Sleep, Wait,
 };
+pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
 pub use exclusive::{ClusterShare, Exclusive};
