@@ -74,20 +74,38 @@ pub async fn connect_direct(kubeconfig: &Path) -> Result<Client, K8sError> {
     connect_with(kubeconfig, false).await
 }
 
-async fn connect_with(kubeconfig: &Path, retry: bool) -> Result<Client, K8sError> {
+/// A client like [`connect`]'s that acts as `user` in `groups` (HTTP
+/// impersonation, as `kubectl --as --as-group`): the API server authorizes
+/// every request as that user would be. The kubeconfig's own user must be
+/// allowed to impersonate (cluster-admin is).
+pub async fn connect_as(
+    kubeconfig: &Path,
+    user: &str,
+    groups: &[String],
+) -> Result<Client, K8sError> {
+    let mut config = config(kubeconfig).await?;
+    config.auth_info.impersonate = Some(user.to_string());
+    config.auth_info.impersonate_groups = Some(groups.to_vec());
+    Client::try_from(config).map_err(K8sError::Connect)
+}
+
+async fn config(kubeconfig: &Path) -> Result<kube::Config, K8sError> {
     install_crypto_provider();
     let path = kubeconfig.display().to_string();
     let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| K8sError::Kubeconfig {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| K8sError::Kubeconfig {
             path,
             message: e.to_string(),
-        })?;
-    let mut config = config;
+        })
+}
+
+async fn connect_with(kubeconfig: &Path, retry: bool) -> Result<Client, K8sError> {
+    let mut config = config(kubeconfig).await?;
     config.default_retry = retry;
     Client::try_from(config).map_err(K8sError::Connect)
 }

@@ -430,6 +430,8 @@ pub enum Decider {
     Kubelet,
     /// The Job controller: retries, the backoff limit, completion.
     JobController,
+    /// The API server's RBAC authorizer: what a subject may do.
+    Rbac,
     /// The API server's admission (ResourceQuota, LimitRange) refusing a
     /// controller's pods.
     Admission,
@@ -453,6 +455,7 @@ impl Decider {
             Decider::Autoscaler => "horizontal pod autoscaler",
             Decider::Kubelet => "kubelet",
             Decider::JobController => "Job controller",
+            Decider::Rbac => "RBAC authorizer",
             Decider::Admission => "admission (ResourceQuota, LimitRange)",
             Decider::DisruptionBudget => "disruption budget (Eviction API)",
             Decider::Service => "inference service",

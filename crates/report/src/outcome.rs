@@ -70,6 +70,8 @@ pub enum CheckKind {
     PodReplaced,
     /// `expect: { terminationMessage }`: a Job pod's JSON termination message.
     TerminationMessage,
+    /// `expect: { access }`: a ServiceAccount's rights (SelfSubjectAccessReview).
+    Access,
     /// `load` (in the background: its requests could not run).
     Load,
     /// `script`: its exit status.
@@ -78,7 +80,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [CheckKind; 14] = [
+    pub const ALL: [CheckKind; 15] = [
         CheckKind::Assert,
         CheckKind::Rollout,
         CheckKind::Condition,
@@ -91,6 +93,7 @@ impl CheckKind {
         CheckKind::Endpoints,
         CheckKind::PodReplaced,
         CheckKind::TerminationMessage,
+        CheckKind::Access,
         CheckKind::Load,
         CheckKind::Script,
     ];
@@ -110,6 +113,7 @@ impl CheckKind {
             CheckKind::Endpoints => "endpoints",
             CheckKind::PodReplaced => "podReplaced",
             CheckKind::TerminationMessage => "terminationMessage",
+            CheckKind::Access => "access",
             CheckKind::Load => "load",
             CheckKind::Script => "script",
         }

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::terminations::{self, Terminations};
 use crate::watch::{Seen, Watched};
-use crate::{hpa, load_checks, loads, recorder, replaced, termination_message, watch};
+use crate::{access, hpa, load_checks, loads, recorder, replaced, termination_message, watch};
 use scenario::model::{Expect, ExpectEvent};
 
 pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
@@ -48,6 +48,9 @@ pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     }
     if let Some(p) = &x.pod_replaced {
         return replaced::pod_replaced(ctx, p, timeout).await;
+    }
+    if let Some(a) = &x.access {
+        return access::access(ctx, a, timeout).await;
     }
     if let Some(t) = &x.termination_message {
         return termination_message::termination_message(ctx, t, timeout).await;

@@ -50,6 +50,7 @@
 //! No operation module reaches back up to `step`, `instance` or `suite`,
 //! and `context` reaches no operation.
 
+pub mod access;
 pub mod background;
 pub mod cancel;
 pub mod console;

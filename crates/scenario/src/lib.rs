@@ -293,18 +293,32 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.endpoints.is_some(),
                 x.pod_replaced.is_some(),
                 x.termination_message.is_some(),
+                x.access.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
             {
                 return Err("selector only applies to containerTerminated and minRestarts".into());
+            }
+            if let Some(a) = &x.access {
+                if a.service_account.is_some() == a.workload.is_some() {
+                    return Err("access: give serviceAccount (a name) or workload (deployment/NAME), one of them".into());
+                }
+                if a.denied.is_empty() && a.allowed.is_empty() {
+                    return Err(
+                        "access: give denied, allowed or both, e.g. `denied: [get secrets]`".into(),
+                    );
+                }
+                for r in a.denied.iter().chain(&a.allowed) {
+                    model::AccessRequest::parse(r).map_err(|m| format!("access: {m}"))?;
+                }
             }
             if let Some(t) = &x.termination_message {
                 observed::check_pattern_of("matches", &t.matches)

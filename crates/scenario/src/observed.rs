@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 /// The check names a twin may give (`check:`), as the runner reports them.
-pub const CHECKS: [&str; 14] = [
+pub const CHECKS: [&str; 15] = [
     "assert",
     "rollout",
     "condition",
@@ -25,6 +25,7 @@ pub const CHECKS: [&str; 14] = [
     "endpoints",
     "podReplaced",
     "terminationMessage",
+    "access",
     "load",
     "script",
 ];

@@ -49,6 +49,7 @@ pub fn rule(
             .and_then(|o| super::job::ended_instead(ev, o))
             .or_else(|| rollout_completed(ev)),
         CheckKind::Assert | CheckKind::Rollout => rollout_completed(ev),
+        CheckKind::Access => observed.and_then(super::rbac::instead),
         CheckKind::TerminationMessage => observed.and_then(|o| super::job::message_instead(ev, o)),
         CheckKind::Endpoints => endpoints(ev),
         CheckKind::FailedRequests => answered(ev, loads),

@@ -27,6 +27,7 @@ pub mod liveness;
 pub mod oom;
 pub mod probes;
 pub mod quota;
+pub mod rbac;
 pub mod requests;
 pub mod rollout;
 pub mod scheduler;

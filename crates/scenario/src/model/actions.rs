@@ -240,6 +240,10 @@ pub struct Expect {
     /// A pod of a Job ended with a JSON termination message that matches.
     #[serde(default)]
     pub termination_message: Option<Box<ExpectTerminationMessage>>,
+    /// What a ServiceAccount may and may not do, asked as that account
+    /// (impersonated) through SelfSubjectAccessReview.
+    #[serde(default)]
+    pub access: Option<Box<ExpectAccess>>,
 }
 
 /// The fewest requests a load expectation needs to judge anything.
@@ -296,6 +300,64 @@ pub struct ExpectTerminationMessage {
     pub job: String,
     /// The pattern the message's JSON must match.
     pub matches: serde_json::Value,
+}
+
+/// A ServiceAccount's rights in the scenario's namespace, each written as
+/// `kubectl auth can-i` takes it: `VERB RESOURCE[.GROUP][/SUBRESOURCE]`
+/// (`get secrets`, `patch deployments.apps`, `create pods/exec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectAccess {
+    /// The account by name, in the scenario's namespace.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// Or the account a workload's pods run under (`deployment/NAME`,
+    /// `statefulset/NAME`; `default` when its template names none).
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// What it must not be allowed to do.
+    #[serde(default)]
+    pub denied: Vec<String>,
+    /// What it must be allowed to do.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+}
+
+/// One `VERB RESOURCE[.GROUP][/SUBRESOURCE]`, split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRequest {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: Option<String>,
+}
+
+impl AccessRequest {
+    pub fn parse(text: &str) -> Result<AccessRequest, String> {
+        let mut words = text.split_whitespace();
+        let (Some(verb), Some(what), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!(
+                "{text:?}: write VERB RESOURCE, e.g. `get secrets` or `patch deployments.apps`"
+            ));
+        };
+        let (resource, subresource) = match what.split_once('/') {
+            Some((r, s)) => (r, Some(s.to_string())),
+            None => (what, None),
+        };
+        let (resource, group) = match resource.split_once('.') {
+            Some((r, g)) => (r, g),
+            None => (resource, ""),
+        };
+        if resource.is_empty() || subresource.as_deref() == Some("") {
+            return Err(format!("{text:?}: the resource is empty"));
+        }
+        Ok(AccessRequest {
+            verb: verb.to_string(),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            subresource,
+        })
+    }
 }
 
 /// The killed pods are gone and a new pod is Ready in their place.

@@ -45,9 +45,10 @@ use serde::{Deserialize, Serialize};
 use duration::opt_duration;
 
 pub use actions::{
-    ACTIONS, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectEndpoints, ExpectEvent,
-    ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas, ExpectServedBy,
-    ExpectTerminationMessage, Inject, Load, LoadRef, Rollback, Rollout, Scale, Script, Sleep, Wait,
+    ACTIONS, AccessRequest, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectAccess,
+    ExpectEndpoints, ExpectEvent, ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas,
+    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadRef, Rollback, Rollout, Scale,
+    Script, Sleep, Wait,
 };
 pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
