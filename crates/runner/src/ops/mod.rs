@@ -17,6 +17,7 @@ mod rollback;
 mod rollout;
 mod scale;
 mod script;
+mod statefulset;
 mod target;
 mod wait;
 

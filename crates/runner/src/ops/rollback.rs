@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
-use super::target::deployment_name;
+use super::target::{deployment_name, statefulset_name};
 use crate::context::{Ctx, OpError, OpResult};
 use scenario::model::Rollback;
 
@@ -18,6 +18,9 @@ fn revision_of(meta: &kube::api::ObjectMeta) -> Option<i64> {
 }
 
 pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
+    if let Some(sts) = statefulset_name(&r.target)? {
+        return super::statefulset::rollback(ctx, &sts, r).await;
+    }
     let name = deployment_name(&r.target)?;
     // A team's chart goes back as teams take it back: `helm rollback`.
     if let Some(own) = ctx.own_template.clone()

@@ -1,16 +1,20 @@
 //! `rollout`: a new image, environment or resources for one container of
-//! a Deployment, as a strategic merge patch with a change cause.
+//! a Deployment (or a StatefulSet: [`super::statefulset`]), as a strategic
+//! merge patch with a change cause.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::target::deployment_name;
+use super::target::{deployment_name, statefulset_name};
 use crate::context::{Ctx, OpError, OpResult};
 use scenario::model::Rollout;
 
 pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
+    if let Some(sts) = statefulset_name(&r.target)? {
+        return super::statefulset::rollout(ctx, &sts, r).await;
+    }
     let name = deployment_name(&r.target)?;
     if let Some(own) = ctx.own_template.clone()
         && let Some(rel) = own.helm.as_ref().filter(|h| h.post_renderer.is_some())
@@ -29,16 +33,30 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         .and_then(|s| s.template.spec.as_ref())
         .map(|s| s.containers.clone())
         .unwrap_or_default();
+    let (patch, changes) = template_patch(&format!("deployment/{name}"), &containers, r)?;
+    api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .map_err(OpError::api(format!("patching deployment/{name}")))?;
+    let msg = format!("deployment/{name}: {}", changes.join(", "));
+    super::on_rollout_timeline(ctx, "rollout", &name, msg)
+}
+
+/// The strategic merge patch of a pod template (with a change cause) that
+/// gives one container of `what` the rollout's image, environment or
+/// resources, and the changes in words.
+pub(super) fn template_patch(
+    what: &str,
+    containers: &[k8s_openapi::api::core::v1::Container],
+    r: &Rollout,
+) -> Result<(Value, Vec<String>), OpError> {
     let container = match &r.container {
         Some(c) => containers
             .iter()
             .find(|x| &x.name == c)
-            .ok_or(OpError::BadInput(format!(
-                "deployment/{name} has no container {c:?}"
-            )))?,
-        None => containers.first().ok_or(OpError::BadInput(format!(
-            "deployment/{name} has no containers"
-        )))?,
+            .ok_or(OpError::BadInput(format!("{what} has no container {c:?}")))?,
+        None => containers
+            .first()
+            .ok_or(OpError::BadInput(format!("{what} has no containers")))?,
     };
     let mut patch_container = json!({ "name": container.name });
     let mut changes = Vec::new();
@@ -64,11 +82,7 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         "metadata": { "annotations": { "kubernetes.io/change-cause": cause } },
         "spec": { "template": { "spec": { "containers": [patch_container] } } }
     });
-    api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
-        .await
-        .map_err(OpError::api(format!("patching deployment/{name}")))?;
-    let msg = format!("deployment/{name}: {}", changes.join(", "));
-    super::on_rollout_timeline(ctx, "rollout", &name, msg)
+    Ok((patch, changes))
 }
 
 /// A new version of a team's chart, as teams ship one: `helm upgrade` with

@@ -5,12 +5,15 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use super::target::deployment_name;
+use super::target::{deployment_name, statefulset_name};
 use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use report::TimelineSource;
 use scenario::model::Scale;
 
 pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
+    if let Some(sts) = statefulset_name(&s.target)? {
+        return super::statefulset::scale(ctx, &sts, s).await;
+    }
     let name = deployment_name(&s.target)?;
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch_scale(

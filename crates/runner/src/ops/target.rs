@@ -15,13 +15,20 @@ pub fn split_target(target: &str) -> Result<(String, String), OpError> {
     }
 }
 
+/// `Some(name)` for `statefulset/name` (the operations that take both
+/// send it to [`super::statefulset`]), `None` for any other kind.
+pub(super) fn statefulset_name(target: &str) -> Result<Option<String>, OpError> {
+    let (kind, name) = split_target(target)?;
+    Ok(matches!(kind.as_str(), "statefulset" | "statefulsets" | "sts").then_some(name))
+}
+
 pub(super) fn deployment_name(target: &str) -> Result<String, OpError> {
     let (kind, name) = split_target(target)?;
     if kind == "deployment" || kind == "deploy" || kind == "deployments" {
         Ok(name)
     } else {
         Err(OpError::BadInput(format!(
-            "target {target:?}: only deployments are supported here"
+            "target {target:?}: give deployment/NAME or statefulset/NAME"
         )))
     }
 }

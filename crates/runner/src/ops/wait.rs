@@ -12,7 +12,7 @@ use report::CheckKind;
 use serde_json::{Value, json};
 
 use super::assert::conditions;
-use super::target::{deployment_name, split_target};
+use super::target::{deployment_name, split_target, statefulset_name};
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::watch::{self, Seen};
 use scenario::model::Wait;
@@ -60,6 +60,9 @@ fn rollout_seen(name: &str, d: &Deployment, since: Timestamp) -> Value {
 
 pub async fn wait(ctx: &mut Ctx, w: &Wait, timeout: Duration) -> OpResult {
     if let Some(target) = &w.rollout {
+        if let Some(sts) = statefulset_name(target)? {
+            return super::statefulset::wait_rollout(ctx, &sts, timeout).await;
+        }
         let name = deployment_name(target)?;
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let check = Check::new(CheckKind::Rollout, format!("deployment/{name} rolled out"));
