@@ -89,6 +89,58 @@ pub async fn connect_as(
     Client::try_from(config).map_err(K8sError::Connect)
 }
 
+/// Writes to `dest` (owner-only) a copy of `kubeconfig` reduced to its
+/// current context, whose user acts as `user` in `groups` (the kubeconfig
+/// fields `as` and `as-groups`). Every client of that file (ours, kubectl,
+/// Helm) then has each request authorized as that user would be.
+pub fn write_impersonating_kubeconfig(
+    kubeconfig: &Path,
+    dest: &Path,
+    user: &str,
+    groups: &[String],
+) -> Result<(), K8sError> {
+    let path = kubeconfig.display().to_string();
+    let bad = |message: String| K8sError::Kubeconfig {
+        path: path.clone(),
+        message,
+    };
+    let mut kc = Kubeconfig::read_from(kubeconfig).map_err(|e| bad(e.to_string()))?;
+    let current = kc
+        .current_context
+        .clone()
+        .ok_or_else(|| bad("it names no current-context".into()))?;
+    let context = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == current)
+        .and_then(|c| c.context.clone())
+        .ok_or_else(|| bad(format!("it has no context {current:?}")))?;
+    let user_name = context.user.clone().unwrap_or_default();
+    kc.contexts.retain(|c| c.name == current);
+    kc.clusters.retain(|c| c.name == context.cluster);
+    kc.auth_infos.retain(|a| a.name == user_name);
+    let auth = kc
+        .auth_infos
+        .first_mut()
+        .and_then(|a| a.auth_info.as_mut())
+        .ok_or_else(|| bad(format!("it has no user {user_name:?}")))?;
+    auth.impersonate = Some(user.to_string());
+    auth.impersonate_groups = Some(groups.to_vec());
+    let text = yaml_serde::to_string(&kc).map_err(|e| bad(e.to_string()))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(dest)?.write_all(text.as_bytes())
+    };
+    write().map_err(|e| K8sError::Kubeconfig {
+        path: dest.display().to_string(),
+        message: format!("cannot write it: {e}"),
+    })
+}
+
 async fn config(kubeconfig: &Path) -> Result<kube::Config, K8sError> {
     install_crypto_provider();
     let path = kubeconfig.display().to_string();
@@ -345,5 +397,45 @@ mod tests {
             "spec changed since last observed"
         );
         assert!(!rollout_complete(None));
+    }
+
+    #[test]
+    fn an_impersonating_kubeconfig_keeps_only_the_current_context() {
+        let dir = std::env::temp_dir().join(format!("ib-k8s-as-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let src = dir.join("config");
+        std::fs::write(
+            &src,
+            "apiVersion: v1\nkind: Config\ncurrent-context: kind-a\n\
+             clusters:\n- name: kind-a\n  cluster: { server: https://127.0.0.1:1 }\n\
+             - name: kind-b\n  cluster: { server: https://127.0.0.1:2 }\n\
+             contexts:\n- name: kind-a\n  context: { cluster: kind-a, user: kind-a }\n\
+             - name: kind-b\n  context: { cluster: kind-b, user: kind-b }\n\
+             users:\n- name: kind-a\n  user: { token: secret-a }\n- name: kind-b\n  user: { token: secret-b }\n",
+        )
+        .expect("kubeconfig");
+        let dest = dir.join("as");
+        let groups = vec!["system:serviceaccounts".to_string()];
+        write_impersonating_kubeconfig(&src, &dest, "system:serviceaccount:ns:deployer", &groups)
+            .expect("written");
+        let kc = Kubeconfig::read_from(&dest).expect("readable");
+        assert_eq!(kc.current_context.as_deref(), Some("kind-a"));
+        assert_eq!(kc.clusters.len(), 1);
+        assert_eq!(kc.contexts.len(), 1);
+        let user = kc.auth_infos[0].auth_info.clone().expect("user");
+        assert_eq!(
+            user.impersonate.as_deref(),
+            Some("system:serviceaccount:ns:deployer")
+        );
+        assert_eq!(user.impersonate_groups, Some(groups));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only");
+        }
+        let missing = dir.join("missing");
+        assert!(write_impersonating_kubeconfig(&missing, &dest, "u", &[]).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

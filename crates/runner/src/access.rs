@@ -224,12 +224,7 @@ pub async fn access(ctx: &Ctx, x: &ExpectAccess, timeout: Duration) -> OpResult 
         (None, None) => return Err(OpError::bad("access needs serviceAccount or workload")),
     };
     let ns = &ctx.namespace;
-    let user = format!("system:serviceaccount:{ns}:{account}");
-    let groups = [
-        "system:serviceaccounts".to_string(),
-        format!("system:serviceaccounts:{ns}"),
-        "system:authenticated".to_string(),
-    ];
+    let (user, groups) = crate::run_as::service_account_user(ns, &account);
     let client = k8s::connect_as(&ctx.kubeconfig, &user, &groups).await?;
     let mut parts = Vec::new();
     if !x.denied.is_empty() {

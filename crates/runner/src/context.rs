@@ -39,12 +39,17 @@ pub struct Kill {
 }
 
 pub struct Ctx {
+    /// The operations' client: the kubeconfig's user, or the scenario's
+    /// `runAs` ServiceAccount.
     pub client: Client,
+    /// The kubeconfig's user, always: evidence, events and clean-up.
+    pub admin: Client,
     pub namespace: String,
     pub bindings: Bindings,
     /// Folder of the scenario file: relative paths resolve here first.
     pub scenario_dir: PathBuf,
     pub repo_root: PathBuf,
+    /// The operations' kubeconfig (under `runAs`, one that impersonates).
     pub kubeconfig: PathBuf,
     /// kubectl, for `script` (on PATH) and `apply: { kustomize }`.
     pub kubectl: Option<PathBuf>,

@@ -15,7 +15,7 @@ use crate::options::RunOptions;
 use crate::step::{run_step, skipped_step};
 use crate::timeouts::DEFAULT_CLEANUP_TIMEOUT;
 use crate::verdict::{Failure, verdict};
-use crate::{diagnose, evidence, inject, loads, recorder};
+use crate::{diagnose, evidence, inject, loads, recorder, run_as};
 use report::{Diagnosis, ExpectedFailure, Outcome, ScenarioReport};
 use scenario::model::{Action, ExpectFailure, Operation, Scenario};
 use scenario::plan::{Instance, slug};
@@ -54,6 +54,7 @@ pub(crate) async fn run_instance(
     );
     let mut ctx = Ctx {
         client: client.clone(),
+        admin: client.clone(),
         namespace: namespace.clone(),
         bindings,
         scenario_dir: inst.file.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -78,6 +79,46 @@ pub(crate) async fn run_instance(
     let mut artifacts = Vec::new();
     let timeouts = &inst.scenario.spec.timeouts;
     let mut blocked = false;
+    // Held to the end: dropping it removes its kubeconfig.
+    let mut _identity = None;
+    if let Some(run_as) = &inst.scenario.spec.run_as {
+        match run_as::prepare(client, &opts.kubeconfig, &namespace, run_as).await {
+            Ok(id) => {
+                let msg = format!(
+                    "operations run as {} (ClusterRole {} bound in the namespace)",
+                    id.user, run_as.cluster_role
+                );
+                console.info(&msg);
+                ctx.recorder.note(
+                    report::TimelineSource::Step,
+                    "runAs",
+                    Some(format!("ServiceAccount/{}", run_as.service_account)),
+                    msg,
+                    false,
+                );
+                ctx.client = id.client.clone();
+                ctx.kubeconfig = id.kubeconfig().to_path_buf();
+                _identity = Some(id);
+            }
+            Err(e) => {
+                console.op_failed("runAs", &e.to_string());
+                failure = Some(Failure {
+                    step: inst
+                        .scenario
+                        .spec
+                        .steps
+                        .first()
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    error: format!("runAs: {e}"),
+                    kind: e.kind(),
+                    check: None,
+                    observed: None,
+                });
+                blocked = true;
+            }
+        }
+    }
     for step in &inst.scenario.spec.steps {
         let missing = profile::missing(&step.requires, &opts.capabilities);
         if !missing.is_empty() {
@@ -146,7 +187,7 @@ pub(crate) async fn run_instance(
     }
     // A scenario that detected what it looked for explains it too.
     if failure.is_none() && has_detection(inst.scenario) && !ctx.cancel.is_cancelled() {
-        let mut ev = evidence::collect(&ctx.client, &namespace).await;
+        let mut ev = evidence::collect(&ctx.admin, &namespace).await;
         ev.attach_history(&ctx.recorder.replica_set_history());
         if let Ok(mut files) = ev.write(&opts.report_dir, &artifacts_root.join("end"), &ctx.loads) {
             artifacts.append(&mut files);

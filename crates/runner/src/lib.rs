@@ -72,6 +72,7 @@ pub mod own_template;
 pub mod post_render;
 pub mod recorder;
 pub mod replaced;
+pub mod run_as;
 mod step;
 mod suite;
 pub mod termination_message;

@@ -109,7 +109,7 @@ pub(crate) async fn run_step(
         );
         if !ctx.cancel.is_cancelled() {
             let t0 = Timestamp::now();
-            let mut ev = evidence::collect(&ctx.client, &ctx.namespace).await;
+            let mut ev = evidence::collect(&ctx.admin, &ctx.namespace).await;
             ev.attach_history(&ctx.recorder.replica_set_history());
             let written = ev.write(
                 report_dir,
@@ -159,7 +159,7 @@ pub(crate) async fn run_step(
     }
     // A recording of what a passed step left, when asked for.
     if failure.is_none() && ctx.record_evidence && !ctx.cancel.is_cancelled() {
-        let mut ev = evidence::collect(&ctx.client, &ctx.namespace).await;
+        let mut ev = evidence::collect(&ctx.admin, &ctx.namespace).await;
         ev.attach_history(&ctx.recorder.replica_set_history());
         match ev.write_recording(
             report_dir,

@@ -113,7 +113,31 @@ pub struct ScenarioSpec {
     /// run together, unless it needs the nodes).
     #[serde(default)]
     pub exclusive: Exclusive,
+    /// Run the operations as a ServiceAccount of the scenario's namespace
+    /// (impersonated) instead of as the kubeconfig's user: what a team's
+    /// deployer with namespace rights only can and cannot do.
+    #[serde(default)]
+    pub run_as: Option<RunAs>,
     pub steps: Vec<Step>,
+}
+
+/// The identity a scenario's operations run as: a ServiceAccount the
+/// harness creates in the scenario's namespace, bound there (a RoleBinding,
+/// so namespace-scoped) to a ClusterRole. Evidence, events and clean-up
+/// still use the kubeconfig's user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunAs {
+    /// The ServiceAccount's name, e.g. `deployer`.
+    pub service_account: String,
+    /// The ClusterRole it is bound to in the namespace: `admin` (the
+    /// default), `edit`, `view` or one of the cluster's own.
+    #[serde(default = "default_run_as_role")]
+    pub cluster_role: String,
+}
+
+fn default_run_as_role() -> String {
+    "admin".into()
 }
 
 impl ScenarioSpec {
