@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod openai;
 pub mod procfs;
 pub mod scheduler;
+pub mod score;
 pub mod server;
 pub mod train;
 pub mod vllm_cli;

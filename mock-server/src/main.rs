@@ -9,7 +9,8 @@ use mock_server::{Admin, App, Config, Identity};
 
 /// A drop-in for vLLM's HTTP API and metrics, with knobs for latency,
 /// queueing, CPU, memory and failures. Every flag has a MOCK_* variable.
-/// `mock-server train --help`: a training process for Jobs instead.
+/// `mock-server train --help`: a training process for Jobs instead;
+/// `mock-server score --help`: one shard of a batch scoring Job.
 #[derive(Debug, Parser)]
 #[command(name = "mock-server", version, about, long_about = None)]
 struct Cli {
@@ -49,6 +50,19 @@ async fn main() -> anyhow::Result<()> {
     let rest: Vec<std::ffi::OsString> = argv.collect();
     match rest.first().and_then(|a| a.to_str()) {
         Some("train") => return train(&rest).await,
+        Some("score") => {
+            let args = mock_server::score::ScoreArgs::parse_from(&rest);
+            let summary = mock_server::score::run(&args)
+                .await
+                .with_context(|| format!("scoring into {}", args.out.display()))?;
+            std::process::exit(mock_server::score::exit_code(&summary));
+        }
+        Some("score-check") => {
+            let args = mock_server::score::CheckArgs::parse_from(&rest);
+            mock_server::score::check(&args)
+                .with_context(|| format!("reading the output in {}", args.out.display()))?;
+            return Ok(());
+        }
         Some("train-ready") => {
             let args = mock_server::train::ReadyArgs::parse_from(&rest);
             match mock_server::train::ready(&args) {
