@@ -72,6 +72,11 @@ impl<'a> Instance<'a> {
         &self.scenario.spec.exclusive
     }
 
+    /// The scenario's `expectedDuration` (zero when it gives none).
+    pub fn expected_duration(&self) -> std::time::Duration {
+        self.scenario.spec.expected_duration.unwrap_or_default()
+    }
+
     /// Why this instance cannot run with `offered`: the scenario requires
     /// more, or the step a negative twin must fail in would be skipped.
     pub fn unmet_requirements(&self, offered: &BTreeSet<Capability>) -> Option<String> {

@@ -9,7 +9,9 @@
 //! scenario that needs the nodes). An instance waits only for the
 //! instances it conflicts with, not for a whole group: a short `[gpus]`
 //! scenario and then another run in the time a long `[cpu]` one takes.
-//! The order is the plan's wherever a choice is left.
+//! Shared instances with an `expectedDuration` start longest first (a long
+//! one started last would hold every exclusive one up); the order is
+//! otherwise the plan's wherever a choice is left.
 
 use std::path::Path;
 
@@ -28,9 +30,12 @@ pub struct Schedule<'p> {
 impl<'p> Schedule<'p> {
     /// At most `slots` instances at a time (at least one).
     pub fn new(insts: &[Instance<'p>], slots: usize) -> Schedule<'p> {
+        let mut pending: Vec<usize> = (0..insts.len()).collect();
+        // Stable: equal durations (most give none) keep the plan's order.
+        pending.sort_by_key(|&i| std::cmp::Reverse(insts[i].expected_duration()));
         Schedule {
             needs: insts.iter().map(|i| (i.file, i.exclusive())).collect(),
-            pending: (0..insts.len()).collect(),
+            pending,
             running: Vec::new(),
             slots: slots.max(1),
         }
@@ -181,6 +186,23 @@ mod tests {
         s.finished(1);
         // g2 does not wait for the CPU scenario.
         assert_eq!(s.start(), [2]);
+    }
+
+    #[test]
+    fn long_shared_scenarios_start_first() {
+        let list = plan(&[
+            ("a", "false", ""),
+            ("b", "false", "  expectedDuration: 30s\n"),
+            ("c", "false", "  expectedDuration: 2m\n"),
+            ("d", "false", ""),
+        ]);
+        let insts = instances(&list, &Bindings::new(), &Bindings::new()).expect("instances");
+        let mut s = Schedule::new(&insts, 2);
+        assert_eq!(s.start(), [2, 1], "the longest first");
+        s.finished(1);
+        assert_eq!(s.start(), [0], "then the plan's order");
+        s.finished(0);
+        assert_eq!(s.start(), [3]);
     }
 
     #[test]

@@ -118,6 +118,12 @@ pub struct ScenarioSpec {
     /// deployer with namespace rights only can and cannot do.
     #[serde(default)]
     pub run_as: Option<RunAs>,
+    /// About how long one run takes, when it is long (`2m`): among the
+    /// instances that share the cluster, the longest start first, so that
+    /// a long one does not start last and hold up the exclusive ones.
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub expected_duration: Option<std::time::Duration>,
     pub steps: Vec<Step>,
 }
 
