@@ -28,6 +28,7 @@ pub mod procfs;
 pub mod scheduler;
 pub mod score;
 pub mod server;
+pub mod summary;
 pub mod train;
 pub mod vllm_cli;
 

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -152,15 +152,6 @@ fn score(id: u64) -> f64 {
     (x % 10_000) as f64 / 10_000.0
 }
 
-fn write_summary<T: Serialize>(path: &Path, summary: &T) -> std::io::Result<()> {
-    let text = serde_json::to_string(summary).map_err(std::io::Error::other)?;
-    println!("{text}");
-    if let Err(e) = std::fs::write(path, &text) {
-        eprintln!("cannot write the summary to {}: {e}", path.display());
-    }
-    Ok(())
-}
-
 /// Scores one shard; writes and returns its summary. Errors are the
 /// output folder's.
 pub async fn run(args: &ScoreArgs) -> std::io::Result<ShardSummary> {
@@ -186,7 +177,7 @@ pub async fn run(args: &ScoreArgs) -> std::io::Result<ShardSummary> {
             args.shard
         );
         summary.outcome = "skipped".into();
-        write_summary(&args.summary, &summary)?;
+        crate::summary::write(&args.summary, &summary)?;
         return Ok(summary);
     }
     let marker = args
@@ -210,7 +201,7 @@ pub async fn run(args: &ScoreArgs) -> std::io::Result<ShardSummary> {
                 "shard {} failed after {i} records (--fail-shard, first try)",
                 args.shard
             ));
-            write_summary(&args.summary, &summary)?;
+            crate::summary::write(&args.summary, &summary)?;
             return Ok(summary);
         }
         let id = first + u64::from(i);
@@ -230,7 +221,7 @@ pub async fn run(args: &ScoreArgs) -> std::io::Result<ShardSummary> {
     if args.output == Output::PerShard {
         std::fs::rename(&tmp, &target)?;
     }
-    write_summary(&args.summary, &summary)?;
+    crate::summary::write(&args.summary, &summary)?;
     Ok(summary)
 }
 
@@ -272,12 +263,14 @@ pub fn check(args: &CheckArgs) -> std::io::Result<CheckSummary> {
             .take(10)
             .collect(),
     };
-    write_summary(&args.summary, &summary)?;
+    crate::summary::write(&args.summary, &summary)?;
     Ok(summary)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use clap::Parser;
 
     use super::*;

@@ -241,14 +241,7 @@ pub async fn train(
             held.iter().map(Vec::len).sum::<usize>()
         );
     }
-    let text = serde_json::to_string(&summary).map_err(std::io::Error::other)?;
-    println!("{text}");
-    if let Err(e) = std::fs::write(&args.summary, &text) {
-        eprintln!(
-            "cannot write the summary to {}: {e}",
-            args.summary.display()
-        );
-    }
+    crate::summary::write(&args.summary, &summary)?;
     Ok(summary)
 }
 

@@ -313,6 +313,14 @@ fn wait_error(e: kube::runtime::wait::Error) -> kube::Error {
     }
 }
 
+/// Whether the pod's `Ready` condition is `True`.
+pub fn pod_ready(p: &k8s_openapi::api::core::v1::Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// Whether a Deployment's latest spec is fully rolled out and available.
 pub fn rollout_complete(d: Option<&Deployment>) -> bool {
     let Some(d) = d else { return false };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
+    SelfSubjectRulesReview, SelfSubjectRulesReviewSpec, SubjectAccessReviewStatus,
 };
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -64,17 +64,18 @@ async fn account_of(ctx: &Ctx, workload: &str) -> Result<String, OpError> {
         .unwrap_or_else(|| "default".into()))
 }
 
-async fn review(client: &Client, namespace: &str, text: &str) -> Result<Answer, OpError> {
-    let r = AccessRequest::parse(text).map_err(OpError::BadInput)?;
+/// The API server's answer, for the client's user, to whether it may do
+/// `request` in `namespace` (a SelfSubjectAccessReview).
+pub(crate) async fn ask(
+    client: &Client,
+    namespace: &str,
+    request: ResourceAttributes,
+) -> Result<SubjectAccessReviewStatus, kube::Error> {
     let ssar = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
                 namespace: Some(namespace.to_string()),
-                verb: Some(r.verb),
-                group: Some(r.group),
-                resource: Some(r.resource),
-                subresource: r.subresource,
-                ..ResourceAttributes::default()
+                ..request
             }),
             ..SelfSubjectAccessReviewSpec::default()
         },
@@ -82,12 +83,30 @@ async fn review(client: &Client, namespace: &str, text: &str) -> Result<Answer, 
     };
     let out = Api::<SelfSubjectAccessReview>::all(client.clone())
         .create(&PostParams::default(), &ssar)
+        .await?;
+    Ok(out.status.unwrap_or_default())
+}
+
+/// Whether an answer grants the request (allowed, and not denied outright).
+pub(crate) fn grants(status: &SubjectAccessReviewStatus) -> bool {
+    status.allowed && !status.denied.unwrap_or(false)
+}
+
+async fn review(client: &Client, namespace: &str, text: &str) -> Result<Answer, OpError> {
+    let r = AccessRequest::parse(text).map_err(OpError::BadInput)?;
+    let request = ResourceAttributes {
+        verb: Some(r.verb),
+        group: Some(r.group),
+        resource: Some(r.resource),
+        subresource: r.subresource,
+        ..ResourceAttributes::default()
+    };
+    let status = ask(client, namespace, request)
         .await
         .map_err(OpError::api(format!("asking whether it can {text}")))?;
-    let status = out.status.unwrap_or_default();
     Ok(Answer {
         request: text.to_string(),
-        allowed: status.allowed && !status.denied.unwrap_or(false),
+        allowed: grants(&status),
         reason: status
             .reason
             .or(status.evaluation_error)

@@ -41,7 +41,9 @@ struct Targeted {
     all: std::collections::BTreeSet<String>,
 }
 
-fn selector_of(labels: &std::collections::BTreeMap<String, String>) -> String {
+/// A label selector (`k=v,...`) for `labels`, without the Deployment
+/// controller's `pod-template-hash`.
+pub(crate) fn selector_of(labels: &std::collections::BTreeMap<String, String>) -> String {
     labels
         .iter()
         .filter(|(k, _)| k.as_str() != "pod-template-hash")

@@ -16,11 +16,7 @@ use crate::watch::{self, Seen};
 use scenario::model::ExpectPodReplaced;
 
 fn ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.metadata.deletion_timestamp.is_none() && k8s::pod_ready(p)
 }
 
 /// Judges the pods of the killed pods' owner now.

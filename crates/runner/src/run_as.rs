@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::ResourceAttributes;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, RoleBinding};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -93,20 +91,9 @@ fn probe_request(rules: &[PolicyRule]) -> Option<ResourceAttributes> {
 }
 
 async fn allowed(client: &Client, namespace: &str, probe: &ResourceAttributes) -> bool {
-    let ssar = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                namespace: Some(namespace.to_string()),
-                ..probe.clone()
-            }),
-            ..SelfSubjectAccessReviewSpec::default()
-        },
-        ..SelfSubjectAccessReview::default()
-    };
-    Api::<SelfSubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &ssar)
+    crate::access::ask(client, namespace, probe.clone())
         .await
-        .is_ok_and(|r| r.status.is_some_and(|s| s.allowed))
+        .is_ok_and(|s| crate::access::grants(&s))
 }
 
 /// Creates the account and its binding with `admin` (the kubeconfig's

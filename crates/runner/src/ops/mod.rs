@@ -28,13 +28,14 @@ pub use crate::context::OpResult;
 fn on_rollout_timeline(
     ctx: &mut crate::context::Ctx,
     op: &str,
+    kind: &str,
     name: &str,
     msg: String,
 ) -> OpResult {
     ctx.recorder.note(
         report::TimelineSource::Rollout,
         op,
-        Some(format!("Deployment/{name}")),
+        Some(format!("{kind}/{name}")),
         msg.clone(),
         false,
     );

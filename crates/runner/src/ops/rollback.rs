@@ -37,7 +37,7 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
             ctx.release_plans.push(plan);
         }
         let msg = format!("deployment/{name}: helm {said}");
-        return super::on_rollout_timeline(ctx, "rollback", &name, msg);
+        return super::on_rollout_timeline(ctx, "rollback", "Deployment", &name, msg);
     }
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut d = api
@@ -98,5 +98,5 @@ pub async fn rollback(ctx: &mut Ctx, r: &Rollback) -> OpResult {
         "deployment/{name}: rolled back from revision {current} to revision {rev} ({})",
         rs.name_any()
     );
-    super::on_rollout_timeline(ctx, "rollback", &name, msg)
+    super::on_rollout_timeline(ctx, "rollback", "Deployment", &name, msg)
 }

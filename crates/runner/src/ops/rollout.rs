@@ -38,7 +38,7 @@ pub async fn rollout(ctx: &mut Ctx, r: &Rollout) -> OpResult {
         .await
         .map_err(OpError::api(format!("patching deployment/{name}")))?;
     let msg = format!("deployment/{name}: {}", changes.join(", "));
-    super::on_rollout_timeline(ctx, "rollout", &name, msg)
+    super::on_rollout_timeline(ctx, "rollout", "Deployment", &name, msg)
 }
 
 /// The strategic merge patch of a pod template (with a change cause) that
@@ -115,5 +115,5 @@ async fn release_upgrade(
         "deployment/{name}: {} through helm {said}",
         changes.join(", ")
     );
-    super::on_rollout_timeline(ctx, "rollout", name, msg)
+    super::on_rollout_timeline(ctx, "rollout", "Deployment", name, msg)
 }

@@ -6,8 +6,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use super::target::{deployment_name, statefulset_name};
-use crate::context::{Ctx, OpError, OpOutcome, OpResult};
-use report::TimelineSource;
+use crate::context::{Ctx, OpError, OpResult};
 use scenario::model::Scale;
 
 pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
@@ -24,12 +23,5 @@ pub async fn scale(ctx: &mut Ctx, s: &Scale) -> OpResult {
     .await
     .map_err(OpError::api(format!("scaling deployment/{name}")))?;
     let msg = format!("deployment/{name} scaled to {}", s.replicas);
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        "scale",
-        Some(format!("Deployment/{name}")),
-        msg.clone(),
-        false,
-    );
-    Ok(OpOutcome::done(msg))
+    super::on_rollout_timeline(ctx, "scale", "Deployment", &name, msg)
 }

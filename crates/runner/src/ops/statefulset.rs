@@ -15,23 +15,12 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use report::{CheckKind, TimelineSource};
+use report::CheckKind;
 use serde_json::{Value, json};
 
-use crate::context::{Check, Ctx, Observed, OpError, OpOutcome, OpResult};
+use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::watch::{self, Seen};
 use scenario::model::{Rollback, Rollout, Scale};
-
-fn note(ctx: &mut Ctx, op: &str, name: &str, msg: String) -> OpResult {
-    ctx.recorder.note(
-        TimelineSource::Rollout,
-        op,
-        Some(format!("StatefulSet/{name}")),
-        msg.clone(),
-        false,
-    );
-    Ok(OpOutcome::done(msg))
-}
 
 fn api(ctx: &Ctx) -> Api<StatefulSet> {
     Api::namespaced(ctx.client.clone(), &ctx.namespace)
@@ -59,7 +48,7 @@ pub async fn rollout(ctx: &mut Ctx, name: &str, r: &Rollout) -> OpResult {
         .await
         .map_err(OpError::api(format!("patching statefulset/{name}")))?;
     let msg = format!("statefulset/{name}: {}", changes.join(", "));
-    note(ctx, "rollout", name, msg)
+    super::on_rollout_timeline(ctx, "rollout", "StatefulSet", name, msg)
 }
 
 pub async fn scale(ctx: &mut Ctx, name: &str, s: &Scale) -> OpResult {
@@ -71,12 +60,8 @@ pub async fn scale(ctx: &mut Ctx, name: &str, s: &Scale) -> OpResult {
         )
         .await
         .map_err(OpError::api(format!("scaling statefulset/{name}")))?;
-    note(
-        ctx,
-        "scale",
-        name,
-        format!("statefulset/{name} scaled to {}", s.replicas),
-    )
+    let msg = format!("statefulset/{name} scaled to {}", s.replicas);
+    super::on_rollout_timeline(ctx, "scale", "StatefulSet", name, msg)
 }
 
 /// The StatefulSet's ControllerRevisions, oldest first.
@@ -141,7 +126,7 @@ pub async fn rollback(ctx: &mut Ctx, name: &str, r: &Rollback) -> OpResult {
         target.revision,
         target.name_any()
     );
-    note(ctx, "rollback", name, msg)
+    super::on_rollout_timeline(ctx, "rollback", "StatefulSet", name, msg)
 }
 
 /// Where the rollout stands, as data.
@@ -203,14 +188,11 @@ pub async fn wait_rollout(ctx: &mut Ctx, name: &str, timeout: Duration) -> OpRes
                 .unwrap_or_default()
                 .to_string();
             let s = get(ctx, name).await?;
-            let selector = s
-                .spec
-                .and_then(|s| s.selector.match_labels)
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let selector = crate::inject::selector_of(
+                &s.spec
+                    .and_then(|s| s.selector.match_labels)
+                    .unwrap_or_default(),
+            );
             let mut pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
                 .list(&ListParams::default().labels(&selector))
                 .await
@@ -231,13 +213,7 @@ pub async fn wait_rollout(ctx: &mut Ctx, name: &str, timeout: Duration) -> OpRes
             let each: Vec<String> = pods
                 .iter()
                 .map(|p| {
-                    let ready = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| {
-                            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        });
+                    let ready = k8s::pod_ready(p);
                     format!(
                         "{} {} ({})",
                         p.name_any(),
