@@ -307,6 +307,12 @@ fn run_and_report(
             capabilities,
             record_evidence: record_evidence_asked(),
             own_templates,
+            // kind's nodes are containers: their kernel can be asked.
+            node_exec: matches!(described.provider, Some(Provider::Kind)).then(|| {
+                runner::node_kernel::NodeExec::docker(
+                    environment::docker::Docker::detect().cli(),
+                )
+            }),
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;

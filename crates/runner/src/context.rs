@@ -71,6 +71,8 @@ pub struct Ctx {
     /// The post-render plan of each revision of the team's Helm release in
     /// this namespace (revision `n` at `n - 1`), for rollouts and rollbacks.
     pub release_plans: Vec<crate::post_render::PostRender>,
+    /// How to read a node's kernel (kind: `docker exec`), where the cluster allows.
+    pub node_exec: Option<crate::node_kernel::NodeExec>,
 }
 
 impl Ctx {

@@ -252,8 +252,22 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
         ),
     );
     let mut history = Terminations::default();
+    let node_exec = ctx.node_exec.clone();
     let w = watch::until(api, cfg, "pods", timeout, |pods: &[Pod]| {
         history.record(pods);
+        // An exit code 137 the kubelet did not call OOMKilled: the node's
+        // kernel log says whether it was one (a short read, once per
+        // termination).
+        if let Some(exec) = &node_exec {
+            for (pod, node, uid) in history.kernel_questions(pods) {
+                let read = || crate::node_kernel::oom_killed_containers(exec, &node, &uid);
+                let count = match tokio::runtime::Handle::current().runtime_flavor() {
+                    tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(read),
+                    _ => read(),
+                };
+                history.kernel_answer(&pod, count);
+            }
+        }
         let mut states = Vec::new();
         let mut found = None;
         let mut count = 0;
@@ -273,13 +287,19 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
             return Seen::Absent("no pod with a container status".into());
         }
         let seen = history.to_json();
-        let oom = seen.iter().any(|t| t["reason"] == "OOMKilled");
-        let value = json!({
+        let oom = seen
+            .iter()
+            .any(|t| t["reason"] == "OOMKilled" || t["kernelOomKill"] == true);
+        let mut value = json!({
             "containers": count,
             "terminations": seen,
             "oomKilled": oom,
             "restarts": restarts,
         });
+        let kernel = history.kernel_json();
+        if kernel.as_object().is_some_and(|k| !k.is_empty()) {
+            value["kernelOomKills"] = kernel;
+        }
         match found {
             Some(line) => Seen::Held(Observed::new(line, value)),
             None => Seen::NotYet(Observed::new(states.join("; "), value)),

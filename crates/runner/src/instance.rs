@@ -72,6 +72,7 @@ pub(crate) async fn run_instance(
         record_evidence: opts.record_evidence,
         own_template,
         release_plans: Vec::new(),
+        node_exec: opts.node_exec.clone(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;

@@ -65,6 +65,7 @@ mod instance;
 pub mod load_checks;
 pub mod loads;
 pub mod matching;
+pub mod node_kernel;
 pub mod ops;
 pub mod options;
 pub mod outcome;

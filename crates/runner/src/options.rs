@@ -54,6 +54,10 @@ pub struct RunOptions {
     /// files), with the variant's bindings under `profile_bindings`.
     /// Empty: the profile's `servingTemplate`.
     pub own_templates: Vec<std::sync::Arc<crate::own_template::OwnTemplate>>,
+    /// How to read a node's kernel (`docker exec` on kind), so an exit code
+    /// 137 the runtime did not label is judged on the kernel's OOM count.
+    /// None: the API's word only.
+    pub node_exec: Option<crate::node_kernel::NodeExec>,
 }
 
 /// The default for `parallel`: scenarios mostly wait (for rollouts, model

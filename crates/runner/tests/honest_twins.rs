@@ -68,6 +68,7 @@ async fn run(file: &Path, kubeconfig: &Path, cluster: &str) -> RunReport {
         capabilities: profile::offered(&Default::default(), &mock),
         record_evidence: false,
         own_templates: Vec::new(),
+        node_exec: Some(runner::node_kernel::NodeExec::docker("docker")),
         only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();

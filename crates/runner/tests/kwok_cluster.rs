@@ -312,6 +312,7 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         capabilities: profile::offered(&Default::default(), &mock),
         record_evidence: false,
         own_templates: Vec::new(),
+        node_exec: None,
         only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();

@@ -22,6 +22,14 @@ pub(super) fn ensure_rootfs(name: &str, packages: &[&str]) -> Result<PathBuf, No
     if marker.exists() && dir.is_dir() {
         return Ok(dir);
     }
+    // One debootstrap per root filesystem across processes (two bring-ups
+    // on a cold machine): the second waits, then finds it made.
+    let lock_path = dir.with_extension("lock");
+    let _lock = crate::lock::exclusive(&lock_path, &format!("the {name} root filesystem"))
+        .map_err(io_err(format!("locking {}", lock_path.display())))?;
+    if marker.exists() && dir.is_dir() {
+        return Ok(dir);
+    }
     if which("debootstrap").is_none() && !Path::new("/usr/sbin/debootstrap").exists() {
         eprintln!("inferbench: installing debootstrap with apt-get");
         apt_install(&["debootstrap"]).map_err(NodeImageError::NoDebootstrap)?;
