@@ -24,6 +24,7 @@ pub mod exposition;
 pub mod inference;
 pub mod metrics;
 pub mod openai;
+pub mod probe;
 pub mod procfs;
 pub mod scheduler;
 pub mod score;

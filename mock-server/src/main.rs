@@ -10,7 +10,8 @@ use mock_server::{Admin, App, Config, Identity};
 /// A drop-in for vLLM's HTTP API and metrics, with knobs for latency,
 /// queueing, CPU, memory and failures. Every flag has a MOCK_* variable.
 /// `mock-server train --help`: a training process for Jobs instead;
-/// `mock-server score --help`: one shard of a batch scoring Job.
+/// `mock-server score --help`: one shard of a batch scoring Job;
+/// `mock-server probe --help`: a client that reports what answered.
 #[derive(Debug, Parser)]
 #[command(name = "mock-server", version, about, long_about = None)]
 struct Cli {
@@ -61,6 +62,13 @@ async fn main() -> anyhow::Result<()> {
             let args = mock_server::score::CheckArgs::parse_from(&rest);
             mock_server::score::check(&args)
                 .with_context(|| format!("reading the output in {}", args.out.display()))?;
+            return Ok(());
+        }
+        Some("probe") => {
+            let args = mock_server::probe::ProbeArgs::parse_from(&rest);
+            mock_server::probe::run(&args)
+                .await
+                .map_err(|e| anyhow::anyhow!("probing {}: {e}", args.url))?;
             return Ok(());
         }
         Some("train-ready") => {

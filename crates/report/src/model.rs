@@ -438,6 +438,9 @@ pub enum Decider {
     /// The Eviction API refusing a disruption its PodDisruptionBudget
     /// does not allow.
     DisruptionBudget,
+    /// The cluster's NetworkPolicy enforcer, admitting or rejecting a
+    /// client's connections by the namespace's NetworkPolicies.
+    NetworkPolicy,
     /// The inference service itself answered with errors.
     Service,
     /// The scenario's own assertion, with no Kubernetes evidence beyond it.
@@ -458,6 +461,7 @@ impl Decider {
             Decider::Rbac => "RBAC authorizer",
             Decider::Admission => "admission (ResourceQuota, LimitRange)",
             Decider::DisruptionBudget => "disruption budget (Eviction API)",
+            Decider::NetworkPolicy => "NetworkPolicy enforcer",
             Decider::Service => "inference service",
             Decider::Assertion => "scenario assertion",
         }

@@ -73,7 +73,12 @@ fn rules_behind(decider: report::Decider) -> &'static [&'static str] {
         D::ServiceSelector => &["service-selects-serving-pods"],
         D::Service => &["rolling-update-keeps-capacity", "prestop-drain"],
         D::Admission | D::Kubelet => &["container-requests"],
-        D::KernelOomKiller | D::Autoscaler | D::JobController | D::Rbac | D::Assertion => &[],
+        D::KernelOomKiller
+        | D::Autoscaler
+        | D::JobController
+        | D::Rbac
+        | D::NetworkPolicy
+        | D::Assertion => &[],
     }
 }
 

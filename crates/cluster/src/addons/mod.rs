@@ -6,6 +6,7 @@
 //! | add-on | applies when |
 //! |---|---|
 //! | [`MetricsServer`] | the provider runs kubelets (kind) |
+//! | [`NetworkPolicies`] | kind, on our node image (built from the Go module proxy) |
 //! | [`MockServerImage`] | kind, unless `skip_mock_server` |
 //! | [`NvidiaGpus`] | `--gpus real` (the host's GPUs were dealt to the nodes) |
 //! | [`FakeRuntimeClass`] | kind, fake GPUs, a GPU pool, unless `skip_gpu_fakes` |
@@ -18,6 +19,7 @@
 mod gpu_fakes;
 mod metrics_server;
 mod mock_server;
+mod network_policies;
 mod nvidia_gpus;
 mod runtime_class;
 
@@ -26,6 +28,7 @@ pub use gpu_fakes::{
 };
 pub use metrics_server::{MetricsServer, ensure_metrics_api, metrics_server_manifest};
 pub use mock_server::MockServerImage;
+pub use network_policies::{NetworkPolicies, network_policy_manifest};
 pub use nvidia_gpus::NvidiaGpus;
 pub use runtime_class::{FAKE_NVIDIA_RUNTIME_CLASS, FakeRuntimeClass};
 
@@ -100,6 +103,7 @@ pub trait AddOn {
 pub fn all() -> Vec<Box<dyn AddOn>> {
     vec![
         Box::new(MetricsServer),
+        Box::new(NetworkPolicies),
         Box::new(MockServerImage),
         Box::new(NvidiaGpus),
         Box::new(FakeRuntimeClass),
@@ -118,6 +122,7 @@ mod tests {
             names,
             [
                 "metrics-server",
+                "network-policies",
                 "mock-server-image",
                 "nvidia-gpus",
                 "fake-nvidia-runtime-class",

@@ -26,6 +26,14 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
     if !is_root() {
         return Err(NodeImageError::NotRoot);
     }
+    // One build of this image across processes: the second waits, then
+    // finds it built.
+    let lock_path = root().join(format!("node-image-{}.lock", recipe_hash()));
+    let _lock = crate::lock::exclusive(&lock_path, &format!("the node image {reference}"))
+        .map_err(io_err(format!("locking {}", lock_path.display())))?;
+    if docker.image_exists(&reference)? {
+        return Ok(reference);
+    }
     let started = Instant::now();
     eprintln!("inferbench: building the kind node image {reference} (cold: about 10 min)");
     // Three strands side by side: the Debian root filesystems (mostly
@@ -41,7 +49,12 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
             Ok(node)
         });
         let some = s.spawn(|| -> Result<_, NodeImageError> {
-            Ok((tools.etcd()?, tools.coredns()?, tools.metrics_server()?))
+            Ok((
+                tools.etcd()?,
+                tools.coredns()?,
+                tools.metrics_server()?,
+                tools.kube_router()?,
+            ))
         });
         let other = (|| -> Result<_, NodeImageError> {
             Ok((
@@ -54,7 +67,7 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
         (joined(rootfs), joined(some), other)
     });
     let node_rootfs = rootfs?;
-    let (etcd, coredns, metrics) = some_bins?;
+    let (etcd, coredns, metrics, kube_router) = some_bins?;
     let (k8s, local_path, kind_src, pause) = other_bins?;
 
     let build = root().join("build");
@@ -67,6 +80,7 @@ pub fn ensure_node_image(docker: &Docker, tools: &Toolchain) -> Result<String, N
         coredns,
         metrics,
         local_path,
+        kube_router,
         pause,
     };
     let tarballs = component_images(docker, &bins, &small_image, &build, &images)?;

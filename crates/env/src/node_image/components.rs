@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::error::{NodeImageError, io_err};
 use super::files::{copy, reset_dir, write_exec, write_file};
 use super::recipe::{
-    IPTABLES_WRAPPER, PAUSE_GO, SIMPLE_CNI, cni_image, local_path_helper_image,
+    IPTABLES_WRAPPER, PAUSE_GO, SIMPLE_CNI, cni_image, kube_router_image, local_path_helper_image,
     local_path_provisioner_image, metrics_server_image, recipe_hash,
 };
 use crate::docker::Docker;
@@ -23,6 +23,7 @@ pub(super) struct Binaries {
     pub coredns: PathBuf,
     pub metrics: PathBuf,
     pub local_path: PathBuf,
+    pub kube_router: PathBuf,
     /// Our pause program.
     pub pause: PathBuf,
 }
@@ -45,6 +46,7 @@ pub(super) fn component_images(
         coredns,
         metrics,
         local_path,
+        kube_router,
         pause,
     } = bins;
     let mut tarballs = Vec::new();
@@ -179,6 +181,28 @@ pub(super) fn component_images(
              ENTRYPOINT [\"/usr/local/bin/simple-cni\"]\n"
         );
         tarballs.push(component(docker, build, images, &cni_image(), &df, &files)?);
+    }
+    {
+        // iptables, ipset and the iptables wrapper kube-proxy uses, so both
+        // write rules through the same back end.
+        let b = kube_router.join("kube-router");
+        let files = [
+            (b.as_path(), "/usr/local/bin/kube-router"),
+            (wrapper.as_path(), "/usr/local/sbin/iptables-wrapper"),
+        ];
+        let df = format!(
+            "FROM {small_image}\nCOPY kube-router /usr/local/bin/kube-router\n\
+             COPY iptables-wrapper /usr/local/sbin/iptables-wrapper\n{link_wrapper}\
+             ENTRYPOINT [\"/usr/local/bin/kube-router\"]\n"
+        );
+        tarballs.push(component(
+            docker,
+            build,
+            images,
+            &kube_router_image(),
+            &df,
+            &files,
+        )?);
     }
 
     Ok(tarballs)

@@ -39,6 +39,6 @@ pub use build::ensure_node_image;
 pub use error::NodeImageError;
 pub use recipe::{
     NODE_PACKAGES, SMALL_PACKAGES, cni_image, containerd_config, default_cni_manifest,
-    default_storage_manifest, local_path_helper_image, local_path_provisioner_image,
-    metrics_server_image, node_image_reference, recipe_hash,
+    default_storage_manifest, kube_router_image, local_path_helper_image,
+    local_path_provisioner_image, metrics_server_image, node_image_reference, recipe_hash,
 };

@@ -63,6 +63,7 @@ pub fn recipe_hash() -> String {
         &versions::COREDNS_PLUGINS.join(","),
         versions::PAUSE,
         versions::METRICS_SERVER,
+        versions::KUBE_ROUTER,
         versions::DEBIAN_SUITE,
         &NODE_PACKAGES.join(","),
         &SMALL_PACKAGES.join(","),
@@ -98,6 +99,16 @@ pub fn metrics_server_image() -> String {
     format!(
         "registry.k8s.io/metrics-server/metrics-server:{}",
         versions::METRICS_SERVER
+    )
+}
+
+/// The kube-router image (built locally, preloaded in our node image):
+/// the NetworkPolicy enforcer.
+pub fn kube_router_image() -> String {
+    format!(
+        "inferbench.local/kube-router:{}-{}",
+        versions::KUBE_ROUTER,
+        recipe_hash()
     )
 }
 

@@ -208,6 +208,21 @@ impl Toolchain {
             .ensure(&self.tool_dir("metrics-server", v))
     }
 
+    /// The folder holding `kube-router` (see [`versions::KUBE_ROUTER`]).
+    pub fn kube_router(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::KUBE_ROUTER;
+        gobuild::GoBuild::new("kube-router", v)
+            .package(
+                "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+                v,
+            )
+            .ldflags(format!(
+                "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version={v}"
+            ))
+            .expected_minutes(5)
+            .ensure(&self.tool_dir("kube-router", v))
+    }
+
     /// The folder holding `local-path-provisioner`.
     pub fn local_path_provisioner(&self) -> Result<PathBuf, ToolError> {
         let v = versions::LOCAL_PATH_PROVISIONER;

@@ -92,6 +92,17 @@ pub const KIND_NODE_IMAGE_OFFICIAL: &str =
 /// Its go.mod asks for Go 1.26: an older `go` fetches that toolchain
 /// through the module proxy itself (GOTOOLCHAIN=auto).
 pub const KWOK: &str = "v0.8.0";
+/// kube-router, whose network policy controller alone (no routing, no
+/// service proxy) enforces NetworkPolicy on our kind clusters, beside our
+/// CNI, with iptables and ipset (as k3s embeds it). SIG Network's
+/// kube-network-policies v0.8.0 and kindnetd (which embeds it) build from
+/// the Go module proxy but cannot run here: they send packets to user space
+/// with nftables' `queue` expression, and this machine's kernel is built
+/// without it (`CONFIG_NFT_QUEUE` not set), so their rules are refused.
+/// v2.1.0 is the only kube-router release the proxy serves; advisories
+/// against it are fixed in v2.1.3 and later, which it does not serve. It
+/// runs only inside local, throwaway clusters.
+pub const KUBE_ROUTER: &str = "v2.1.0";
 /// The Debian release the locally built node image is made of.
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// actionlint, the GitHub Actions workflow linter (`crates/env/tests/workflows.rs`).

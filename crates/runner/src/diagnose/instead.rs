@@ -14,7 +14,9 @@
 //! - expected failed requests: every request was answered, and the
 //!   readiness probe that held new pods back while they started, if any;
 //! - an expected Job ending, or termination message: what the Job
-//!   controller decided ([`super::job`]);
+//!   controller decided ([`super::job`]); for a probe's message (`mock-server
+//!   probe`), which NetworkPolicies stood between it and the Service it
+//!   asked ([`super::network`]);
 //! - an expected replacement of a killed or evicted pod: the Eviction API
 //!   refused (its PodDisruptionBudget), or the kubelet was still stopping
 //!   the pod (from what the check observed through the API).
@@ -50,7 +52,9 @@ pub fn rule(
             .or_else(|| rollout_completed(ev)),
         CheckKind::Assert | CheckKind::Rollout => rollout_completed(ev),
         CheckKind::Access => observed.and_then(super::rbac::instead),
-        CheckKind::TerminationMessage => observed.and_then(|o| super::job::message_instead(ev, o)),
+        CheckKind::TerminationMessage => observed.and_then(|o| {
+            super::network::reach_instead(ev, o).or_else(|| super::job::message_instead(ev, o))
+        }),
         CheckKind::Endpoints => endpoints(ev),
         CheckKind::FailedRequests => answered(ev, loads),
         CheckKind::PodReplaced => observed.and_then(still_there),

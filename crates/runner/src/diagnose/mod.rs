@@ -24,6 +24,7 @@ pub mod image_pull;
 pub mod instead;
 pub mod job;
 pub mod liveness;
+pub mod network;
 pub mod oom;
 pub mod probes;
 pub mod quota;

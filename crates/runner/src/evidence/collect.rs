@@ -8,6 +8,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{LimitRange, Pod, ResourceQuota, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 
@@ -61,6 +62,7 @@ pub async fn collect(client: &Client, namespace: &str) -> Evidence {
     let jobs: Vec<Job> = list(client, namespace, "jobs", gaps).await;
     let quotas: Vec<ResourceQuota> = list(client, namespace, "resourcequotas", gaps).await;
     let limit_ranges: Vec<LimitRange> = list(client, namespace, "limitranges", gaps).await;
+    let policies: Vec<NetworkPolicy> = list(client, namespace, "networkpolicies", gaps).await;
     ev.pods = pods.iter().map(convert::pod_info).collect();
     ev.replica_sets = replica_sets.iter().map(convert::replica_set_info).collect();
     ev.deployments = deployments.iter().map(convert::deployment_info).collect();
@@ -72,6 +74,10 @@ pub async fn collect(client: &Client, namespace: &str) -> Evidence {
     ev.jobs = jobs.iter().map(convert::job_info).collect();
     ev.quotas = quotas.iter().map(convert::quota_info).collect();
     ev.limit_ranges = limit_ranges.iter().map(convert::limit_range_info).collect();
+    ev.network_policies = policies
+        .iter()
+        .map(super::network::network_policy_info)
+        .collect();
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     for pod in &ev.pods {
         for c in &pod.containers {

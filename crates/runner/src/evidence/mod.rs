@@ -5,7 +5,7 @@
 //! Deployments with their strategy and ReplicaSets (with availability over
 //! time when the run recorded it), Services with their endpoints and the
 //! pods their selectors match, autoscalers, Jobs (retry budget, counts,
-//! conditions), ResourceQuotas and LimitRanges.
+//! conditions), ResourceQuotas and LimitRanges, NetworkPolicies.
 //! Written as text files into the report's artifacts folder, with a JSON
 //! [`Recording`] (`evidence.json`) beside them, and kept structured for
 //! the diagnosis.
@@ -17,6 +17,7 @@
 mod collect;
 mod convert;
 mod model;
+mod network;
 mod record;
 mod write;
 
@@ -26,4 +27,5 @@ pub use model::{
     JobInfo, LimitRangeInfo, LogInfo, PodInfo, ProbeInfo, QuotaInfo, ReplicaPoint, ReplicaSetInfo,
     ServiceInfo, Strategy, Terminated,
 };
+pub use network::NetworkPolicyInfo;
 pub use record::{RECORDING_FILE, Recording, RecordingError};

@@ -427,6 +427,7 @@ pub struct Evidence {
     pub jobs: Vec<JobInfo>,
     pub quotas: Vec<QuotaInfo>,
     pub limit_ranges: Vec<LimitRangeInfo>,
+    pub network_policies: Vec<super::network::NetworkPolicyInfo>,
     pub logs: Vec<LogInfo>,
     /// What could not be collected, and why.
     pub gaps: Vec<String>,

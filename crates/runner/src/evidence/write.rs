@@ -86,6 +86,18 @@ impl Evidence {
                 "ResourceQuotas (hard and used) and LimitRanges",
             )?;
         }
+        if !self.network_policies.is_empty() {
+            let text: String = self
+                .network_policies
+                .iter()
+                .map(|p| p.describe() + "\n")
+                .collect();
+            put(
+                "network-policies.txt",
+                text,
+                "NetworkPolicies: the pods each selects and whom it admits",
+            )?;
+        }
         if !self.gaps.is_empty() {
             put(
                 "not-collected.txt",

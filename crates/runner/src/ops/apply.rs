@@ -69,7 +69,11 @@ pub async fn apply(ctx: &mut Ctx, a: &Apply) -> OpResult {
         .iter()
         .map(|o| format!("{}/{}", o.kind, o.name))
         .collect();
-    let mut said = format!("applied {}", names.join(", "));
+    let mut said = if names.is_empty() {
+        "applied nothing (no object in the manifest)".to_string()
+    } else {
+        format!("applied {}", names.join(", "))
+    };
     if !patched.is_empty() {
         said.push_str(&format!(" (patched: {})", patched.join("; ")));
     }
