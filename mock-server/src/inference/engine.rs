@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::ballast::Ballast;
 use super::job::Job;
-use super::pacing::{burn_cpu, jittered, token_text};
+use super::pacing::{TokenClock, burn_cpu, jittered, token_text};
 use crate::app::App;
 use crate::config::Config;
 use crate::metrics::ModelMetrics;
@@ -88,6 +88,7 @@ pub(super) struct Generation {
     admitted: Instant,
     first_token_at: Option<Instant>,
     last_token_at: Option<Instant>,
+    clock: TokenClock,
     produced: u32,
     cfg: Arc<Config>,
     _ballast: Ballast,
@@ -114,6 +115,7 @@ impl Generation {
             admitted,
             first_token_at: None,
             last_token_at: None,
+            clock: TokenClock::starting(tokio::time::Instant::from_std(admitted)),
             produced: 0,
             cfg,
             _ballast: ballast,
@@ -130,7 +132,7 @@ impl Generation {
         } else {
             jittered(self.cfg.inter_token_ms, self.cfg.inter_token_jitter_ms)
         };
-        tokio::time::sleep(delay).await;
+        TokenClock::wait_until(self.clock.next(delay)).await;
         burn_cpu(self.cfg.cpu_us_per_token);
         let now = Instant::now();
         match self.last_token_at {

@@ -5,6 +5,36 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+/// When each token of one request is due, counted from the request's
+/// admission: token `n` is due at admission + TTFT + the inter-token
+/// latencies before it. Waiting until a deadline (never sleeping a delay
+/// per token) keeps the timer's millisecond rounding and the time spent
+/// producing a token from adding up over the tokens; a token already due
+/// (a latency of 0, or a late one) is emitted without touching a timer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TokenClock {
+    due: tokio::time::Instant,
+}
+
+impl TokenClock {
+    pub(super) fn starting(at: tokio::time::Instant) -> TokenClock {
+        TokenClock { due: at }
+    }
+
+    /// The next token's deadline, `delay` after the previous one's.
+    pub(super) fn next(&mut self, delay: Duration) -> tokio::time::Instant {
+        self.due += delay;
+        self.due
+    }
+
+    /// Waits until `due`, without a timer when it has passed.
+    pub(super) async fn wait_until(due: tokio::time::Instant) {
+        if due > tokio::time::Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+    }
+}
+
 pub(super) fn jittered(mean_ms: u64, jitter_ms: u64) -> Duration {
     if jitter_ms == 0 {
         return Duration::from_millis(mean_ms);
@@ -73,5 +103,39 @@ pub(super) fn token_text(i: u32) -> String {
         w.to_string()
     } else {
         format!(" {w}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_count_from_the_start_not_from_the_last_token() {
+        let start = tokio::time::Instant::now();
+        let mut clock = TokenClock::starting(start);
+        let first = clock.next(Duration::from_millis(10));
+        TokenClock::wait_until(first).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(10));
+        // The consumer took 7 ms over a 5 ms inter-token latency: the next
+        // token is already due and goes at once, the one after stays on
+        // the schedule (10 + 5 + 5 = 20 ms).
+        tokio::time::advance(Duration::from_millis(7)).await;
+        let second = clock.next(Duration::from_millis(5));
+        TokenClock::wait_until(second).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(17));
+        let third = clock.next(Duration::from_millis(5));
+        TokenClock::wait_until(third).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_latency_of_zero_never_waits() {
+        let start = tokio::time::Instant::now();
+        let mut clock = TokenClock::starting(start);
+        for _ in 0..64 {
+            TokenClock::wait_until(clock.next(Duration::ZERO)).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }
