@@ -82,7 +82,7 @@ pub fn reach_instead(ev: &Evidence, observed: &Value) -> Option<Found> {
             if answered == 0 {
                 ": no policy admits it."
             } else {
-                "."
+                ". Where the pod matches none of the sources these policies admit, nothing enforced them: the cluster runs no NetworkPolicy enforcer, or its CNI ignores policies."
             }
         )
     };
@@ -172,6 +172,25 @@ mod tests {
         assert!(
             f.summary
                 .ends_with("refused 5, timed out 0: no policy admits it."),
+            "{}",
+            f.summary
+        );
+    }
+
+    #[test]
+    fn an_answer_despite_a_policy_points_at_the_missing_enforcer() {
+        let p = NetworkPolicyInfo {
+            name: "llm-gateway-only".into(),
+            selects: labels(&[("app.kubernetes.io/name", "llm")]),
+            ingress: vec!["from pods inferbench.dev/role=gateway of this namespace".into()],
+            ..NetworkPolicyInfo::default()
+        };
+        let f = reach_instead(&evidence(vec![p]), &outsider(5, 0)).unwrap();
+        assert!(f.summary.contains("answered 5"), "{}", f.summary);
+        assert!(
+            f.summary.ends_with(
+                "the cluster runs no NetworkPolicy enforcer, or its CNI ignores policies."
+            ),
             "{}",
             f.summary
         );
