@@ -27,9 +27,18 @@ impl TokenClock {
         self.due
     }
 
+    /// How long to wait from `now` for `due`: `None` when it has passed
+    /// (no timer at all).
+    pub(super) fn wait_from(
+        due: tokio::time::Instant,
+        now: tokio::time::Instant,
+    ) -> Option<Duration> {
+        (due > now).then(|| due - now)
+    }
+
     /// Waits until `due`, without a timer when it has passed.
     pub(super) async fn wait_until(due: tokio::time::Instant) {
-        if due > tokio::time::Instant::now() {
+        if TokenClock::wait_from(due, tokio::time::Instant::now()).is_some() {
             tokio::time::sleep_until(due).await;
         }
     }
@@ -110,32 +119,32 @@ pub(super) fn token_text(i: u32) -> String {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn deadlines_count_from_the_start_not_from_the_last_token() {
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn deadlines_count_from_the_start_not_from_the_last_token() {
         let start = tokio::time::Instant::now();
         let mut clock = TokenClock::starting(start);
-        let first = clock.next(Duration::from_millis(10));
-        TokenClock::wait_until(first).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(10));
-        // The consumer took 7 ms over a 5 ms inter-token latency: the next
-        // token is already due and goes at once, the one after stays on
-        // the schedule (10 + 5 + 5 = 20 ms).
-        tokio::time::advance(Duration::from_millis(7)).await;
-        let second = clock.next(Duration::from_millis(5));
-        TokenClock::wait_until(second).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(17));
-        let third = clock.next(Duration::from_millis(5));
-        TokenClock::wait_until(third).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(20));
+        let first = clock.next(10 * MS);
+        assert_eq!(TokenClock::wait_from(first, start), Some(10 * MS));
+        // The first token went out on time, and its consumer took 7 ms
+        // over a 5 ms inter-token latency: the second token (due at 15 ms)
+        // goes at once at 17 ms, and the third stays due at 20 ms, 3 ms on.
+        let second = clock.next(5 * MS);
+        assert_eq!(TokenClock::wait_from(second, start + 17 * MS), None);
+        let third = clock.next(5 * MS);
+        assert_eq!(TokenClock::wait_from(third, start + 17 * MS), Some(3 * MS));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_latency_of_zero_never_waits() {
+    #[test]
+    fn a_latency_of_zero_never_waits() {
         let start = tokio::time::Instant::now();
         let mut clock = TokenClock::starting(start);
         for _ in 0..64 {
-            TokenClock::wait_until(clock.next(Duration::ZERO)).await;
+            assert_eq!(
+                TokenClock::wait_from(clock.next(Duration::ZERO), start),
+                None
+            );
         }
-        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }
