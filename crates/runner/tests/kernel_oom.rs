@@ -79,29 +79,36 @@ fn the_kernel_log_names_the_container_its_oom_killer_ended() {
             serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).expect("namespace");
         let _ = namespaces.create(&PostParams::default(), &ns).await;
         let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-        for name in ["grows", "stays"] {
-            let _ = api.delete(name, &DeleteParams::default()).await;
-        }
+        // Names of this run's own: a pod an earlier run left may still be
+        // terminating.
+        let (grows, stays) = (
+            format!("grows-{}", std::process::id()),
+            format!("stays-{}", std::process::id()),
+        );
         // 16 MiB more each epoch: past 32 Mi at the second or third.
-        api.create(&PostParams::default(), &pod("grows", 16 << 20))
+        api.create(&PostParams::default(), &pod(&grows, 16 << 20))
             .await
             .expect("create grows");
-        api.create(&PostParams::default(), &pod("stays", 0))
+        api.create(&PostParams::default(), &pod(&stays, 0))
             .await
             .expect("create stays");
         let exec = NodeExec::docker("docker");
 
-        let (reason, code, id, node, uid) = ended(&api, "grows").await;
+        let (reason, code, id, node, uid) = ended(&api, &grows).await;
         assert_eq!(code, 137, "the grown trainer was killed ({reason})");
         let killed = oom_killed_containers(&exec, &node, &uid).expect("kernel log read");
         assert!(killed.contains(&id), "kernel log names {id}: {killed:?}");
         assert_eq!(killed.len(), 1, "{killed:?}");
 
-        let (_, code, _, node, uid) = ended(&api, "stays").await;
+        let (_, code, _, node, uid) = ended(&api, &stays).await;
         assert_eq!(code, 0, "the trainer that holds nothing completes");
         let killed = oom_killed_containers(&exec, &node, &uid).expect("kernel log read");
         assert!(killed.is_empty(), "{killed:?}");
 
-        let _ = namespaces.delete(NAMESPACE, &DeleteParams::default()).await;
+        // The namespace stays (deleting it would leave the next run a
+        // terminating namespace to create pods in); its pods go.
+        for name in [&grows, &stays] {
+            let _ = api.delete(name, &DeleteParams::default()).await;
+        }
     });
 }
