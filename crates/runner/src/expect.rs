@@ -287,9 +287,7 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
             return Seen::Absent("no pod with a container status".into());
         }
         let seen = history.to_json();
-        let oom = seen
-            .iter()
-            .any(|t| t["reason"] == "OOMKilled" || t["kernelOomKill"] == true);
+        let oom = history.oom_killed();
         let mut value = json!({
             "containers": count,
             "terminations": seen,

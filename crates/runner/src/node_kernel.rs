@@ -45,6 +45,29 @@ impl NodeExec {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
+        // Drained while it runs: a child whose output fills the pipe would
+        // otherwise never exit.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
         let start = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -61,14 +84,8 @@ impl NodeExec {
                 Err(e) => return Err(format!("waiting for the read on node {node}: {e}")),
             }
         };
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut s) = child.stdout.take() {
-            let _ = s.read_to_string(&mut out);
-        }
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut err);
-        }
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
         if !status.success() {
             return Err(format!("on node {node}: {} ({status})", err.trim()));
         }
@@ -126,6 +143,12 @@ mod tests {
     #[test]
     fn runs_the_script_with_its_argument() {
         assert_eq!(local().run("n1", "echo $1", "abc").unwrap(), "abc\n");
+    }
+
+    #[test]
+    fn output_larger_than_a_pipe_is_read_whole() {
+        let out = local().run("n1", "yes x | head -c 200000", "").unwrap();
+        assert_eq!(out.len(), 200_000);
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Termination {
 
 /// What the kernel of a pod's node said about the pod's OOM kills.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelCount {
+pub struct KernelAnswer {
     /// `Error` (137) terminations of the pod when it was read.
     pub at: usize,
     /// The pod's containers (by ID) the kernel logged OOM kills in, or why
@@ -108,8 +108,8 @@ impl ContainerHistory {
 #[derive(Debug, Default)]
 pub struct Terminations {
     containers: BTreeMap<(String, String), ContainerHistory>,
-    /// The kernel's OOM kill count of each pod read so far, by pod name.
-    kernel: BTreeMap<String, KernelCount>,
+    /// What the kernel said of each pod asked so far, by pod name.
+    kernel: BTreeMap<String, KernelAnswer>,
 }
 
 impl Terminations {
@@ -182,7 +182,7 @@ impl Terminations {
             }
         }
         self.kernel
-            .insert(pod.to_string(), KernelCount { at, killed });
+            .insert(pod.to_string(), KernelAnswer { at, killed });
     }
 
     /// What the kernel said, by pod, as data: `{pod: [container IDs]}` or
@@ -213,6 +213,12 @@ impl Terminations {
             .flat_map(|h| h.terminations.values())
             .filter(|t| t.unlabelled_kill())
             .count()
+    }
+
+    /// Whether any container seen was OOM-killed (as the kubelet said, or
+    /// as only the kernel logged).
+    pub fn oom_killed(&self) -> bool {
+        self.containers.values().any(|h| h.any("OOMKilled"))
     }
 
     /// Every termination seen, as data twins match on.

@@ -32,11 +32,8 @@ impl AddOn for NetworkPolicies {
     }
 
     fn applies(&self, ctx: &AddOnContext) -> bool {
-        let source = ctx
-            .options
-            .tool_source
-            .or_else(|| ToolSource::from_env().ok());
-        ctx.runs_containers() && source == Some(ToolSource::BuildFromGoProxy)
+        // The source the provider resolved when it prepared the host.
+        ctx.runs_containers() && ctx.host.tool_source == ToolSource::BuildFromGoProxy
     }
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {

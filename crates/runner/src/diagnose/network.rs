@@ -49,9 +49,7 @@ pub fn reach_instead(ev: &Evidence, observed: &Value) -> Option<Found> {
     let servers: Vec<&PodInfo> = ev
         .pods
         .iter()
-        .filter(|p| {
-            !svc.selector.is_empty() && svc.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-        })
+        .filter(|p| svc.matching_pods.contains(&p.name))
         .collect();
     let guarding: Vec<&NetworkPolicyInfo> = ev
         .network_policies
@@ -130,6 +128,7 @@ mod tests {
             services: vec![ServiceInfo {
                 name: "llm".into(),
                 selector: labels(&[("app.kubernetes.io/name", "llm")]),
+                matching_pods: vec!["llm-abc".into()],
                 ..ServiceInfo::default()
             }],
             network_policies: policies,
