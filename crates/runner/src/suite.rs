@@ -50,7 +50,7 @@ type Own = Option<Arc<OwnTemplate>>;
 fn plan_variants<'a>(
     scenarios: &'a [(std::path::PathBuf, Scenario)],
     opts: &RunOptions,
-) -> Result<(Vec<plan::Instance<'a>>, Vec<Own>), RunError> {
+) -> Result<(Vec<plan::Instance<'a>>, Vec<Own>, Vec<Option<String>>), RunError> {
     let variants: Vec<Own> = if opts.own_templates.is_empty() {
         vec![None]
     } else {
@@ -59,8 +59,8 @@ fn plan_variants<'a>(
     let selected = |inst: &plan::Instance<'_>| {
         opts.only.is_empty() || opts.only.iter().any(|o| inst.name().contains(o.as_str()))
     };
-    let (mut insts, mut templates) = (Vec::new(), Vec::new());
-    for own in variants {
+    let (mut insts, mut templates, mut skips) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, own) in variants.into_iter().enumerate() {
         let mut base = opts.profile_bindings.clone();
         if let Some(own) = &own {
             for (k, v) in own.bindings() {
@@ -68,14 +68,26 @@ fn plan_variants<'a>(
             }
         }
         for mut inst in plan::instances(scenarios, &base, &opts.set)? {
-            inst.variant = own.as_ref().and_then(|o| o.variant.clone());
+            // On a team's template, a scenario that deploys only our own
+            // fixtures tests nothing of theirs: listed once, skipped.
+            let skip = (own.is_some() && !inst.scenario.deploys_serving_template()).then(|| {
+                "deploys only inferbench's own fixtures, not the serving template: it tests the cluster, not this template (`cargo xtask e2e` without a template runs it)".to_string()
+            });
+            if skip.is_some() && n > 0 {
+                continue;
+            }
+            inst.variant = match skip {
+                Some(_) => None,
+                None => own.as_ref().and_then(|o| o.variant.clone()),
+            };
             if selected(&inst) {
                 insts.push(inst);
-                templates.push(own.clone());
+                templates.push(if skip.is_some() { None } else { own.clone() });
+                skips.push(skip);
             }
         }
     }
-    Ok((insts, templates))
+    Ok((insts, templates, skips))
 }
 
 /// Runs every scenario (each matrix entry on its own) and reports.
@@ -91,13 +103,14 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<RunReport, RunError> {
     let client = k8s::connect(&opts.kubeconfig).await?;
-    let (insts, templates) = plan_variants(scenarios, opts)?;
+    let (insts, templates, not_for_template) = plan_variants(scenarios, opts)?;
     let parallel = opts.parallel.max(1);
     let console = Console::new(opts.quiet, parallel > 1);
     let started = Timestamp::now();
     let mut reports: Vec<Option<ScenarioReport>> = insts.iter().map(|_| None).collect();
     // Why the instances not yet started are skipped (Ctrl-C, --fail-fast).
     let stop: RefCell<Option<String>> = RefCell::new(None);
+    let not_for_template = &not_for_template;
     let run = |i: usize| {
         let (inst, own, client, console, cancel, stop) = (
             &insts[i],
@@ -112,6 +125,9 @@ pub async fn run(
                 *stop.borrow_mut() = Some("interrupted (Ctrl-C)".to_string());
             }
             if let Some(why) = stop.borrow().as_ref() {
+                return (i, skipped(inst, why));
+            }
+            if let Some(why) = not_for_template[i].as_deref() {
                 return (i, skipped(inst, why));
             }
             if let Some(why) = inst.unmet_requirements(&opts.capabilities) {

@@ -426,6 +426,19 @@ pub fn json_schema() -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_scenarios_that_apply_the_serving_template_deploy_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        let read = |name: &str| {
+            let file = root.join(name);
+            let text = std::fs::read_to_string(&file).expect("a built-in scenario");
+            parse(&file, &text).expect("valid")
+        };
+        assert!(read("01-rolling-update-under-load.yaml").deploys_serving_template());
+        assert!(!read("09-gpu-unhealthy.yaml").deploys_serving_template());
+    }
+
     use super::*;
     use std::time::Duration;
 

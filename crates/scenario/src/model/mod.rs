@@ -146,6 +146,15 @@ fn default_run_as_role() -> String {
     "admin".into()
 }
 
+impl Scenario {
+    /// Whether an operation names the profile's serving template
+    /// (`{{ servingTemplate }}`): the scenarios a team's own template
+    /// stands in for; the others deploy only our fixtures.
+    pub fn deploys_serving_template(&self) -> bool {
+        serde_json::to_string(&self.spec.steps).is_ok_and(|s| s.contains("servingTemplate"))
+    }
+}
+
 impl ScenarioSpec {
     /// Every `expectFailure` with the path it sits at
     /// (`spec.expectFailure`, `spec.matrix[1].expectFailure`), in file order.
