@@ -47,10 +47,14 @@ type Own = Option<Arc<OwnTemplate>>;
 /// variant each applies: the plan once per variant of the team's template,
 /// the variant's bindings under the profile's, or once with the profile's
 /// serving template.
+/// The instances to run, the template each runs against, and why an
+/// instance is skipped before it starts (parallel vectors).
+type Planned<'a> = (Vec<plan::Instance<'a>>, Vec<Own>, Vec<Option<String>>);
+
 fn plan_variants<'a>(
     scenarios: &'a [(std::path::PathBuf, Scenario)],
     opts: &RunOptions,
-) -> Result<(Vec<plan::Instance<'a>>, Vec<Own>, Vec<Option<String>>), RunError> {
+) -> Result<Planned<'a>, RunError> {
     let variants: Vec<Own> = if opts.own_templates.is_empty() {
         vec![None]
     } else {
