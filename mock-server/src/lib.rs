@@ -22,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod exposition;
 pub mod inference;
+pub mod load;
 pub mod metrics;
 pub mod openai;
 pub mod probe;

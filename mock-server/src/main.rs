@@ -11,7 +11,8 @@ use mock_server::{Admin, App, Config, Identity};
 /// queueing, CPU, memory and failures. Every flag has a MOCK_* variable.
 /// `mock-server train --help`: a training process for Jobs instead;
 /// `mock-server score --help`: one shard of a batch scoring Job;
-/// `mock-server probe --help`: a client that reports what answered.
+/// `mock-server probe --help`: a client that reports what answered;
+/// `mock-server load --help`: inferbench's in-cluster load generator.
 #[derive(Debug, Parser)]
 #[command(name = "mock-server", version, about, long_about = None)]
 struct Cli {
@@ -62,6 +63,13 @@ async fn main() -> anyhow::Result<()> {
             let args = mock_server::score::CheckArgs::parse_from(&rest);
             mock_server::score::check(&args)
                 .with_context(|| format!("reading the output in {}", args.out.display()))?;
+            return Ok(());
+        }
+        Some("load") => {
+            let args = mock_server::load::LoadArgs::parse_from(&rest);
+            mock_server::load::run(&args)
+                .await
+                .map_err(|e| anyhow::anyhow!("load: {e}"))?;
             return Ok(());
         }
         Some("probe") => {

@@ -313,6 +313,11 @@ fn run_and_report(
                     environment::docker::Docker::detect().cli(),
                 )
             }),
+            // Our kind clusters hold the mock's image, whose `load` command
+            // generates loads from inside the cluster; elsewhere loads go
+            // through a port-forward.
+            load_image: matches!(described.provider, Some(Provider::Kind))
+                .then(|| environment::images::MOCK_SERVER_IMAGE.to_string()),
         };
         anyhow::Ok(runner::run(scenarios, &opts, cancel).await?)
     })?;

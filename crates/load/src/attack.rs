@@ -4,14 +4,17 @@
 //! the per-request samples reports are made of.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
-use jiff::Timestamp;
+use loadgen::sse::TokenStream;
+use loadgen::{ErrorKind, Sample};
+use report::LoadPath;
 use thiserror::Error;
+
+pub use crate::record::{Finished, Recorder};
 
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -21,31 +24,7 @@ pub enum LoadError {
     Runtime(#[source] std::io::Error),
 }
 
-/// The request each simulated user sends, again and again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
-    Completions,
-    Chat,
-    ChatStream,
-}
-
-impl RequestKind {
-    pub fn parse(s: &str) -> Option<RequestKind> {
-        match s {
-            "completions" => Some(RequestKind::Completions),
-            "chat" => Some(RequestKind::Chat),
-            "chat-stream" => Some(RequestKind::ChatStream),
-            _ => None,
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            RequestKind::Completions => "/v1/completions",
-            RequestKind::Chat | RequestKind::ChatStream => "/v1/chat/completions",
-        }
-    }
-}
+pub use loadgen::RequestKind;
 
 /// What to send and for how long.
 #[derive(Debug, Clone)]
@@ -69,97 +48,8 @@ pub struct LoadPlan {
 impl LoadPlan {
     /// The JSON body every request carries.
     pub fn body(&self) -> Vec<u8> {
-        let with_prompt = |prompt: &str| {
-            let body = match self.kind {
-                RequestKind::Completions => serde_json::json!({
-                    "model": self.model, "prompt": prompt, "max_tokens": self.max_tokens,
-                }),
-                RequestKind::Chat | RequestKind::ChatStream => serde_json::json!({
-                    "model": self.model, "max_tokens": self.max_tokens,
-                    "stream": self.kind == RequestKind::ChatStream,
-                    "messages": [{"role": "user", "content": prompt}],
-                }),
-            };
-            serde_json::to_vec(&body).unwrap_or_default()
-        };
-        let plain = with_prompt("Say something about GPUs.");
-        match self.prompt_bytes {
-            Some(want) if want as usize > plain.len() => {
-                let envelope = with_prompt("").len();
-                with_prompt(&"x".repeat(want as usize - envelope))
-            }
-            _ => plain,
-        }
+        loadgen::plan::request_body(self.kind, &self.model, self.max_tokens, self.prompt_bytes)
     }
-}
-
-/// One request as the client saw it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub at: Timestamp,
-    /// From the load's start to the request's start.
-    pub offset: Duration,
-    pub latency: Duration,
-    pub ttft: Option<Duration>,
-    pub status: Option<u16>,
-    pub ok: bool,
-    /// Why it failed: the error, or the start of the response body.
-    pub error: Option<String>,
-    pub version: Option<String>,
-    pub pod: Option<String>,
-    pub request_bytes: u64,
-}
-
-/// Collects samples while a load runs; cheap to read for progress lines.
-pub struct Recorder {
-    pub started_at: Timestamp,
-    started: Instant,
-    samples: Mutex<Vec<Sample>>,
-    total: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl Recorder {
-    fn new() -> Recorder {
-        Recorder {
-            started_at: Timestamp::now(),
-            started: Instant::now(),
-            samples: Mutex::new(Vec::new()),
-            total: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-        }
-    }
-
-    fn push(&self, s: Sample) {
-        self.total.fetch_add(1, Ordering::Relaxed);
-        if !s.ok {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Ok(mut v) = self.samples.lock() {
-            v.push(s);
-        }
-    }
-
-    /// (requests, failed, seconds since start), for progress lines.
-    pub fn progress(&self) -> (u64, u64, f64) {
-        (
-            self.total.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-            self.started.elapsed().as_secs_f64(),
-        )
-    }
-
-    pub fn samples(&self) -> Vec<Sample> {
-        self.samples.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-}
-
-/// What one finished run recorded.
-pub struct Finished {
-    pub started_at: Timestamp,
-    pub finished_at: Timestamp,
-    pub elapsed: Duration,
-    pub samples: Vec<Sample>,
 }
 
 struct Active {
@@ -195,12 +85,7 @@ impl RunningLoad {
             m.remove(&self.port);
         }
         outcome?;
-        Ok(Finished {
-            started_at: self.recorder.started_at,
-            finished_at: Timestamp::now(),
-            elapsed: self.recorder.started.elapsed(),
-            samples: self.recorder.samples(),
-        })
+        Ok(self.recorder.finished())
     }
 }
 
@@ -208,7 +93,7 @@ impl RunningLoad {
 /// threads, so a busy load cannot starve the harness's watches.
 pub fn start(base_url: &str, port: u16, plan: LoadPlan) -> RunningLoad {
     super::goose_log::install();
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(Recorder::new(LoadPath::PortForward));
     let active = Arc::new(Active {
         body: plan.body(),
         plan: plan.clone(),
@@ -312,24 +197,31 @@ async fn send_one(user: &mut GooseUser) -> TransactionResult {
         .path(path)
         .set_request_builder(rb)
         .build();
-    let at = Timestamp::now();
-    let offset = active.recorder.started.elapsed();
+    let due_ms = active.recorder.progress().2 * 1000.0;
     let started = Instant::now();
     let mut goose = user.request(request).await?;
     let mut sample = Sample {
-        at,
-        offset,
-        latency: Duration::ZERO,
-        ttft: None,
+        due_ms,
+        lag_ms: 0.0,
+        e2e_ms: 0.0,
+        ttft_ms: None,
+        itl_ms: Vec::new(),
+        output_tokens: None,
         status: None,
         ok: false,
+        error_kind: None,
         error: None,
         version: None,
         pod: None,
         request_bytes: active.body.len() as u64,
+        stage: None,
     };
     match goose.response.as_mut() {
-        Err(e) => sample.error = Some(describe_reqwest_error(&*e)),
+        Err(e) => {
+            let (kind, text) = describe_reqwest_error(&*e);
+            sample.error_kind = Some(kind);
+            sample.error = Some(text);
+        }
         Ok(response) => {
             let status = response.status();
             sample.status = Some(status.as_u16());
@@ -342,21 +234,35 @@ async fn send_one(user: &mut GooseUser) -> TransactionResult {
             };
             sample.version = header("x-inference-version");
             sample.pod = header("x-inference-pod");
-            let streaming = plan.kind == RequestKind::ChatStream && status.is_success();
-            let (body, ttft, read_error) = read_body(response, started, streaming).await;
-            sample.ttft = ttft;
+            let streaming = plan.kind.streams() && status.is_success();
+            let (body, tokens, read_error) = read_body(response, streaming).await;
+            if streaming {
+                let times = tokens.token_times();
+                sample.ttft_ms = times
+                    .first()
+                    .map(|t| ms(t.saturating_duration_since(started)));
+                sample.itl_ms = times.windows(2).map(|w| ms(w[1] - w[0])).collect();
+                sample.output_tokens = tokens
+                    .usage_tokens()
+                    .or((!times.is_empty()).then_some(times.len() as u64));
+            } else if status.is_success() {
+                sample.output_tokens = loadgen::sse::usage_of_body(body.as_bytes());
+            }
             if !status.is_success() {
+                sample.error_kind = Some(ErrorKind::Http);
                 sample.error = Some(format!("HTTP {}: {}", status.as_u16(), snippet(&body)));
-            } else if let Some(e) = read_error {
+            } else if let Some((kind, e)) = read_error {
+                sample.error_kind = Some(kind);
                 sample.error = Some(e);
-            } else if streaming && !body.contains("[DONE]") {
+            } else if streaming && !tokens.done() {
+                sample.error_kind = Some(ErrorKind::Stream);
                 sample.error = Some("the event stream ended before `data: [DONE]`".into());
             } else {
                 sample.ok = true;
             }
         }
     }
-    sample.latency = started.elapsed();
+    sample.e2e_ms = ms(started.elapsed());
     if !sample.ok {
         let tag = sample.error.clone().unwrap_or_default();
         let _ = user.set_failure(&tag, &mut goose.request, None, None);
@@ -365,18 +271,21 @@ async fn send_one(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 async fn read_body(
     response: &mut reqwest::Response,
-    started: Instant,
     streaming: bool,
-) -> (String, Option<Duration>, Option<String>) {
+) -> (String, TokenStream, Option<(ErrorKind, String)>) {
     let mut body = Vec::new();
-    let mut ttft = None;
+    let mut tokens = TokenStream::default();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if streaming && ttft.is_none() && chunk.windows(5).any(|w| w == b"data:") {
-                    ttft = Some(started.elapsed());
+                if streaming {
+                    tokens.feed(&chunk, Instant::now());
                 }
                 if body.len() < 64 * 1024 {
                     body.extend_from_slice(&chunk);
@@ -384,24 +293,19 @@ async fn read_body(
             }
             Ok(None) => break,
             Err(e) => {
+                let (kind, text) = describe_reqwest_error(&e);
                 return (
                     String::from_utf8_lossy(&body).into_owned(),
-                    ttft,
-                    Some(format!(
-                        "reading the response failed: {}",
-                        describe_reqwest_error(&e)
-                    )),
+                    tokens,
+                    Some((kind, format!("reading the response failed: {text}"))),
                 );
             }
         }
     }
-    if !streaming {
-        ttft = None;
-    }
-    (String::from_utf8_lossy(&body).into_owned(), ttft, None)
+    (String::from_utf8_lossy(&body).into_owned(), tokens, None)
 }
 
-fn describe_reqwest_error(e: &reqwest::Error) -> String {
+fn describe_reqwest_error(e: &reqwest::Error) -> (ErrorKind, String) {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -410,12 +314,15 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
         source = s.source();
     }
     if e.is_timeout() {
-        format!("timed out: {text}")
+        (ErrorKind::Timeout, format!("timed out: {text}"))
     } else if e.is_connect() {
-        format!("could not connect: {text}")
+        (ErrorKind::Connect, format!("could not connect: {text}"))
     } else {
-        format!(
-            "no complete response (connection closed: the pod went away or no endpoint was ready): {text}"
+        (
+            ErrorKind::Reset,
+            format!(
+                "no complete response (connection closed: the pod went away or no endpoint was ready): {text}"
+            ),
         )
     }
 }
@@ -426,44 +333,5 @@ fn snippet(body: &str) -> String {
         format!("{}…", one_line.chars().take(200).collect::<String>())
     } else {
         one_line
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan(kind: RequestKind, prompt_bytes: Option<u64>) -> LoadPlan {
-        LoadPlan {
-            users: 1,
-            ramp: None,
-            duration: None,
-            requests: Some(1),
-            kind,
-            model: "mock-llm".into(),
-            max_tokens: 8,
-            prompt_bytes,
-            headers: vec![],
-            request_timeout: Duration::from_secs(5),
-        }
-    }
-
-    #[test]
-    fn bodies_are_padded_to_the_requested_size() {
-        let big = plan(RequestKind::Completions, Some(100_000)).body();
-        assert_eq!(big.len(), 100_000);
-        let chat: serde_json::Value =
-            serde_json::from_slice(&plan(RequestKind::ChatStream, None).body()).expect("json");
-        assert_eq!(chat["stream"], true);
-        assert_eq!(chat["messages"][0]["role"], "user");
-    }
-
-    #[test]
-    fn request_kinds_parse() {
-        assert_eq!(
-            RequestKind::parse("chat-stream"),
-            Some(RequestKind::ChatStream)
-        );
-        assert_eq!(RequestKind::parse("stream"), None);
     }
 }

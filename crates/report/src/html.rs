@@ -145,9 +145,32 @@ struct LoadView<'a> {
     l: &'a LoadReport,
     /// TTFT p50 / p95 / p99, or `-`.
     ttft: String,
+    /// `4 users` or `4 requests/s offered`.
+    shape: String,
+    /// The token view of a streamed load.
+    tokens: Option<TokenView>,
+    /// A staged load's stages, one row of cells each.
+    stages: Vec<Vec<String>>,
+    /// Where it saturated, in words.
+    saturation: String,
     rate_chart: String,
     latency_chart: String,
     breakdowns: Vec<Breakdown<'a>>,
+}
+
+/// TTFT, ITL and TPOT spreads and goodput, as the Markdown report words them.
+struct TokenView {
+    ttft: String,
+    itl: String,
+    tpot: String,
+    goodput: String,
+}
+
+fn spread(p: Option<&crate::Percentiles>) -> String {
+    p.map_or_else(
+        || "-".to_string(),
+        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p90), millis(t.p99)),
+    )
 }
 
 /// Responses by version, status or pod: key, count, share.
@@ -214,6 +237,41 @@ impl<'a> LoadView<'a> {
         .collect();
         LoadView {
             l,
+            shape: match l.offered_rps {
+                Some(r) => format!("{} requests/s offered", crate::format::rate(r)),
+                None => format!("{} users", l.users),
+            },
+            stages: l
+                .stages
+                .iter()
+                .map(|st| {
+                    vec![
+                        crate::format::rate(st.offered_rps),
+                        crate::format::rate(st.achieved_rps),
+                        st.requests.to_string(),
+                        st.failures.to_string(),
+                        millis(st.latency_ms.p50),
+                        millis(st.latency_ms.p99),
+                        st.ttft_ms.as_ref().map_or_else(
+                            || "-".to_string(),
+                            |t| format!("{} / {}", millis(t.p50), millis(t.p99)),
+                        ),
+                        st.goodput
+                            .map_or_else(|| "-".to_string(), crate::format::percent),
+                        st.saturated.clone().unwrap_or_else(|| "no".into()),
+                    ]
+                })
+                .collect(),
+            saturation: l
+                .saturation
+                .as_ref()
+                .map_or_else(String::new, |s| s.words()),
+            tokens: l.ttft_ms.as_ref().map(|_| TokenView {
+                ttft: spread(l.ttft_ms.as_ref()),
+                itl: spread(l.itl_ms.as_ref()),
+                tpot: spread(l.tpot_ms.as_ref()),
+                goodput: crate::markdown::goodput(l),
+            }),
             ttft: l.ttft_ms.as_ref().map_or_else(
                 || "-".to_string(),
                 |t| format!("{} / {} / {}", millis(t.p50), millis(t.p95), millis(t.p99)),
@@ -335,9 +393,12 @@ fn load_span(l: &LoadReport, axis: &TimeAxis) -> Span {
         start_s: axis.offset_of(l.started),
         end_s: axis.offset_of(l.finished),
         title: format!(
-            "load {}: {} users, {} requests, {} errors",
+            "load {}: {}, {} requests, {} errors",
             l.name,
-            l.users,
+            match l.offered_rps {
+                Some(r) => format!("{} requests/s offered", crate::format::rate(r)),
+                None => format!("{} users", l.users),
+            },
             l.requests,
             percent(l.error_rate)
         ),

@@ -376,15 +376,16 @@ fn write_loads(out: &mut String, report: &RunReport) {
     }
     out.push_str("## Loads\n\n");
     out.push_str(
-        "| Scenario | Load | Requests | Failures | Rps | Error rate | p50 | p95 | p99 | TTFT p50 / p95 / p99 | By version |\n",
+        "| Scenario | Load | From | Requests | Failures | Rps | Error rate | p50 | p95 | p99 | TTFT p50 / p95 / p99 | By version |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for (s, l) in loads {
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for (s, l) in &loads {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             md_code(&s.name),
             md_code(&l.name),
+            l.path.name(),
             l.requests,
             l.failures,
             rate(l.throughput_rps),
@@ -397,6 +398,108 @@ fn write_loads(out: &mut String, report: &RunReport) {
         );
     }
     out.push('\n');
+    write_token_latency(out, &loads);
+    write_stages(out, &loads);
+}
+
+/// Each staged or swept load, stage by stage, and where it saturated.
+fn write_stages(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
+    for (s, l) in loads.iter().filter(|(_, l)| !l.stages.is_empty()) {
+        let _ = writeln!(
+            out,
+            "### Stages of {} in {}\n",
+            md_code(&l.name),
+            md_code(&s.name)
+        );
+        if let Some(sat) = &l.saturation {
+            let _ = writeln!(out, "Saturation: {}.\n", sat.words());
+        }
+        out.push_str("| Offered rps | Achieved rps | Requests | Failures | p50 | p99 | TTFT p50 / p99 | Goodput | Saturated |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        for st in &l.stages {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                rate(st.offered_rps),
+                rate(st.achieved_rps),
+                st.requests,
+                st.failures,
+                millis(st.latency_ms.p50),
+                millis(st.latency_ms.p99),
+                st.ttft_ms.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |t| format!("{} / {}", millis(t.p50), millis(t.p99))
+                ),
+                st.goodput.map_or_else(|| "-".to_string(), percent),
+                md_cell(st.saturated.as_deref().unwrap_or("no")),
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// The LLM view of the streamed loads: offered against achieved rate,
+/// TTFT, inter-token latency, TPOT, tokens/s and goodput.
+fn write_token_latency(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
+    let streamed: Vec<_> = loads.iter().filter(|(_, l)| l.ttft_ms.is_some()).collect();
+    if streamed.is_empty() {
+        return;
+    }
+    out.push_str("### Token latency\n\n");
+    out.push_str(
+        "| Scenario | Load | Offered / achieved rps | TTFT p50 / p90 / p99 | ITL p50 / p90 / p99 | TPOT p50 / p90 / p99 | Output tokens/s | Goodput |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---|\n");
+    for (s, l) in streamed {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            md_code(&s.name),
+            md_code(&l.name),
+            l.offered_rps
+                .map_or_else(|| "closed loop".to_string(), rate),
+            rate(l.throughput_rps),
+            spread(l.ttft_ms.as_ref()),
+            spread(l.itl_ms.as_ref()),
+            spread(l.tpot_ms.as_ref()),
+            rate(l.output_tokens_per_s),
+            md_cell(&goodput(l)),
+        );
+    }
+    out.push('\n');
+}
+
+/// `12 ms / 30 ms / 41 ms`, or `-`.
+fn spread(p: Option<&crate::Percentiles>) -> String {
+    p.map_or_else(
+        || "-".to_string(),
+        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p90), millis(t.p99)),
+    )
+}
+
+/// `97.5% (39 of 40; TTFT ≤ 500 ms, TPOT ≤ 50 ms)`, or `-`.
+pub(crate) fn goodput(l: &LoadReport) -> String {
+    let Some(g) = &l.goodput else {
+        return "-".to_string();
+    };
+    let mut limits = Vec::new();
+    for (name, v) in [
+        ("TTFT", g.slo.ttft_ms),
+        ("TPOT", g.slo.tpot_ms),
+        ("ITL", g.slo.itl_ms),
+        ("e2e", g.slo.e2e_ms),
+    ] {
+        if let Some(v) = v {
+            limits.push(format!("{name} ≤ {}", millis(v)));
+        }
+    }
+    format!(
+        "{} ({} of {}; {})",
+        percent(g.ratio),
+        g.good,
+        l.requests,
+        limits.join(", ")
+    )
 }
 
 fn ttft(l: &LoadReport) -> String {

@@ -322,12 +322,149 @@ pub struct LoadReport {
     /// The first failed requests, with what came back.
     #[serde(default)]
     pub failed_samples: Vec<FailedRequest>,
+    /// Where the requests were sent from.
+    #[serde(default)]
+    pub path: LoadPath,
+    /// Requests per second the load was asked to send (an open-loop
+    /// rate); `throughput_rps` is what it achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_rps: Option<f64>,
+    /// Gaps between consecutive streamed tokens, over every token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<Percentiles>,
+    /// Time per output token after the first, per request (vLLM's TPOT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<Percentiles>,
+    /// Tokens the successful answers carried.
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// `output_tokens` per second of the load.
+    #[serde(default)]
+    pub output_tokens_per_s: f64,
+    /// The share of requests that met the load's per-request SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<Goodput>,
+    /// Each stage of a staged or swept load, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<LoadStageReport>,
+    /// Where the stages' rates outgrew the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<Saturation>,
+}
+
+/// One stage of a staged or swept load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadStageReport {
+    pub offered_rps: f64,
+    /// Seconds from the load's start to the stage's.
+    pub offset_s: f64,
+    pub duration_s: f64,
+    /// Requests due in the stage.
+    pub requests: u64,
+    pub failures: u64,
+    /// Answers that completed within the stage, per second: the rate the
+    /// server kept up with.
+    pub achieved_rps: f64,
+    pub latency_ms: Percentiles,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    /// Share of the stage's requests that met the load's SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<f64>,
+    /// Why this stage counts as saturated, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<String>,
+}
+
+/// The knee of a staged load: the last rate the server kept up with and
+/// the first it did not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Saturation {
+    /// The highest offered rate before the first saturated stage (the top
+    /// rate when none saturated); None when the first already did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sustained_rps: Option<f64>,
+    /// The first saturated stage's offered rate; None when none saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated_at_rps: Option<f64>,
+}
+
+impl Saturation {
+    /// `kept up with 8 requests/s, saturated at 16`.
+    pub fn words(&self) -> String {
+        let r = crate::format::rate;
+        match (self.max_sustained_rps, self.saturated_at_rps) {
+            (Some(ok), Some(at)) => {
+                format!("kept up with {} requests/s, saturated at {}", r(ok), r(at))
+            }
+            (Some(ok), None) => format!("kept up with every stage, up to {} requests/s", r(ok)),
+            (None, Some(at)) => {
+                format!("saturated already at the first stage, {} requests/s", r(at))
+            }
+            (None, None) => "no stage ran".to_string(),
+        }
+    }
+}
+
+/// Where a load's requests came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadPath {
+    /// A generator pod in the scenario's namespace, to the Service's
+    /// cluster DNS name: the path a client in the cluster takes.
+    InCluster,
+    /// The harness on the host, through an API-server port-forward per
+    /// request (adds the API server and kubelet to every latency).
+    #[default]
+    PortForward,
+}
+
+impl LoadPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadPath::InCluster => "in-cluster",
+            LoadPath::PortForward => "port-forward",
+        }
+    }
+}
+
+/// Goodput as vLLM's benchmark and inference-perf define it: the requests
+/// that succeeded within every per-request limit of the SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Goodput {
+    pub slo: RequestSlo,
+    /// Requests that met it.
+    pub good: u64,
+    /// good / requests, 0..1.
+    pub ratio: f64,
+    /// Good requests per second.
+    pub rps: f64,
+}
+
+/// Per-request limits, in milliseconds; an absent one is not judged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSlo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<f64>,
+    /// Longest gap between two tokens of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Percentiles {
     pub p50: f64,
+    #[serde(default)]
+    pub p90: f64,
     pub p95: f64,
     pub p99: f64,
     pub max: f64,

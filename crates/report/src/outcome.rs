@@ -72,6 +72,8 @@ pub enum CheckKind {
     TerminationMessage,
     /// `expect: { access }`: a ServiceAccount's rights (SelfSubjectAccessReview).
     Access,
+    /// `expect: { slo }`: a load's goodput and latency percentiles.
+    Slo,
     /// `load` (in the background: its requests could not run).
     Load,
     /// `script`: its exit status.
@@ -80,7 +82,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [CheckKind; 15] = [
+    pub const ALL: [CheckKind; 16] = [
         CheckKind::Assert,
         CheckKind::Rollout,
         CheckKind::Condition,
@@ -94,6 +96,7 @@ impl CheckKind {
         CheckKind::PodReplaced,
         CheckKind::TerminationMessage,
         CheckKind::Access,
+        CheckKind::Slo,
         CheckKind::Load,
         CheckKind::Script,
     ];
@@ -114,6 +117,7 @@ impl CheckKind {
             CheckKind::PodReplaced => "podReplaced",
             CheckKind::TerminationMessage => "terminationMessage",
             CheckKind::Access => "access",
+            CheckKind::Slo => "slo",
             CheckKind::Load => "load",
             CheckKind::Script => "script",
         }

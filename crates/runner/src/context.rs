@@ -73,6 +73,9 @@ pub struct Ctx {
     pub release_plans: Vec<crate::post_render::PostRender>,
     /// How to read a node's kernel (kind: `docker exec`), where the cluster allows.
     pub node_exec: Option<crate::node_kernel::NodeExec>,
+    /// The image whose `load` command generates loads from inside the
+    /// cluster (our mock server's); None: loads go through a port-forward.
+    pub load_image: Option<String>,
 }
 
 impl Ctx {

@@ -43,6 +43,10 @@ pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
         let report = settle(ctx, &s.load, timeout).await?;
         return Ok(load_checks::served_by(&report, s));
     }
+    if let Some(g) = &x.slo {
+        let report = settle(ctx, &g.load, timeout).await?;
+        return Ok(crate::slo_check::slo(&report, g));
+    }
     if let Some(e) = &x.endpoints {
         return endpoints(ctx, &e.service, e.ready, e.min, timeout).await;
     }

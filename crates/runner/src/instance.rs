@@ -73,6 +73,7 @@ pub(crate) async fn run_instance(
         own_template,
         release_plans: Vec::new(),
         node_exec: opts.node_exec.clone(),
+        load_image: opts.load_image.clone(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;

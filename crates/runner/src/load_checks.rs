@@ -77,12 +77,12 @@ fn describe(r: &LoadReport) -> String {
     )
 }
 
-fn observed(r: &LoadReport) -> Observed {
+pub(crate) fn observed(r: &LoadReport) -> Observed {
     Observed::new(describe(r), observation(r))
 }
 
 /// Not met when too few requests were sent to judge.
-fn enough(check: &Check, r: &LoadReport, min_requests: u64) -> Option<OpOutcome> {
+pub(crate) fn enough(check: &Check, r: &LoadReport, min_requests: u64) -> Option<OpOutcome> {
     (r.requests < min_requests).then(|| {
         let mut o = observed(r);
         o.text = format!(
@@ -191,6 +191,15 @@ mod tests {
                 .collect(),
             by_pod: BTreeMap::new(),
             buckets: Vec::new(),
+            path: Default::default(),
+            offered_rps: None,
+            itl_ms: None,
+            tpot_ms: None,
+            output_tokens: 0,
+            output_tokens_per_s: 0.0,
+            goodput: None,
+            stages: Vec::new(),
+            saturation: None,
             failed_samples: Vec::new(),
         }
     }

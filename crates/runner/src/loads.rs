@@ -1,15 +1,21 @@
-//! The `load` action: a forwarder to the Service, goose through it, live
-//! progress, and a [`LoadReport`] when it ends. Background loads run while
-//! later operations do; `expect` on a load waits for it.
+//! The `load` action: a generator pod in the scenario's namespace sending
+//! to the Service's cluster DNS name (the default where the cluster holds
+//! our image), or goose on the host through a port-forward; live progress,
+//! and a [`LoadReport`] when it ends. Background loads run while later
+//! operations do; `expect` on a load waits for it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::background::Running;
 use crate::context::{Ctx, OpError, OpOutcome, OpResult};
 use crate::forwarder::{ForwardError, ServiceForwarder, ServiceTarget};
+use crate::load_pod::{LoadPod, LoadPodError};
 use load::attack::{self, LoadPlan, RequestKind};
+use load::record::Recorder;
 use load::stats::{self, LoadIdentity};
-use report::{LoadReport, TimelineSource};
-use scenario::model::Load;
+use report::{LoadPath, LoadReport, RequestSlo, TimelineSource};
+use scenario::model::{Load, LoadArrival, LoadVia};
 
 pub use crate::background::BackgroundLoad;
 
@@ -22,9 +28,134 @@ const FIRST_ENDPOINT_PATIENCE: Duration = Duration::from_secs(5);
 /// says (our mock's default).
 const FALLBACK_MODEL: &str = "mock-llm";
 
-async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
-    let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
-    let forwarder = ServiceForwarder::start(ctx.client.clone(), &ctx.namespace, &target)
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn request_slo(l: &Load) -> Option<RequestSlo> {
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    l.slo.as_ref().map(|s| RequestSlo {
+        ttft_ms: ms(s.ttft),
+        tpot_ms: ms(s.tpot),
+        itl_ms: ms(s.itl),
+        e2e_ms: ms(s.e2e),
+    })
+}
+
+/// Which path this load takes: what it asked for, else in the cluster
+/// where our image is there.
+fn path_of(ctx: &Ctx, l: &Load) -> Result<LoadPath, OpError> {
+    match (l.via, &ctx.load_image) {
+        (Some(LoadVia::PortForward), _) => Ok(LoadPath::PortForward),
+        (Some(LoadVia::InCluster), None) => Err(OpError::BadInput(format!(
+            "load {}: via in-cluster needs inferbench's image on the cluster's nodes (a cluster `cargo xtask up` made); this cluster has none, so use via: port-forward",
+            l.name
+        ))),
+        (_, Some(_)) => Ok(LoadPath::InCluster),
+        (None, None) => Ok(LoadPath::PortForward),
+    }
+}
+
+fn gen_plan(ctx: &Ctx, l: &Load, target: &ServiceTarget) -> Result<loadgen::GenPlan, OpError> {
+    let request = loadgen::RequestKind::parse(&l.request)
+        .ok_or_else(|| OpError::BadInput(format!("unknown request kind {:?}", l.request)))?;
+    let arrival = match l.arrival {
+        LoadArrival::Poisson => loadgen::Arrival::Poisson,
+        LoadArrival::Constant => loadgen::Arrival::Constant,
+    };
+    let stages = l.rate_stages();
+    let shape = match l.rate {
+        _ if !stages.is_empty() => loadgen::Shape::Stages {
+            stages: stages
+                .iter()
+                .map(|s| loadgen::RateStage {
+                    rps: s.rate,
+                    duration_ms: s.duration.as_millis() as u64,
+                })
+                .collect(),
+            arrival,
+            seed: l.seed,
+        },
+        Some(rps) => loadgen::Shape::Rate {
+            rps,
+            arrival,
+            seed: l.seed,
+        },
+        None => loadgen::Shape::Users {
+            users: l.users,
+            ramp: l.ramp,
+        },
+    };
+    Ok(loadgen::GenPlan {
+        base_url: format!(
+            "http://{}.{}.svc:{}",
+            target.service, ctx.namespace, target.port
+        ),
+        request,
+        model: ctx
+            .bindings
+            .get("model")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        fallback_model: Some(FALLBACK_MODEL.to_string()),
+        max_tokens: l.max_tokens.unwrap_or(16),
+        prompt_bytes: l.prompt_bytes,
+        headers: l.headers.clone(),
+        shape,
+        duration_ms: l.duration.map(|d| d.as_millis() as u64),
+        requests: l.requests,
+        request_timeout_ms: REQUEST_TIMEOUT.as_millis() as u64,
+        keep_alive: l.keep_alive,
+    })
+}
+
+async fn start_in_cluster(
+    ctx: &Ctx,
+    l: &Load,
+    target: &ServiceTarget,
+    image: &str,
+    timeout: Duration,
+) -> Result<Running, OpError> {
+    let plan = gen_plan(ctx, l, target)?;
+    let recorder = Arc::new(Recorder::new(LoadPath::InCluster));
+    let pod = LoadPod::start(
+        ctx.client.clone(),
+        &ctx.namespace,
+        image,
+        &l.name,
+        &plan,
+        timeout,
+        recorder.clone(),
+    )
+    .await
+    .map_err(load_pod_error)?;
+    if let Some(note) = recorder.take_note() {
+        ctx.console.info(&format!("load {}: {note}", l.name));
+    }
+    Ok(Running::InCluster {
+        pod: Box::new(pod),
+        recorder,
+    })
+}
+
+fn load_pod_error(e: LoadPodError) -> OpError {
+    match &e {
+        LoadPodError::NotStarted { .. } => OpError::TimedOut(e.to_string()),
+        _ => OpError::Api(e.to_string()),
+    }
+}
+
+async fn start_port_forward(
+    ctx: &Ctx,
+    l: &Load,
+    target: &ServiceTarget,
+) -> Result<Running, OpError> {
+    if l.open_loop() {
+        return Err(OpError::BadInput(format!(
+            "load {}: an open-loop rate (rate, stages, sweep) runs from the in-cluster generator only; the port-forward path sends closed-loop users",
+            l.name
+        )));
+    }
+    let forwarder = ServiceForwarder::start(ctx.client.clone(), &ctx.namespace, target)
         .await
         .map_err(forward_error)?;
     if !forwarder
@@ -71,10 +202,48 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        request_timeout: Duration::from_secs(30),
+        request_timeout: REQUEST_TIMEOUT,
     };
-    let running = attack::start(&forwarder.base_url(), forwarder.local.port(), plan);
-    let recorder = running.recorder.clone();
+    let load = attack::start(&forwarder.base_url(), forwarder.local.port(), plan);
+    Ok(Running::PortForward {
+        load,
+        _forwarder: forwarder,
+    })
+}
+
+/// `4 users`, `5 requests/s (poisson)` or `4 stages, 2 to 16 requests/s`.
+fn shape_words(l: &Load) -> String {
+    let stages = l.rate_stages();
+    if let (Some(first), Some(last)) = (stages.first(), stages.last()) {
+        return format!(
+            "{} stages, {} to {} requests/s",
+            stages.len(),
+            first.rate,
+            last.rate
+        );
+    }
+    match l.rate {
+        Some(r) => format!(
+            "{r} requests/s ({})",
+            match l.arrival {
+                LoadArrival::Poisson => "poisson",
+                LoadArrival::Constant => "constant",
+            }
+        ),
+        None => format!("{} users", l.users),
+    }
+}
+
+async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
+    let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
+    let path = path_of(ctx, l)?;
+    let running = match (path, &ctx.load_image) {
+        (LoadPath::InCluster, Some(image)) => {
+            start_in_cluster(ctx, l, &target, image, timeout).await?
+        }
+        _ => start_port_forward(ctx, l, &target).await?,
+    };
+    let recorder = running.recorder();
     let console = ctx.console.clone();
     let name = l.name.clone();
     let progress = tokio::spawn(async move {
@@ -91,14 +260,20 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
         TimelineSource::Load,
         "load started",
         Some(format!("Service/{}", target.service)),
-        format!("load {}: {} users, {}", l.name, l.users, l.request),
+        format!(
+            "load {}: {}, {}, {}",
+            l.name,
+            shape_words(l),
+            l.request,
+            path.name()
+        ),
         false,
     );
     Ok(BackgroundLoad {
         running,
         spec: l.clone(),
+        slo: request_slo(l),
         deadline: timeout,
-        _forwarder: forwarder,
         progress,
         step: ctx.step.clone(),
     })
@@ -117,27 +292,47 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
     let BackgroundLoad {
         running,
         spec,
+        slo,
         deadline,
-        _forwarder,
         progress,
         step: _,
     } = bg;
-    let finished = tokio::time::timeout(deadline, running.finish()).await;
-    progress.abort();
-    let finished = finished
-        .map_err(|_| {
-            OpError::TimedOut(format!(
-                "load {} did not finish within its timeout",
-                spec.name
-            ))
-        })?
-        .map_err(|e| OpError::Api(format!("load {}: {e}", spec.name)))?;
+    let timed_out = || {
+        OpError::TimedOut(format!(
+            "load {} did not finish within its timeout",
+            spec.name
+        ))
+    };
+    let finished = match running {
+        Running::PortForward { load, _forwarder } => {
+            let finished = tokio::time::timeout(deadline, load.finish()).await;
+            progress.abort();
+            finished
+                .map_err(|_| timed_out())?
+                .map_err(|e| OpError::Api(format!("load {}: {e}", spec.name)))?
+        }
+        Running::InCluster { pod, recorder } => {
+            let ended = tokio::time::timeout(deadline, pod.finish(&recorder)).await;
+            progress.abort();
+            ended.map_err(|_| timed_out())?.map_err(load_pod_error)?;
+            recorder.finished()
+        }
+    };
     let report = stats::summarize(
         &LoadIdentity {
             name: &spec.name,
             target: &spec.target,
             request: &spec.request,
             users: spec.users,
+            slo: slo.as_ref(),
+            stages: &spec
+                .rate_stages()
+                .iter()
+                .map(|s| load::stages::PlannedStage {
+                    rps: s.rate,
+                    seconds: s.duration.as_secs_f64(),
+                })
+                .collect::<Vec<_>>(),
         },
         &finished,
     );
@@ -156,10 +351,31 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
 }
 
 fn summary(r: &LoadReport) -> String {
+    let offered = r
+        .offered_rps
+        .map(|o| format!(" of {o:.1}/s offered"))
+        .unwrap_or_default();
+    let tokens = match (&r.ttft_ms, &r.itl_ms) {
+        (Some(t), Some(i)) => format!(
+            ", TTFT p99 {:.0} ms, ITL p99 {:.1} ms, {:.0} tokens/s",
+            t.p99, i.p99, r.output_tokens_per_s
+        ),
+        _ => String::new(),
+    };
+    let goodput = r
+        .goodput
+        .as_ref()
+        .map(|g| format!(", goodput {:.1}%", g.ratio * 100.0))
+        .unwrap_or_default();
+    let goodput = match &r.saturation {
+        Some(s) => format!("{goodput}, {}", s.words()),
+        None => goodput,
+    };
     format!(
-        "{} requests ({:.1}/s), {} failed, p50 {:.0} ms, p99 {:.0} ms{}",
+        "{} requests ({:.1}/s{offered}, {}), {} failed, p50 {:.0} ms, p99 {:.0} ms{tokens}{goodput}{}",
         r.requests,
         r.throughput_rps,
+        r.path.name(),
         r.failures,
         r.latency_ms.p50,
         r.latency_ms.p99,
@@ -234,6 +450,7 @@ pub async fn settle_all(ctx: &mut Ctx) -> Vec<(String, OpError)> {
 pub fn abort_all(ctx: &mut Ctx) {
     for (_, bg) in std::mem::take(&mut ctx.background) {
         bg.progress.abort();
+        // A generator pod is deleted as its handle drops.
         drop(bg);
     }
 }

@@ -58,6 +58,10 @@ pub struct RunOptions {
     /// 137 the runtime did not label is judged on the kernel's OOM count.
     /// None: the API's word only.
     pub node_exec: Option<crate::node_kernel::NodeExec>,
+    /// The image (on every node) whose `load` command runs a load from a
+    /// pod in the scenario's namespace; None: every load goes through a
+    /// port-forward from the host.
+    pub load_image: Option<String>,
 }
 
 /// The default for `parallel`: scenarios mostly wait (for rollouts, model

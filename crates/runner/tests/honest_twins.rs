@@ -69,6 +69,7 @@ async fn run(file: &Path, kubeconfig: &Path, cluster: &str) -> RunReport {
         record_evidence: false,
         own_templates: Vec::new(),
         node_exec: Some(runner::node_kernel::NodeExec::docker("docker")),
+        load_image: Some("inferbench/mock-server:dev".into()),
         only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();

@@ -313,6 +313,7 @@ async fn run_scheduling_scenarios(kubeconfig: &Path) {
         record_evidence: false,
         own_templates: Vec::new(),
         node_exec: None,
+        load_image: None,
         only: Vec::new(),
     };
     let (_tx, cancel) = Cancel::new();

@@ -254,14 +254,73 @@ fn check_action(a: &Action) -> Result<(), String> {
             }
         }
         Action::Load(x) => {
-            if x.duration.is_none() && x.requests.is_none() {
-                return Err("needs duration or requests".into());
+            if x.duration.is_none()
+                && x.requests.is_none()
+                && x.stages.is_empty()
+                && x.sweep.is_none()
+            {
+                return Err("needs duration or requests (or stages, or a sweep)".into());
             }
-            if !["completions", "chat", "chat-stream"].contains(&x.request.as_str()) {
+            const REQUESTS: [&str; 4] =
+                ["completions", "completions-stream", "chat", "chat-stream"];
+            if !REQUESTS.contains(&x.request.as_str()) {
                 return Err(format!(
-                    "request {:?}: expected completions, chat or chat-stream",
-                    x.request
+                    "request {:?}: expected one of {}",
+                    x.request,
+                    REQUESTS.join(", ")
                 ));
+            }
+            let shapes = [
+                x.users > 0,
+                x.rate.is_some(),
+                !x.stages.is_empty(),
+                x.sweep.is_some(),
+            ];
+            if shapes.iter().filter(|b| **b).count() > 1 {
+                return Err(
+                    "give one of users (closed loop), rate, stages or sweep (open loops)".into(),
+                );
+            }
+            let staged = !x.stages.is_empty() || x.sweep.is_some();
+            if staged && (x.duration.is_some() || x.requests.is_some()) {
+                return Err(
+                    "stages and sweep end on their own: leave out duration and requests".into(),
+                );
+            }
+            if let Some(s) = &x.sweep
+                && s.rates.len() < 2
+            {
+                return Err(
+                    "sweep: give at least two rates, lowest first, e.g. `rates: [2, 4, 8, 16]`"
+                        .into(),
+                );
+            }
+            for r in x.rate_stages() {
+                if !(r.rate.is_finite() && r.rate > 0.0) || r.duration.is_zero() {
+                    return Err(format!(
+                        "stage of {} requests/s for {:?}: expected a rate above 0 and a duration above 0",
+                        r.rate, r.duration
+                    ));
+                }
+            }
+            if x.ramp.is_some() && x.open_loop() {
+                return Err(
+                    "ramp starts users; an open loop has none (use stages to ramp a rate)".into(),
+                );
+            }
+            if let Some(slo) = &x.slo {
+                if slo.is_empty() {
+                    return Err(
+                        "slo: give ttft, tpot, itl or e2e, e.g. `slo: { ttft: 500ms }`".into(),
+                    );
+                }
+                let streams = x.request.ends_with("-stream");
+                if !streams && (slo.ttft.is_some() || slo.tpot.is_some() || slo.itl.is_some()) {
+                    return Err(format!(
+                        "slo: ttft, tpot and itl need streamed answers; request {:?} is not streamed (use chat-stream or completions-stream, or judge e2e only)",
+                        x.request
+                    ));
+                }
             }
         }
         Action::Inject(x) => {
@@ -294,13 +353,14 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.pod_replaced.is_some(),
                 x.termination_message.is_some(),
                 x.access.is_some(),
+                x.slo.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access, slo"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
@@ -319,6 +379,9 @@ fn check_action(a: &Action) -> Result<(), String> {
                 for r in a.denied.iter().chain(&a.allowed) {
                     model::AccessRequest::parse(r).map_err(|m| format!("access: {m}"))?;
                 }
+            }
+            if let Some(slo) = &x.slo {
+                slo.validate()?;
             }
             if let Some(t) = &x.termination_message {
                 observed::check_pattern_of("matches", &t.matches)

@@ -21,10 +21,10 @@ pub fn check(a: &Action) -> Vec<Limit> {
     let mut out = Vec::new();
     match a {
         Action::Load(x) => {
-            if x.users == 0 {
+            if x.users == 0 && !x.open_loop() {
                 out.push((
                     "users",
-                    "users must be at least 1 (and at most 10000)".into(),
+                    "users must be at least 1 (and at most 10000); or give rate, requests per second, for an open loop".into(),
                 ));
             } else if x.users > MAX_USERS {
                 out.push((
@@ -38,6 +38,14 @@ pub fn check(a: &Action) -> Vec<Limit> {
                 out.push((
                     "ramp",
                     format!("ramp is {r}; expected users started per second, a number above 0"),
+                ));
+            }
+            if let Some(r) = x.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                out.push((
+                    "rate",
+                    format!("rate is {r}; expected requests per second, a number above 0"),
                 ));
             }
             if x.requests == Some(0) {

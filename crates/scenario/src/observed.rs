@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 /// The check names a twin may give (`check:`), as the runner reports them.
-pub const CHECKS: [&str; 15] = [
+pub const CHECKS: [&str; 16] = [
     "assert",
     "rollout",
     "condition",
@@ -26,6 +26,7 @@ pub const CHECKS: [&str; 15] = [
     "podReplaced",
     "terminationMessage",
     "access",
+    "slo",
     "load",
     "script",
 ];

@@ -41,9 +41,12 @@ pub fn summarize(a: &Action) -> String {
             (d, _) => format!("canary {}: {d:?}", x.canary).to_lowercase(),
         },
         Action::Load(x) => format!(
-            "load {}: {} users on {}{}",
+            "load {}: {} on {}{}",
             x.name,
-            x.users,
+            match x.rate {
+                Some(r) => format!("{r} requests/s"),
+                None => format!("{} users", x.users),
+            },
             x.target,
             if x.background { " (background)" } else { "" }
         ),

@@ -348,6 +348,15 @@ mod tests {
             failed_by_version: Default::default(),
             by_pod: Default::default(),
             buckets: Vec::new(),
+            path: Default::default(),
+            offered_rps: None,
+            itl_ms: None,
+            tpot_ms: None,
+            output_tokens: 0,
+            output_tokens_per_s: 0.0,
+            goodput: None,
+            stages: Vec::new(),
+            saturation: None,
             failed_samples: failed_at
                 .iter()
                 .map(|t| FailedRequest {

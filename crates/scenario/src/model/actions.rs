@@ -159,16 +159,49 @@ pub struct Load {
     pub name: String,
     /// `service/name:port`.
     pub target: String,
+    /// Closed loop: this many users, each sending its next request when
+    /// the last one answered. Give `users` or `rate`.
+    #[serde(default)]
     pub users: u32,
     /// Users started per second.
     #[serde(default)]
     pub ramp: Option<f64>,
+    /// Open loop: requests per second, sent when due whether or not the
+    /// earlier ones answered; latencies count from the due time.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Open-loop rates one after the other (a ramp, or steps); each stage
+    /// gets its own figures in the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<LoadStage>,
+    /// A rate sweep: each rate for `stage`, lowest first; the report says
+    /// where the server saturates (latency doubles, answers fall behind).
+    #[serde(default)]
+    pub sweep: Option<LoadSweep>,
+    /// How an open loop spaces its requests (default `poisson`).
+    #[serde(default)]
+    pub arrival: LoadArrival,
+    /// Seed of the Poisson arrivals (the same seed, the same schedule).
+    #[serde(default)]
+    pub seed: u64,
+    /// Per-request limits the load's goodput counts against.
+    #[serde(default)]
+    pub slo: Option<super::slo::LoadSlo>,
+    /// Reuse connections between requests (default: a fresh connection
+    /// per request, so the Service spreads every request anew).
+    #[serde(default)]
+    pub keep_alive: bool,
+    /// Where requests come from: `in-cluster` (a generator pod beside the
+    /// server, the default where the cluster holds inferbench's image) or
+    /// `port-forward` (the harness, through the API server).
+    #[serde(default)]
+    pub via: Option<LoadVia>,
     #[serde(default, with = "opt_duration")]
     #[schemars(with = "Option<String>")]
     pub duration: Option<Duration>,
     #[serde(default)]
     pub requests: Option<u64>,
-    /// `completions`, `chat` or `chat-stream`.
+    /// `completions`, `completions-stream`, `chat` or `chat-stream`.
     #[serde(default = "default_load_kind")]
     pub request: String,
     #[serde(default)]
@@ -184,7 +217,71 @@ pub struct Load {
     pub background: bool,
 }
 
-fn default_load_name() -> String {
+/// One stage of a staged load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadStage {
+    /// Requests per second.
+    pub rate: f64,
+    #[serde(with = "required_duration")]
+    #[schemars(with = "String")]
+    pub duration: Duration,
+}
+
+/// `sweep: { rates: [2, 4, 8, 16], stage: 10s }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadSweep {
+    /// Requests per second of each stage, in the order they run.
+    pub rates: Vec<f64>,
+    /// How long each rate runs.
+    #[serde(with = "required_duration")]
+    #[schemars(with = "String")]
+    pub stage: Duration,
+}
+
+impl Load {
+    /// The stages of a staged or swept load (empty for the others).
+    pub fn rate_stages(&self) -> Vec<LoadStage> {
+        match &self.sweep {
+            Some(s) => s
+                .rates
+                .iter()
+                .map(|r| LoadStage {
+                    rate: *r,
+                    duration: s.stage,
+                })
+                .collect(),
+            None => self.stages.clone(),
+        }
+    }
+
+    /// Whether the load is an open loop (a rate, stages or a sweep).
+    pub fn open_loop(&self) -> bool {
+        self.rate.is_some() || !self.stages.is_empty() || self.sweep.is_some()
+    }
+}
+
+/// How an open-loop load spaces its requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadArrival {
+    /// Exponential gaps, as `vllm bench serve` and inference-perf send.
+    #[default]
+    Poisson,
+    /// Even gaps of 1/rate.
+    Constant,
+}
+
+/// Where a load's requests come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadVia {
+    InCluster,
+    PortForward,
+}
+
+pub(super) fn default_load_name() -> String {
     "load".to_string()
 }
 
@@ -244,6 +341,10 @@ pub struct Expect {
     /// (impersonated) through SelfSubjectAccessReview.
     #[serde(default)]
     pub access: Option<Box<ExpectAccess>>,
+    /// The named load's goodput and latency percentiles within bounds
+    /// (waits for it to finish).
+    #[serde(default)]
+    pub slo: Option<Box<super::slo::ExpectSlo>>,
 }
 
 /// The fewest requests a load expectation needs to judge anything.

@@ -34,6 +34,7 @@ mod canary;
 mod capability;
 mod duration;
 mod exclusive;
+mod slo;
 mod step;
 
 use std::collections::BTreeMap;
@@ -47,13 +48,14 @@ use duration::opt_duration;
 pub use actions::{
     ACTIONS, AccessRequest, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectAccess,
     ExpectEndpoints, ExpectEvent, ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas,
-    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadRef, Rollback, Rollout, Scale,
-    Script, Sleep, Wait,
+    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadArrival, LoadRef, LoadStage,
+    LoadSweep, LoadVia, Rollback, Rollout, Scale, Script, Sleep, Wait,
 };
 pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
 pub use exclusive::{ClusterShare, Exclusive};
+pub use slo::{ExpectSlo, LoadSlo, Threshold, known_figure};
 pub use step::{Operation, Step};
 
 /// The only `apiVersion` this harness reads.

@@ -1,0 +1,269 @@
+//! What a generator is told to do ([`GenPlan`]): where to send, which
+//! request, in what shape (closed-loop users or an open-loop rate) and for
+//! how long. The harness writes it as JSON into the generator pod's
+//! arguments; the same type runs the generator in-process in tests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The request every send carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    Completions,
+    CompletionsStream,
+    Chat,
+    ChatStream,
+}
+
+impl RequestKind {
+    /// The scenario's spelling: `completions`, `completions-stream`, `chat`, `chat-stream`.
+    pub fn parse(s: &str) -> Option<RequestKind> {
+        match s {
+            "completions" => Some(RequestKind::Completions),
+            "completions-stream" => Some(RequestKind::CompletionsStream),
+            "chat" => Some(RequestKind::Chat),
+            "chat-stream" => Some(RequestKind::ChatStream),
+            _ => None,
+        }
+    }
+
+    pub const NAMES: &'static [&'static str] =
+        &["completions", "completions-stream", "chat", "chat-stream"];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            RequestKind::Completions | RequestKind::CompletionsStream => "/v1/completions",
+            RequestKind::Chat | RequestKind::ChatStream => "/v1/chat/completions",
+        }
+    }
+
+    pub fn streams(self) -> bool {
+        matches!(
+            self,
+            RequestKind::CompletionsStream | RequestKind::ChatStream
+        )
+    }
+}
+
+/// How arrivals are spaced at an open-loop rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arrival {
+    /// Exponential gaps (a Poisson process), as `vllm bench serve` and
+    /// inference-perf send by default.
+    #[default]
+    Poisson,
+    /// Even gaps of 1/rate.
+    Constant,
+}
+
+/// Closed loop (each user sends its next request when the last one
+/// answered) or open loop (requests are due on a schedule, answered or
+/// not, so a slow server cannot slow the arrivals down).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Shape {
+    Users {
+        users: u32,
+        /// Users started per second (all at once when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ramp: Option<f64>,
+    },
+    Rate {
+        /// Requests per second.
+        rps: f64,
+        #[serde(default)]
+        arrival: Arrival,
+        /// Seed of the Poisson gaps (the same seed, the same schedule).
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Open-loop rates one after the other (a ramp, or a sweep that finds
+    /// where the server saturates); each sample names its stage.
+    Stages {
+        stages: Vec<RateStage>,
+        #[serde(default)]
+        arrival: Arrival,
+        #[serde(default)]
+        seed: u64,
+    },
+}
+
+/// One stage of a staged load.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateStage {
+    /// Requests per second.
+    pub rps: f64,
+    pub duration_ms: u64,
+}
+
+/// One load, complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenPlan {
+    /// `http://HOST:PORT` (a Service's cluster DNS name in the cluster).
+    pub base_url: String,
+    pub request: RequestKind,
+    /// The model requests name; absent: the first the server lists at
+    /// `/v1/models`, asked before the first request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The model requests name when the server cannot be asked (a Service
+    /// without endpoints): they go out and fail as the server's would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_model: Option<String>,
+    pub max_tokens: u32,
+    /// Pad the prompt so the body has at least this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    pub shape: Shape,
+    /// Stop sending after this long (milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Stop after this many requests; wins over `duration_ms` when it comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// How long one request may take (milliseconds).
+    pub request_timeout_ms: u64,
+    /// Reuse connections between requests (a fresh connection per request
+    /// otherwise, so a Service spreads every request anew).
+    #[serde(default)]
+    pub keep_alive: bool,
+}
+
+impl GenPlan {
+    /// The JSON body every request carries, naming `model`.
+    pub fn body(&self, model: &str) -> Vec<u8> {
+        request_body(self.request, model, self.max_tokens, self.prompt_bytes)
+    }
+
+    /// What is wrong with the plan, said so a person can fix it.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.base_url.starts_with("http://") {
+            return Err(format!(
+                "base URL {:?}: expected http://HOST:PORT (the generator speaks plain HTTP)",
+                self.base_url
+            ));
+        }
+        match &self.shape {
+            Shape::Users { users: 0, .. } => return Err("users must be at least 1".into()),
+            Shape::Rate { rps, .. } if !(rps.is_finite() && *rps > 0.0) => {
+                return Err(format!("rate {rps}: expected requests per second above 0"));
+            }
+            _ => {}
+        }
+        if let Shape::Stages { stages, .. } = &self.shape {
+            if stages.is_empty() {
+                return Err("a staged load needs at least one stage".into());
+            }
+            if let Some(s) = stages
+                .iter()
+                .find(|s| !(s.rps.is_finite() && s.rps > 0.0) || s.duration_ms == 0)
+            {
+                return Err(format!(
+                    "stage of {} requests/s for {} ms: expected a rate above 0 and a duration",
+                    s.rps, s.duration_ms
+                ));
+            }
+        }
+        if self.duration_ms.is_none()
+            && self.requests.is_none()
+            && matches!(self.shape, Shape::Rate { .. })
+        {
+            return Err("an open-loop rate needs a duration or a request count".into());
+        }
+        Ok(())
+    }
+}
+
+/// The body of one request: a short prompt, or one padded to `prompt_bytes`.
+pub fn request_body(
+    kind: RequestKind,
+    model: &str,
+    max_tokens: u32,
+    prompt_bytes: Option<u64>,
+) -> Vec<u8> {
+    let with_prompt = |prompt: &str| {
+        let body = match kind {
+            RequestKind::Completions | RequestKind::CompletionsStream => serde_json::json!({
+                "model": model, "prompt": prompt, "max_tokens": max_tokens,
+                "stream": kind.streams(),
+            }),
+            RequestKind::Chat | RequestKind::ChatStream => serde_json::json!({
+                "model": model, "max_tokens": max_tokens,
+                "stream": kind.streams(),
+                "messages": [{"role": "user", "content": prompt}],
+            }),
+        };
+        let mut body = body;
+        if kind.streams() {
+            // The token count in the last chunk, as vLLM sends it when asked.
+            body["stream_options"] = serde_json::json!({"include_usage": true});
+        }
+        serde_json::to_vec(&body).unwrap_or_default()
+    };
+    let plain = with_prompt("Say something about GPUs.");
+    match prompt_bytes {
+        Some(want) if want as usize > plain.len() => {
+            let envelope = with_prompt("").len();
+            with_prompt(&"x".repeat(want as usize - envelope))
+        }
+        _ => plain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_padded_to_the_requested_size() {
+        let big = request_body(RequestKind::Completions, "m", 8, Some(100_000));
+        assert_eq!(big.len(), 100_000);
+        let chat: serde_json::Value =
+            serde_json::from_slice(&request_body(RequestKind::ChatStream, "m", 8, None))
+                .expect("json");
+        assert_eq!(chat["stream"], true);
+        assert_eq!(chat["stream_options"]["include_usage"], true);
+        assert_eq!(chat["messages"][0]["role"], "user");
+    }
+
+    #[test]
+    fn request_kinds_parse() {
+        for name in RequestKind::NAMES {
+            assert!(RequestKind::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(RequestKind::parse("stream"), None);
+    }
+
+    #[test]
+    fn a_rate_without_an_end_is_refused() {
+        let plan = GenPlan {
+            base_url: "http://llm:8000".into(),
+            request: RequestKind::Chat,
+            model: Some("m".into()),
+            fallback_model: None,
+            max_tokens: 4,
+            prompt_bytes: None,
+            headers: BTreeMap::new(),
+            shape: Shape::Rate {
+                rps: 2.0,
+                arrival: Arrival::Poisson,
+                seed: 1,
+            },
+            duration_ms: None,
+            requests: None,
+            request_timeout_ms: 1000,
+            keep_alive: false,
+        };
+        assert!(plan.validate().unwrap_err().contains("duration"));
+        let json = serde_json::to_string(&plan).expect("json");
+        let back: GenPlan = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back, plan);
+    }
+}

@@ -1,0 +1,290 @@
+//! One request, timed: sent over plain HTTP/1.1 with hyper, its answer
+//! read frame by frame so every streamed token gets the time it arrived.
+//! TTFT and end-to-end latency count from when the request was due.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::plan::GenPlan;
+use crate::sse::TokenStream;
+use crate::wire::{ErrorKind, Sample};
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// How much of an answer's body is kept to quote in an error.
+const BODY_KEPT: usize = 64 * 1024;
+
+/// A client that keeps connections between requests, or opens a fresh one
+/// for each (so a Service spreads every request anew).
+pub fn client(keep_alive: bool, connect_timeout: Duration) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    let mut builder = Client::builder(TokioExecutor::new());
+    if !keep_alive {
+        builder.pool_max_idle_per_host(0);
+    }
+    builder.build(connector)
+}
+
+/// What every request of a load shares, prepared once.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    uri: hyper::Uri,
+    body: Bytes,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    streams: bool,
+    timeout: Duration,
+}
+
+impl Prepared {
+    pub fn new(plan: &GenPlan, model: &str) -> Result<Prepared, String> {
+        let url = format!(
+            "{}{}",
+            plan.base_url.trim_end_matches('/'),
+            plan.request.path()
+        );
+        let uri = url
+            .parse::<hyper::Uri>()
+            .map_err(|e| format!("URL {url:?}: {e}"))?;
+        let mut headers = Vec::new();
+        for (k, v) in &plan.headers {
+            let name =
+                HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let value =
+                HeaderValue::try_from(v.as_str()).map_err(|e| format!("header {k}: {v:?}: {e}"))?;
+            headers.push((name, value));
+        }
+        Ok(Prepared {
+            uri,
+            body: Bytes::from(plan.body(model)),
+            headers,
+            streams: plan.request.streams(),
+            timeout: Duration::from_millis(plan.request_timeout_ms.max(1)),
+        })
+    }
+}
+
+/// The first model the server lists at `/v1/models`.
+pub async fn served_model(
+    client: &HttpClient,
+    base_url: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let url = format!("{}/v1/models", base_url.trim_end_matches('/'));
+    let uri = url
+        .parse::<hyper::Uri>()
+        .map_err(|e| format!("URL {url:?}: {e}"))?;
+    let ask = async {
+        let request = Request::get(uri)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = client.request(request).await.map_err(|e| describe(&e))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {}: {}", status.as_u16(), snippet(&body)));
+        }
+        let listed: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        listed["data"][0]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no model listed: {}", snippet(&body)))
+    };
+    tokio::time::timeout(timeout, ask)
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+        .map_err(|e| format!("asking {url}: {e}"))
+}
+
+/// What came back, before it becomes a [`Sample`].
+#[derive(Default)]
+struct Answer {
+    status: Option<u16>,
+    version: Option<String>,
+    pod: Option<String>,
+    tokens: TokenStream,
+    body: Vec<u8>,
+    failure: Option<(ErrorKind, String)>,
+}
+
+/// Sends one request that was due at `due` (`due_ms` from the load's
+/// start) and times its answer.
+pub async fn send(client: &HttpClient, prepared: &Prepared, due: Instant, due_ms: f64) -> Sample {
+    let sent = Instant::now();
+    let mut answer = Answer::default();
+    let outcome =
+        tokio::time::timeout(prepared.timeout, exchange(client, prepared, &mut answer)).await;
+    let ended = Instant::now();
+    if outcome.is_err() {
+        answer.failure = Some((
+            ErrorKind::Timeout,
+            format!(
+                "timed out: no complete answer within {} ms",
+                prepared.timeout.as_millis()
+            ),
+        ));
+    }
+    finish(answer, prepared, due, due_ms, sent, ended)
+}
+
+async fn exchange(client: &HttpClient, prepared: &Prepared, answer: &mut Answer) {
+    let mut request = Request::post(prepared.uri.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(prepared.body.clone()));
+    if let Ok(r) = request.as_mut() {
+        for (k, v) in &prepared.headers {
+            r.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            answer.failure = Some((ErrorKind::Connect, format!("cannot build the request: {e}")));
+            return;
+        }
+    };
+    let response = match client.request(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let kind = if e.is_connect() {
+                ErrorKind::Connect
+            } else {
+                ErrorKind::Reset
+            };
+            answer.failure = Some((kind, describe(&e)));
+            return;
+        }
+    };
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    answer.status = Some(response.status().as_u16());
+    answer.version = header("x-inference-version");
+    answer.pod = header("x-inference-pod");
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    answer.tokens.feed(data, Instant::now());
+                    if answer.body.len() < BODY_KEPT {
+                        answer.body.extend_from_slice(data);
+                    }
+                }
+            }
+            Err(e) => {
+                answer.failure = Some((
+                    ErrorKind::Reset,
+                    format!("the connection closed before the answer was complete: {e}"),
+                ));
+                return;
+            }
+        }
+    }
+}
+
+fn finish(
+    answer: Answer,
+    prepared: &Prepared,
+    due: Instant,
+    due_ms: f64,
+    sent: Instant,
+    ended: Instant,
+) -> Sample {
+    let since_due = |t: Instant| ms(t.saturating_duration_since(due));
+    let mut sample = Sample {
+        due_ms,
+        lag_ms: since_due(sent),
+        e2e_ms: since_due(ended),
+        ttft_ms: None,
+        itl_ms: Vec::new(),
+        output_tokens: None,
+        status: answer.status,
+        ok: false,
+        error_kind: None,
+        error: None,
+        version: answer.version,
+        pod: answer.pod,
+        request_bytes: prepared.body.len() as u64,
+        stage: None,
+    };
+    let success = answer.status.is_some_and(|s| s < 400);
+    let failure = match answer.failure {
+        Some(f) => Some(f),
+        None if !success => Some((
+            ErrorKind::Http,
+            format!(
+                "HTTP {}: {}",
+                answer.status.unwrap_or_default(),
+                snippet(&answer.body)
+            ),
+        )),
+        None if prepared.streams && !answer.tokens.done() => Some((
+            ErrorKind::Stream,
+            "the event stream ended before `data: [DONE]`".to_string(),
+        )),
+        None => None,
+    };
+    if prepared.streams {
+        let times = answer.tokens.token_times();
+        sample.ttft_ms = times.first().map(|t| since_due(*t));
+        sample.itl_ms = times.windows(2).map(|w| ms(w[1] - w[0])).collect();
+        sample.output_tokens = answer
+            .tokens
+            .usage_tokens()
+            .or((!times.is_empty()).then_some(times.len() as u64));
+    } else if success {
+        sample.output_tokens = crate::sse::usage_of_body(&answer.body);
+    }
+    match failure {
+        Some((kind, text)) => {
+            sample.error_kind = Some(kind);
+            sample.error = Some(text);
+        }
+        None => sample.ok = true,
+    }
+    sample
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 200 {
+        format!("{}…", one_line.chars().take(200).collect::<String>())
+    } else {
+        one_line
+    }
+}

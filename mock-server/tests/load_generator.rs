@@ -1,0 +1,137 @@
+//! The load generator (`mock-server load`'s engine) against the real mock
+//! over loopback HTTP: the token timings it measures are the ones the mock
+//! was told to produce, and an open loop past the mock's capacity shows as
+//! waiting (TTFT grows) rather than as fewer requests.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use loadgen::{Arrival, GenPlan, Line, RequestKind, Sample, Shape};
+use mock_server::{App, Config, Identity};
+
+async fn start(config: Config) -> String {
+    let identity = Identity {
+        pod: "mock-0".into(),
+        namespace: "bench".into(),
+    };
+    let app = App::new(config, identity).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(mock_server::serve(listener, app, std::future::pending()));
+    base
+}
+
+fn plan(base_url: String, shape: Shape, max_tokens: u32) -> GenPlan {
+    GenPlan {
+        base_url,
+        request: RequestKind::ChatStream,
+        model: None,
+        fallback_model: None,
+        max_tokens,
+        prompt_bytes: None,
+        headers: BTreeMap::new(),
+        shape,
+        duration_ms: None,
+        requests: Some(8),
+        request_timeout_ms: 10_000,
+        keep_alive: true,
+    }
+}
+
+async fn samples(plan: &GenPlan) -> Vec<Sample> {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink_out = out.clone();
+    loadgen::run(
+        plan,
+        Arc::new(move |l| {
+            if let Line::Sample(s) = l {
+                sink_out.lock().expect("lock").push(s);
+            }
+        }),
+    )
+    .await
+    .expect("runs");
+    out.lock().expect("lock").clone()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measured_token_timings_are_the_configured_ones() {
+    let base = start(Config {
+        ttft_ms: 40,
+        inter_token_ms: 10,
+        ..Config::default()
+    })
+    .await;
+    let s = samples(&plan(
+        base,
+        Shape::Users {
+            users: 1,
+            ramp: None,
+        },
+        20,
+    ))
+    .await;
+    assert_eq!(s.len(), 8);
+    assert!(
+        s.iter().all(|x| x.ok && x.output_tokens == Some(20)),
+        "{s:?}"
+    );
+    let itl = median(s.iter().flat_map(|x| x.itl_ms.clone()).collect());
+    let ttft = median(s.iter().filter_map(|x| x.ttft_ms).collect());
+    let tpot = median(s.iter().filter_map(|x| x.tpot_ms()).collect());
+    // Loopback adds well under a millisecond; a generous bound for a
+    // loaded CI machine, tight enough to catch a unit or a pacing error.
+    assert!(
+        (itl - 10.0).abs() < 2.0,
+        "median ITL {itl} ms, configured 10"
+    );
+    assert!(
+        (tpot - 10.0).abs() < 2.0,
+        "median TPOT {tpot} ms, configured 10"
+    );
+    assert!(
+        (40.0..60.0).contains(&ttft),
+        "median TTFT {ttft} ms, configured 40"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_past_capacity_waits_instead_of_sending_less() {
+    // One sequence at a time, 100 ms a request: capacity 10 requests/s.
+    let base = start(Config {
+        ttft_ms: 20,
+        inter_token_ms: 20,
+        max_num_seqs: 1,
+        max_waiting: 100,
+        ..Config::default()
+    })
+    .await;
+    let mut p = plan(
+        base,
+        Shape::Rate {
+            rps: 20.0,
+            arrival: Arrival::Constant,
+            seed: 0,
+        },
+        5,
+    );
+    p.requests = Some(10);
+    let s = samples(&p).await;
+    assert_eq!(s.len(), 10);
+    assert!(s.iter().all(|x| x.ok), "{s:?}");
+    let mut by_due = s.clone();
+    by_due.sort_by(|a, b| a.due_ms.total_cmp(&b.due_ms));
+    // Sent on time: the last is due at 450 ms whatever the server does.
+    assert!((by_due[9].due_ms - 450.0).abs() < 5.0, "{by_due:?}");
+    // The tenth waits for nine before it (about 900 ms of service) minus
+    // its 450 ms head start.
+    let last_ttft = by_due[9].ttft_ms.unwrap_or_default();
+    assert!(last_ttft > 350.0, "the last request's TTFT {last_ttft} ms");
+}
