@@ -74,6 +74,8 @@ pub enum CheckKind {
     Access,
     /// `expect: { slo }`: a load's goodput and latency percentiles.
     Slo,
+    /// `expect: { metric }`: a server metric scraped while loads ran.
+    Metric,
     /// `load` (in the background: its requests could not run).
     Load,
     /// `script`: its exit status.
@@ -82,7 +84,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [CheckKind; 16] = [
+    pub const ALL: [CheckKind; 17] = [
         CheckKind::Assert,
         CheckKind::Rollout,
         CheckKind::Condition,
@@ -97,6 +99,7 @@ impl CheckKind {
         CheckKind::TerminationMessage,
         CheckKind::Access,
         CheckKind::Slo,
+        CheckKind::Metric,
         CheckKind::Load,
         CheckKind::Script,
     ];
@@ -118,6 +121,7 @@ impl CheckKind {
             CheckKind::TerminationMessage => "terminationMessage",
             CheckKind::Access => "access",
             CheckKind::Slo => "slo",
+            CheckKind::Metric => "metric",
             CheckKind::Load => "load",
             CheckKind::Script => "script",
         }

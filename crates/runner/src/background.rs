@@ -43,6 +43,8 @@ pub struct BackgroundLoad {
     pub(crate) slo: Option<RequestSlo>,
     pub(crate) deadline: Duration,
     pub(crate) progress: JoinHandle<()>,
+    /// Scrapes the serving pods' metrics while the load runs.
+    pub(crate) scraper: crate::server_metrics::ScrapeTask,
     /// The step that started it: its errors fail that step.
     pub(crate) step: String,
 }

@@ -76,6 +76,8 @@ pub struct Ctx {
     /// The image whose `load` command generates loads from inside the
     /// cluster (our mock server's); None: loads go through a port-forward.
     pub load_image: Option<String>,
+    /// The serving pods' metrics scraped while loads ran.
+    pub scraped: crate::server_metrics::Scraped,
 }
 
 impl Ctx {

@@ -43,6 +43,17 @@ pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
         let report = settle(ctx, &s.load, timeout).await?;
         return Ok(load_checks::served_by(&report, s));
     }
+    if let Some(m) = &x.metric {
+        if let Some(load) = &m.load {
+            settle(ctx, load, timeout).await?;
+        }
+        let points = ctx.scraped.points(&m.name);
+        return Ok(crate::metric_check::metric(
+            m,
+            &points,
+            &ctx.scraped.names(),
+        ));
+    }
     if let Some(g) = &x.slo {
         let report = settle(ctx, &g.load, timeout).await?;
         return Ok(crate::slo_check::slo(&report, g));

@@ -74,6 +74,7 @@ pub(crate) async fn run_instance(
         release_plans: Vec::new(),
         node_exec: opts.node_exec.clone(),
         load_image: opts.load_image.clone(),
+        scraped: Default::default(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -207,7 +208,8 @@ pub(crate) async fn run_instance(
         }
     }
     let created_here = inst.scenario.spec.namespace.is_none();
-    let (timeline, series) = ctx.recorder.finish();
+    let (timeline, mut series) = ctx.recorder.finish();
+    series.extend(ctx.scraped.series());
     if opts.keep {
         console.info(&format!("kept namespace {namespace} (--keep)"));
     } else if created_here

@@ -269,8 +269,16 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
         ),
         false,
     );
+    let scraper = crate::server_metrics::start(
+        ctx.admin.clone(),
+        ctx.namespace.clone(),
+        target.service.clone(),
+        target.port,
+        ctx.scraped.clone(),
+    );
     Ok(BackgroundLoad {
         running,
+        scraper,
         spec: l.clone(),
         slo: request_slo(l),
         deadline: timeout,
@@ -295,6 +303,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         slo,
         deadline,
         progress,
+        scraper,
         step: _,
     } = bg;
     let timed_out = || {
@@ -318,6 +327,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
             recorder.finished()
         }
     };
+    drop(scraper);
     let report = stats::summarize(
         &LoadIdentity {
             name: &spec.name,

@@ -354,13 +354,14 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.termination_message.is_some(),
                 x.access.is_some(),
                 x.slo.is_some(),
+                x.metric.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access, slo"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access, slo, metric"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()
@@ -382,6 +383,9 @@ fn check_action(a: &Action) -> Result<(), String> {
             }
             if let Some(slo) = &x.slo {
                 slo.validate()?;
+            }
+            if let Some(m) = &x.metric {
+                m.validate()?;
             }
             if let Some(t) = &x.termination_message {
                 observed::check_pattern_of("matches", &t.matches)

@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 /// The check names a twin may give (`check:`), as the runner reports them.
-pub const CHECKS: [&str; 16] = [
+pub const CHECKS: [&str; 17] = [
     "assert",
     "rollout",
     "condition",
@@ -27,6 +27,7 @@ pub const CHECKS: [&str; 16] = [
     "terminationMessage",
     "access",
     "slo",
+    "metric",
     "load",
     "script",
 ];

@@ -345,6 +345,9 @@ pub struct Expect {
     /// (waits for it to finish).
     #[serde(default)]
     pub slo: Option<Box<super::slo::ExpectSlo>>,
+    /// A server metric scraped from the serving pods while loads ran.
+    #[serde(default)]
+    pub metric: Option<Box<super::slo::ExpectMetric>>,
 }
 
 /// The fewest requests a load expectation needs to judge anything.

@@ -55,7 +55,7 @@ pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
 pub use duration::{format_duration, parse_duration};
 pub use exclusive::{ClusterShare, Exclusive};
-pub use slo::{ExpectSlo, LoadSlo, Threshold, known_figure};
+pub use slo::{ExpectMetric, ExpectSlo, LoadSlo, Threshold, known_figure};
 pub use step::{Operation, Step};
 
 /// The only `apiVersion` this harness reads.

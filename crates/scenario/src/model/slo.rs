@@ -201,6 +201,36 @@ pub struct ExpectSlo {
     pub bounds: BTreeMap<String, Threshold>,
 }
 
+/// `expect: { metric: { name: vllm:num_requests_waiting, max: "> 4" } }`:
+/// a server metric scraped from the serving pods while loads ran (summed
+/// over the pods), its highest, lowest or last value against a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectMetric {
+    /// The metric's name as the server exposes it.
+    pub name: String,
+    /// Wait for this load to end first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Threshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Threshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Threshold>,
+}
+
+impl ExpectMetric {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max.is_none() && self.min.is_none() && self.last.is_none() {
+            return Err(
+                "metric: give max, min or last with a threshold, e.g. `max: \"> 4\"`".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 fn default_min_requests() -> u64 {
     super::actions::DEFAULT_MIN_REQUESTS
 }

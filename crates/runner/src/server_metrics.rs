@@ -1,0 +1,224 @@
+//! The serving pods' own metrics while a load runs: every second, each
+//! ready pod behind the load's Service is asked for `/metrics` through the
+//! API server's pod proxy, and every `vllm:` gauge and counter is summed
+//! over the pods. The queue and cache gauges become report series on the
+//! scenario's time axis (beside the load's client view and the events);
+//! every name is kept for `expect: { metric }`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tokio::task::JoinHandle;
+
+use report::{Series, SeriesPoint};
+
+/// How often the pods are asked.
+const EVERY: Duration = Duration::from_secs(1);
+/// How long one pod may take to answer.
+const PATIENCE: Duration = Duration::from_secs(3);
+
+/// The server metrics drawn in the report, with their units.
+pub const CHARTED: [(&str, &str); 4] = [
+    ("vllm:num_requests_waiting", "requests"),
+    ("vllm:num_requests_running", "requests"),
+    ("vllm:kv_cache_usage_perc", "fraction"),
+    ("vllm:gpu_cache_usage_perc", "fraction"),
+];
+
+/// Every metric scraped in a scenario: name -> its sum over the serving
+/// pods at each scrape.
+#[derive(Clone, Default)]
+pub struct Scraped(Arc<Mutex<BTreeMap<String, Vec<SeriesPoint>>>>);
+
+impl Scraped {
+    fn add(&self, at: Timestamp, sums: BTreeMap<String, f64>) {
+        if let Ok(mut m) = self.0.lock() {
+            for (name, value) in sums {
+                m.entry(name).or_default().push(SeriesPoint { at, value });
+            }
+        }
+    }
+
+    pub fn points(&self, name: &str) -> Vec<SeriesPoint> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+            .unwrap_or_default()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The charted metrics, as report series (vLLM's older name for the
+    /// cache gauge only when the newer one is missing).
+    pub fn series(&self) -> Vec<Series> {
+        let has_kv = !self.points("vllm:kv_cache_usage_perc").is_empty();
+        CHARTED
+            .iter()
+            .filter(|(name, _)| !(has_kv && *name == "vllm:gpu_cache_usage_perc"))
+            .filter_map(|(name, unit)| {
+                let points = self.points(name);
+                (!points.is_empty()).then(|| Series {
+                    name: format!("{name} (sum over the serving pods)"),
+                    unit: unit.to_string(),
+                    points,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Samples of the Prometheus text exposition whose name starts with
+/// `vllm:`, summed over label sets (histogram buckets left out).
+pub fn sum_vllm(text: &str) -> BTreeMap<String, f64> {
+    let mut sums = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if !line.starts_with("vllm:") {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let name = &line[..name_end];
+        if name.ends_with("_bucket") {
+            continue;
+        }
+        // The value follows the labels (which may hold spaces in quotes).
+        let rest = match line[name_end..].strip_prefix('{') {
+            Some(labels) => labels.rsplit_once('}').map_or("", |(_, r)| r),
+            None => &line[name_end..],
+        };
+        if let Some(v) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *sums.entry(name.to_string()).or_insert(0.0) += v;
+        }
+    }
+    sums
+}
+
+/// The pods behind `service` and the port its `port` reaches on them.
+async fn endpoints(
+    client: &Client,
+    namespace: &str,
+    service: &str,
+    port: u16,
+) -> Vec<(String, i32)> {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let Ok(svc) = services.get(service).await else {
+        return Vec::new();
+    };
+    let port_name = svc
+        .spec
+        .and_then(|s| s.ports)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.port == i32::from(port))
+        .and_then(|p| p.name);
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let Ok(list) = slices.list(&params).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for slice in list.items {
+        let Some(number) = slice
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.name == port_name)
+            .and_then(|p| p.port)
+        else {
+            continue;
+        };
+        for e in slice.endpoints {
+            let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if let Some(pod) = e.target_ref.and_then(|t| t.name).filter(|_| ready) {
+                out.push((pod, number));
+            }
+        }
+    }
+    out
+}
+
+async fn scrape_pod(client: &Client, namespace: &str, pod: &str, port: i32) -> Option<String> {
+    let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/metrics");
+    let request = http::Request::get(path).body(Vec::new()).ok()?;
+    tokio::time::timeout(PATIENCE, client.request_text(request))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// A running scrape; it stops when dropped.
+pub struct ScrapeTask(JoinHandle<()>);
+
+impl Drop for ScrapeTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Scrapes the pods behind `service:port` every second until dropped.
+pub fn start(
+    client: Client,
+    namespace: String,
+    service: String,
+    port: u16,
+    scraped: Scraped,
+) -> ScrapeTask {
+    ScrapeTask(tokio::spawn(async move {
+        loop {
+            let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+            let mut answered = 0;
+            for (pod, number) in endpoints(&client, &namespace, &service, port).await {
+                if let Some(text) = scrape_pod(&client, &namespace, &pod, number).await {
+                    answered += 1;
+                    for (name, v) in sum_vllm(&text) {
+                        *sums.entry(name).or_insert(0.0) += v;
+                    }
+                }
+            }
+            if answered > 0 {
+                scraped.add(Timestamp::now(), sums);
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vllm_samples_are_summed_over_labels_and_buckets_left_out() {
+        let text = r#"# HELP vllm:num_requests_waiting Requests waiting.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{model_name="a b"} 3
+vllm:num_requests_waiting{model_name="c"} 2
+vllm:kv_cache_usage_perc 0.25
+vllm:e2e_request_latency_seconds_bucket{le="0.1"} 7
+vllm:e2e_request_latency_seconds_count 9
+process_cpu_seconds_total 1.5
+"#;
+        let sums = sum_vllm(text);
+        assert_eq!(sums["vllm:num_requests_waiting"], 5.0);
+        assert_eq!(sums["vllm:kv_cache_usage_perc"], 0.25);
+        assert_eq!(sums["vllm:e2e_request_latency_seconds_count"], 9.0);
+        assert!(!sums.contains_key("vllm:e2e_request_latency_seconds_bucket"));
+        assert!(!sums.contains_key("process_cpu_seconds_total"));
+    }
+}
