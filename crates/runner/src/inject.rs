@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::context::{Ctx, Kill, OpError, OpOutcome, OpResult};
 use crate::ops::split_target;
@@ -192,16 +193,31 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             for p in targeted.pods.iter().take(count) {
                 let name = p.name_any();
                 if i.fault == "evict" {
-                    match api.evict(&name, &EvictParams::default()).await {
-                        Ok(_) => {}
-                        // The Eviction API's answer when a disruption budget
-                        // allows none: an observation (`podReplaced` judges
-                        // it), not an error of the harness.
-                        Err(kube::Error::Api(e)) if e.code == 429 => {
-                            refused.push((name.clone(), e.message.clone()));
-                        }
-                        Err(e) => {
-                            return Err(OpError::api(format!("evicting pod/{name}"))(e));
+                    // Refusals are retried for a while, as `kubectl drain`
+                    // does: a budget's status lags a pod that just became
+                    // Ready, so the first answer may be a stale refusal.
+                    let patience =
+                        Duration::from_secs(param_u64(i, "timeoutSeconds").unwrap_or(10));
+                    let until = std::time::Instant::now() + patience;
+                    loop {
+                        match api.evict(&name, &EvictParams::default()).await {
+                            Ok(_) => break,
+                            Err(kube::Error::Api(e))
+                                if e.code == 429 && std::time::Instant::now() < until =>
+                            {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            // The Eviction API's answer when a disruption
+                            // budget allows none: an observation
+                            // (`podReplaced` judges it), not an error of the
+                            // harness.
+                            Err(kube::Error::Api(e)) if e.code == 429 => {
+                                refused.push((name.clone(), e.message.clone()));
+                                break;
+                            }
+                            Err(e) => {
+                                return Err(OpError::api(format!("evicting pod/{name}"))(e));
+                            }
                         }
                     }
                 } else {
