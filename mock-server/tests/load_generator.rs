@@ -62,7 +62,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn measured_token_timings_are_the_configured_ones() {
+async fn token_timings_are_measured_in_milliseconds_and_add_up() {
     let base = start(Config {
         ttft_ms: 40,
         inter_token_ms: 10,
@@ -79,26 +79,27 @@ async fn measured_token_timings_are_the_configured_ones() {
     ))
     .await;
     assert_eq!(s.len(), 8);
-    assert!(
-        s.iter().all(|x| x.ok && x.output_tokens == Some(20)),
-        "{s:?}"
-    );
+    // What a busy machine cannot change: the server answers no sooner than
+    // configured, every token after the first is timed, and the times add
+    // up. How close to the configuration they come is the bench's business
+    // (`cargo xtask bench mock`), not a test's.
+    for x in &s {
+        assert!(x.ok && x.output_tokens == Some(20), "{x:?}");
+        assert_eq!(x.itl_ms.len(), 19, "{x:?}");
+        let ttft = x.ttft_ms.unwrap_or_default();
+        assert!(ttft >= 40.0, "TTFT {ttft} ms, configured 40: {x:?}");
+        // The last token is due 40 + 19 × 10 ms after the request started.
+        assert!(x.e2e_ms >= 230.0, "{x:?}");
+        let last_token = ttft + x.itl_ms.iter().sum::<f64>();
+        assert!(last_token <= x.e2e_ms + 0.5, "{last_token} > {}", x.e2e_ms);
+    }
+    // Milliseconds, not seconds or microseconds: the median gap is about
+    // the configured 10 ms (tokens are paced against deadlines, so a late
+    // one is followed by shorter gaps, never by a drift).
     let itl = median(s.iter().flat_map(|x| x.itl_ms.clone()).collect());
-    let ttft = median(s.iter().filter_map(|x| x.ttft_ms).collect());
-    let tpot = median(s.iter().filter_map(|x| x.tpot_ms()).collect());
-    // Loopback adds well under a millisecond; a generous bound for a
-    // loaded CI machine, tight enough to catch a unit or a pacing error.
     assert!(
-        (itl - 10.0).abs() < 2.0,
+        (5.0..20.0).contains(&itl),
         "median ITL {itl} ms, configured 10"
-    );
-    assert!(
-        (tpot - 10.0).abs() < 2.0,
-        "median TPOT {tpot} ms, configured 10"
-    );
-    assert!(
-        (40.0..60.0).contains(&ttft),
-        "median TTFT {ttft} ms, configured 40"
     );
 }
 
