@@ -225,15 +225,7 @@ async fn send_one(user: &mut GooseUser) -> TransactionResult {
         Ok(response) => {
             let status = response.status();
             sample.status = Some(status.as_u16());
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            sample.version = header("x-inference-version");
-            sample.pod = header("x-inference-pod");
+            (sample.version, sample.pod) = loadgen::request::served_by(response.headers());
             let streaming = plan.kind.streams() && status.is_success();
             let (body, tokens, read_error) = read_body(response, streaming).await;
             if streaming {

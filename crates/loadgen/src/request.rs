@@ -72,6 +72,18 @@ impl Prepared {
     }
 }
 
+/// The version and the pod that answered (`x-inference-version`,
+/// `x-inference-pod`: our mock's headers, absent from other servers).
+pub fn served_by(headers: &hyper::HeaderMap) -> (Option<String>, Option<String>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    (header("x-inference-version"), header("x-inference-pod"))
+}
+
 /// The first model the server lists at `/v1/models`.
 pub async fn served_model(
     client: &HttpClient,
@@ -169,16 +181,8 @@ async fn exchange(client: &HttpClient, prepared: &Prepared, answer: &mut Answer)
             return;
         }
     };
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     answer.status = Some(response.status().as_u16());
-    answer.version = header("x-inference-version");
-    answer.pod = header("x-inference-pod");
+    (answer.version, answer.pod) = served_by(response.headers());
     let mut body = response.into_body();
     while let Some(frame) = body.frame().await {
         match frame {

@@ -60,16 +60,7 @@ const SAID_KEPT: usize = 5;
 
 /// `load-NAME-xxxxx`, a valid pod name whatever the load is called.
 fn pod_name(load: &str) -> String {
-    let mut base: String = load
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut base = scenario::plan::dns_safe(load);
     base.truncate(40);
     let base = base.trim_matches('-');
     let suffix: u32 = rand_suffix();

@@ -48,21 +48,12 @@ impl<'a> Instance<'a> {
         }
         let suffix = &run_id[run_id.len().saturating_sub(4)..];
         let part = |p: &Option<String>| p.as_ref().map(|e| format!("-{e}")).unwrap_or_default();
-        let mut base: String = format!(
+        let mut base = dns_safe(&format!(
             "ib-{}{}{}",
             self.scenario.metadata.name,
             part(&self.entry),
             part(&self.variant)
-        )
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+        ));
         base.truncate(57);
         format!("{}-{suffix}", base.trim_end_matches('-'))
     }
@@ -104,6 +95,20 @@ impl<'a> Instance<'a> {
 /// scenario's, the matrix entry's values file and values, then `set`. A
 /// string binding may name others (`driftTo: "{{ server }}-canary"`); it is
 /// filled from the layered result.
+/// `text` lower-cased, with every character a DNS label may not hold
+/// replaced by `-` (names of namespaces and pods the harness makes).
+pub fn dns_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 pub fn instances<'a>(
     scenarios: &'a [(PathBuf, Scenario)],
     base: &Bindings,
