@@ -166,13 +166,6 @@ struct TokenView {
     goodput: String,
 }
 
-fn spread(p: Option<&crate::Percentiles>) -> String {
-    p.map_or_else(
-        || "-".to_string(),
-        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p90), millis(t.p99)),
-    )
-}
-
 /// Responses by version, status or pod: key, count, share.
 struct Breakdown<'a> {
     title: &'static str,
@@ -244,33 +237,17 @@ impl<'a> LoadView<'a> {
             stages: l
                 .stages
                 .iter()
-                .map(|st| {
-                    vec![
-                        crate::format::rate(st.offered_rps),
-                        crate::format::rate(st.achieved_rps),
-                        st.requests.to_string(),
-                        st.failures.to_string(),
-                        millis(st.latency_ms.p50),
-                        millis(st.latency_ms.p99),
-                        st.ttft_ms.as_ref().map_or_else(
-                            || "-".to_string(),
-                            |t| format!("{} / {}", millis(t.p50), millis(t.p99)),
-                        ),
-                        st.goodput
-                            .map_or_else(|| "-".to_string(), crate::format::percent),
-                        st.saturated.clone().unwrap_or_else(|| "no".into()),
-                    ]
-                })
+                .map(crate::load_words::stage_cells)
                 .collect(),
             saturation: l
                 .saturation
                 .as_ref()
                 .map_or_else(String::new, |s| s.words()),
             tokens: l.ttft_ms.as_ref().map(|_| TokenView {
-                ttft: spread(l.ttft_ms.as_ref()),
-                itl: spread(l.itl_ms.as_ref()),
-                tpot: spread(l.tpot_ms.as_ref()),
-                goodput: crate::markdown::goodput(l),
+                ttft: crate::load_words::spread(l.ttft_ms.as_ref()),
+                itl: crate::load_words::spread(l.itl_ms.as_ref()),
+                tpot: crate::load_words::spread(l.tpot_ms.as_ref()),
+                goodput: crate::load_words::goodput(l),
             }),
             ttft: l.ttft_ms.as_ref().map_or_else(
                 || "-".to_string(),

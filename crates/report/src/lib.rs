@@ -18,6 +18,7 @@ mod format;
 pub mod html;
 pub mod json;
 pub mod junit;
+mod load_words;
 pub mod markdown;
 pub mod model;
 mod outcome;

@@ -10,6 +10,7 @@ use super::format::{
     block_label, duration, first_line, millis, percent, rate, seconds_between, share, utc,
 };
 use super::junit::PASSED_UNEXPECTEDLY;
+use super::load_words::{goodput, spread, stage_cells};
 use super::{
     LoadReport, OperationReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport,
 };
@@ -417,22 +418,7 @@ fn write_stages(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
         out.push_str("| Offered rps | Achieved rps | Requests | Failures | p50 | p99 | TTFT p50 / p99 | Goodput | Saturated |\n");
         out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for st in &l.stages {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                rate(st.offered_rps),
-                rate(st.achieved_rps),
-                st.requests,
-                st.failures,
-                millis(st.latency_ms.p50),
-                millis(st.latency_ms.p99),
-                st.ttft_ms.as_ref().map_or_else(
-                    || "-".to_string(),
-                    |t| format!("{} / {}", millis(t.p50), millis(t.p99))
-                ),
-                st.goodput.map_or_else(|| "-".to_string(), percent),
-                md_cell(st.saturated.as_deref().unwrap_or("no")),
-            );
+            let _ = writeln!(out, "| {} |", stage_cells(st).join(" | "));
         }
         out.push('\n');
     }
@@ -467,39 +453,6 @@ fn write_token_latency(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)
         );
     }
     out.push('\n');
-}
-
-/// `12 ms / 30 ms / 41 ms`, or `-`.
-fn spread(p: Option<&crate::Percentiles>) -> String {
-    p.map_or_else(
-        || "-".to_string(),
-        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p90), millis(t.p99)),
-    )
-}
-
-/// `97.5% (39 of 40; TTFT ≤ 500 ms, TPOT ≤ 50 ms)`, or `-`.
-pub(crate) fn goodput(l: &LoadReport) -> String {
-    let Some(g) = &l.goodput else {
-        return "-".to_string();
-    };
-    let mut limits = Vec::new();
-    for (name, v) in [
-        ("TTFT", g.slo.ttft_ms),
-        ("TPOT", g.slo.tpot_ms),
-        ("ITL", g.slo.itl_ms),
-        ("e2e", g.slo.e2e_ms),
-    ] {
-        if let Some(v) = v {
-            limits.push(format!("{name} ≤ {}", millis(v)));
-        }
-    }
-    format!(
-        "{} ({} of {}; {})",
-        percent(g.ratio),
-        g.good,
-        l.requests,
-        limits.join(", ")
-    )
 }
 
 fn ttft(l: &LoadReport) -> String {
