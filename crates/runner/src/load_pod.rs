@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, LogParams, PostParams};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
 use load::record::Recorder;
@@ -72,6 +73,51 @@ fn rand_suffix() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     (nanos ^ std::process::id().rotate_left(16)) & 0xfffff
+}
+
+/// How long after its last endpoint change a Service is taken to be the
+/// same on every node: kube-proxy rewrites each node's rules a moment
+/// after the EndpointSlice changes (seconds on a busy machine), and until
+/// then a client in the cluster still reaches the endpoints the API no
+/// longer lists.
+pub const ENDPOINTS_SETTLE: Duration = Duration::from_secs(5);
+
+/// How long to wait before a load starts so that `service`'s last
+/// endpoint change (its EndpointSlices' `last-change-trigger-time`) is
+/// [`ENDPOINTS_SETTLE`] old; zero when it already is or cannot be read.
+pub async fn endpoints_settle(client: &Client, namespace: &str, service: &str) -> Duration {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let Ok(list) = slices.list(&params).await else {
+        return Duration::ZERO;
+    };
+    // The trigger time where the controller writes it, else the time of
+    // the slice's last write.
+    let last = list
+        .items
+        .iter()
+        .flat_map(|s| {
+            let trigger = s
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("endpoints.kubernetes.io/last-change-trigger-time"))
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            let written = s
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter_map(|f| f.time.as_ref().map(|t| t.0));
+            trigger.into_iter().chain(written)
+        })
+        .max();
+    let Some(last) = last else {
+        return Duration::ZERO;
+    };
+    let age = jiff::Timestamp::now().duration_since(last);
+    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+    ENDPOINTS_SETTLE.saturating_sub(age)
 }
 
 /// The pod: one container running `mock-server load --plan JSON`, never

@@ -116,6 +116,18 @@ async fn start_in_cluster(
     timeout: Duration,
 ) -> Result<Running, OpError> {
     let plan = gen_plan(ctx, l, target)?;
+    let settle =
+        crate::load_pod::endpoints_settle(&ctx.admin, &ctx.namespace, &target.service).await;
+    if !settle.is_zero() {
+        ctx.console.info(&format!(
+            "load {}: service/{}'s endpoints changed {:.1}s ago; waiting {:.1}s for every node to route to the new ones",
+            l.name,
+            target.service,
+            (crate::load_pod::ENDPOINTS_SETTLE - settle).as_secs_f64(),
+            settle.as_secs_f64()
+        ));
+        tokio::time::sleep(settle).await;
+    }
     let recorder = Arc::new(Recorder::new(LoadPath::InCluster));
     let pod = LoadPod::start(
         ctx.client.clone(),
