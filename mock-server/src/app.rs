@@ -5,8 +5,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
-use crate::metrics::{Metrics, ServerInfo};
+use crate::lora::Loras;
+use crate::metrics::{EngineInfo, Metrics, ServerInfo};
 use crate::scheduler::Scheduler;
+use crate::tokenizer::Tokenizer;
 
 /// Who answered: taken from the Downward API variables a pod spec sets.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ struct Inner {
     config: RwLock<Arc<Config>>,
     scheduler: Scheduler,
     metrics: Metrics,
+    loras: Loras,
+    tokenizer: Tokenizer,
     started: Instant,
     identity: Identity,
     shutting_down: AtomicBool,
@@ -53,6 +57,8 @@ impl App {
             inner: Arc::new(Inner {
                 scheduler: Scheduler::new(config.max_num_seqs),
                 metrics,
+                loras: Loras::default(),
+                tokenizer: Tokenizer::default(),
                 config: RwLock::new(Arc::new(config)),
                 started: Instant::now(),
                 identity,
@@ -88,6 +94,24 @@ impl App {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub fn loras(&self) -> &Loras {
+        &self.inner.loras
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.inner.tokenizer
+    }
+
+    /// What the engine reports about its cache and adapters at a scrape.
+    pub fn engine_info(&self) -> EngineInfo {
+        let cfg = self.config();
+        EngineInfo {
+            kv_capacity_tokens: cfg.kv_cache_tokens,
+            max_loras: cfg.max_loras,
+            loras: self.inner.loras.activity(),
+        }
     }
 
     pub fn identity(&self) -> &Identity {

@@ -60,6 +60,18 @@ pub struct Config {
     #[arg(long, env = "MOCK_INTER_TOKEN_JITTER_MS", default_value_t = 0)]
     pub inter_token_jitter_ms: u64,
 
+    /// Prefill time per prompt token, in microseconds, added to the time to
+    /// first token (llm-d-inference-sim's `prefill-time-per-token`).
+    #[arg(long, env = "MOCK_PREFILL_US_PER_TOKEN", default_value_t = 0)]
+    pub prefill_us_per_token: u64,
+
+    /// How much slower a token comes with `max_num_seqs` requests running
+    /// than with one: TTFT and inter-token latency grow linearly with the
+    /// running requests, as on a GPU whose batch fills (llm-d-inference-sim's
+    /// `time-factor-under-load`); 1 keeps them flat.
+    #[arg(long, env = "MOCK_TIME_FACTOR_UNDER_LOAD", default_value_t = 1.0)]
+    pub time_factor_under_load: f64,
+
     /// Requests processed at once (vLLM's `--max-num-seqs`); the rest wait in a queue.
     #[arg(long, env = "MOCK_MAX_NUM_SEQS", default_value_t = 8)]
     pub max_num_seqs: usize,
@@ -114,6 +126,11 @@ pub struct Config {
     #[arg(long, env = "MOCK_FORCE_UNREADY", default_value_t = false)]
     pub force_unready: bool,
 
+    /// LoRA adapters a batch may hold (vLLM's `--max-loras`), reported as
+    /// `max_lora` in `vllm:lora_requests_info`.
+    #[arg(long, env = "MOCK_MAX_LORAS", default_value_t = 1)]
+    pub max_loras: u64,
+
     /// Embedding vector length for `/v1/embeddings`.
     #[arg(long, env = "MOCK_EMBEDDING_DIM", default_value_t = 384)]
     pub embedding_dim: usize,
@@ -137,6 +154,8 @@ impl Default for Config {
             ttft_jitter_ms: 0,
             inter_token_ms: 5,
             inter_token_jitter_ms: 0,
+            prefill_us_per_token: 0,
+            time_factor_under_load: 1.0,
             max_num_seqs: 8,
             max_waiting: 0,
             default_output_tokens: 16,
@@ -149,6 +168,7 @@ impl Default for Config {
             failure_rate: 0.0,
             failure_types: vec![FailureKind::ServerError],
             force_unready: false,
+            max_loras: 1,
             embedding_dim: 384,
             max_embedding_inputs: DEFAULT_MAX_EMBEDDING_INPUTS,
             shutdown_grace_ms: 10_000,

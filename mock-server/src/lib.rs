@@ -3,7 +3,8 @@
 //!
 //! It answers the OpenAI-compatible API (`/v1/completions`,
 //! `/v1/chat/completions` with SSE streaming, `/v1/embeddings`,
-//! `/v1/models`), vLLM's `/health`, a readiness endpoint that stays 503 until
+//! `/v1/models`, `/tokenize`, `/detokenize`, LoRA adapters loaded at run
+//! time), vLLM's `/health`, a readiness endpoint that stays 503 until
 //! the simulated model load ends (`/health/ready`, KServe v2
 //! `/v2/health/ready`), and `/metrics` with vLLM's `vllm:*` names. Latency,
 //! queueing, CPU work, memory use and failures are set by flags, `MOCK_*`
@@ -23,6 +24,7 @@ pub mod config;
 pub mod exposition;
 pub mod inference;
 pub mod load;
+pub mod lora;
 pub mod metrics;
 pub mod openai;
 pub mod probe;
@@ -31,6 +33,7 @@ pub mod scheduler;
 pub mod score;
 pub mod server;
 pub mod summary;
+pub mod tokenizer;
 pub mod train;
 pub mod vllm_cli;
 

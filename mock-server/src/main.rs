@@ -34,6 +34,16 @@ struct Cli {
     #[arg(long, env = "MOCK_NO_ADMIN", conflicts_with = "admin_port")]
     no_admin: bool,
 
+    /// LoRA adapters loaded at start, as NAME=PATH (vLLM's `--lora-modules`);
+    /// more load and unload at run time through `/v1/load_lora_adapter`.
+    #[arg(
+        long,
+        env = "MOCK_LORA_MODULES",
+        value_delimiter = ',',
+        value_name = "NAME=PATH"
+    )]
+    lora_modules: Vec<String>,
+
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "MOCK_LOG", default_value = "info")]
     log: String,
@@ -121,6 +131,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let identity = Identity::from_env();
     let app = App::new(cli.config, identity.clone()).context("invalid configuration")?;
+    for spec in &cli.lora_modules {
+        let (name, path) = mock_server::lora::parse_module(spec).map_err(anyhow::Error::msg)?;
+        app.loras()
+            .load(&name, &path, &app.config().served_model_names)
+            .with_context(|| format!("--lora-modules {spec}"))?;
+    }
     let addr = SocketAddr::new(cli.host, cli.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -13,6 +13,8 @@ pub struct CompletionRequest {
     pub model: Option<String>,
     pub prompt: Prompt,
     pub max_tokens: Option<u32>,
+    /// Choices to generate.
+    pub n: Option<u32>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
@@ -30,6 +32,8 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<ChatMessage>,
     pub max_tokens: Option<u32>,
     pub max_completion_tokens: Option<u32>,
+    /// Choices to generate.
+    pub n: Option<u32>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,

@@ -63,6 +63,13 @@ fn api_routes() -> Router<App> {
         .route("/v1/completions", post(inference::completions))
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/embeddings", post(inference::embeddings))
+        .route("/tokenize", post(inference::tokenize))
+        .route("/detokenize", post(inference::detokenize))
+        .route("/v1/load_lora_adapter", post(inference::load_lora_adapter))
+        .route(
+            "/v1/unload_lora_adapter",
+            post(inference::unload_lora_adapter),
+        )
         .route("/metrics", get(metrics))
         .route("/version", get(version))
 }
@@ -167,7 +174,7 @@ async fn models(State(app): State<App>) -> Response {
             .into_response();
     }
     let cfg = app.config();
-    let data: Vec<_> = cfg
+    let mut data: Vec<_> = cfg
         .served_model_names
         .iter()
         .map(|m| {
@@ -177,14 +184,18 @@ async fn models(State(app): State<App>) -> Response {
             })
         })
         .collect();
+    // Loaded LoRA adapters, each with the base model as its parent (as vLLM lists them).
+    data.extend(app.loras().list().into_iter().map(|(name, path)| {
+        json!({
+            "id": name, "object": "model", "created": 0, "owned_by": "inferbench-mock",
+            "root": path, "parent": cfg.default_model(), "max_model_len": cfg.max_model_len,
+        })
+    }));
     Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let cfg = app.config();
-    let body = app
-        .metrics()
-        .render(&app.server_info(), cfg.kv_cache_tokens);
+    let body = app.metrics().render(&app.server_info(), &app.engine_info());
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 

@@ -25,6 +25,8 @@ const IGNORED_WITH_VALUE: &[&str] = &[
     "uvicorn-log-level",
     "tokenizer",
     "revision",
+    "max-lora-rank",
+    "max-cpu-loras",
 ];
 
 /// vLLM switches (no value) that mean nothing without a GPU.
@@ -35,6 +37,7 @@ const IGNORED_SWITCHES: &[&str] = &[
     "enable-prefix-caching",
     "disable-log-requests",
     "disable-log-stats",
+    "enable-lora",
 ];
 
 /// The mock's own command line for a vLLM one.
@@ -119,7 +122,28 @@ pub fn translate(args: &[OsString]) -> Result<Translated, String> {
                 let v = value(&mut i)?;
                 out.args.push(format!("--served-model-name={v}").into());
             }
-            "host" | "port" | "max-model-len" | "max-num-seqs" => {
+            "lora-modules" => {
+                // One or more NAME=PATH values (vLLM's nargs='+').
+                let mut modules = Vec::new();
+                if let Some(v) = &inline {
+                    modules.push(v.clone());
+                }
+                while let Some(v) = rest.get(i).filter(|v| !v.starts_with("--")) {
+                    if v.trim_start().starts_with('{') {
+                        return Err(format!(
+                            "--lora-modules {v}: only NAME=PATH is understood, not the JSON form"
+                        ));
+                    }
+                    modules.push(v.clone());
+                    i += 1;
+                }
+                if modules.is_empty() {
+                    return Err("--lora-modules needs NAME=PATH values".into());
+                }
+                out.args
+                    .push(format!("--lora-modules={}", modules.join(",")).into());
+            }
+            "host" | "port" | "max-model-len" | "max-num-seqs" | "max-loras" => {
                 let v = value(&mut i)?;
                 out.args.push(format!("--{name}={v}").into());
             }
@@ -151,6 +175,34 @@ mod tests {
 
     fn strings(v: &[OsString]) -> Vec<String> {
         v.iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn lora_flags_translate() {
+        let t = translate(&os(&[
+            "serve",
+            "base",
+            "--enable-lora",
+            "--max-loras",
+            "4",
+            "--lora-modules",
+            "sql=/a/sql",
+            "chat=/a/chat",
+            "--max-lora-rank",
+            "64",
+        ]))
+        .unwrap();
+        assert_eq!(
+            strings(&t.args),
+            [
+                "--max-loras=4",
+                "--lora-modules=sql=/a/sql,chat=/a/chat",
+                "--served-model-name=base"
+            ]
+        );
+        assert_eq!(t.ignored, ["--enable-lora", "--max-lora-rank=64"]);
+        let json = translate(&os(&["serve", "m", "--lora-modules", "{\"name\": \"x\"}"]));
+        assert!(json.unwrap_err().contains("NAME=PATH"));
     }
 
     #[test]

@@ -42,10 +42,14 @@ fn fast() -> Config {
     }
 }
 
-const ROUTES: [&str; 5] = [
+const ROUTES: [&str; 9] = [
     "/v1/completions",
     "/v1/chat/completions",
     "/v1/embeddings",
+    "/tokenize",
+    "/detokenize",
+    "/v1/load_lora_adapter",
+    "/v1/unload_lora_adapter",
     "/admin/config",
     "/v2/models/x/ready",
 ];

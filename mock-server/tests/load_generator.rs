@@ -6,22 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use loadgen::{Arrival, GenPlan, Line, RequestKind, Sample, Shape};
-use mock_server::{App, Config, Identity};
+mod common;
 
-async fn start(config: Config) -> String {
-    let identity = Identity {
-        pod: "mock-0".into(),
-        namespace: "bench".into(),
-    };
-    let app = App::new(config, identity).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(mock_server::serve(listener, app, std::future::pending()));
-    base
-}
+use common::Server;
+use loadgen::{Arrival, GenPlan, Line, RequestKind, Sample, Shape};
+use mock_server::Config;
 
 fn plan(base_url: String, shape: Shape, max_tokens: u32) -> GenPlan {
     GenPlan {
@@ -63,14 +52,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_timings_are_measured_in_milliseconds_and_add_up() {
-    let base = start(Config {
+    let server = Server::start(Config {
         ttft_ms: 40,
         inter_token_ms: 10,
         ..Config::default()
     })
     .await;
     let s = samples(&plan(
-        base,
+        server.base.clone(),
         Shape::Users {
             users: 1,
             ramp: None,
@@ -106,7 +95,7 @@ async fn token_timings_are_measured_in_milliseconds_and_add_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_loop_past_capacity_waits_instead_of_sending_less() {
     // One sequence at a time, 100 ms a request: capacity 10 requests/s.
-    let base = start(Config {
+    let server = Server::start(Config {
         ttft_ms: 20,
         inter_token_ms: 20,
         max_num_seqs: 1,
@@ -115,7 +104,7 @@ async fn an_open_loop_past_capacity_waits_instead_of_sending_less() {
     })
     .await;
     let mut p = plan(
-        base,
+        server.base.clone(),
         Shape::Rate {
             rps: 20.0,
             arrival: Arrival::Constant,

@@ -51,6 +51,12 @@ pub(super) const INT_LIMITS: &[IntLimit] = &[
         MINUTE_MS,
         "milliseconds (at most 1 min)",
     ),
+    lim(
+        "prefill_us_per_token",
+        0,
+        1_000_000,
+        "microseconds (at most 1 s)",
+    ),
     lim("max_num_seqs", 1, 65_536, "requests"),
     lim("max_waiting", 0, 1_000_000, "requests (0 = unbounded)"),
     lim("default_output_tokens", 1, 10_000_000, "tokens"),
@@ -69,6 +75,7 @@ pub(super) const INT_LIMITS: &[IntLimit] = &[
         "bytes (at most 64 GiB)",
     ),
     lim("max_body_bytes", 1, GIB, "bytes (at most 1 GiB)"),
+    lim("max_loras", 1, 1024, "adapters"),
     lim("embedding_dim", 1, 65_536, "values"),
     lim("max_embedding_inputs", 1, 65_536, "inputs"),
     lim(
@@ -83,6 +90,7 @@ pub(super) const INT_LIMITS: &[IntLimit] = &[
 pub(super) const FLOAT_LIMITS: &[(&str, f64, f64)] = &[
     ("failure_rate", 0.0, 1.0),
     ("memory_per_payload_byte", 0.0, 1024.0),
+    ("time_factor_under_load", 1.0, 100.0),
 ];
 
 /// Text knobs and their longest length.

@@ -27,14 +27,38 @@ pub(super) fn check_loaded(app: &App) -> Result<(), ApiError> {
     )))
 }
 
+/// The model a request names: a served model, or a loaded LoRA adapter
+/// (served by the default model).
+pub(super) struct Target {
+    /// The served model whose engine and metrics the request uses.
+    pub(super) model: String,
+    /// The adapter named, if any; answers carry its name as the model.
+    pub(super) lora: Option<String>,
+}
+
+impl Target {
+    /// The model name an answer reports: the adapter's when one was named.
+    pub(super) fn answered_as(&self) -> String {
+        self.lora.clone().unwrap_or_else(|| self.model.clone())
+    }
+}
+
 pub(super) fn resolve_model(
     app: &App,
     cfg: &Config,
     requested: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<Target, ApiError> {
+    let served = |m: &str| Target {
+        model: m.to_string(),
+        lora: None,
+    };
     match requested {
-        None | Some("") => Ok(cfg.default_model().to_string()),
-        Some(m) if cfg.serves(m) => Ok(m.to_string()),
+        None | Some("") => Ok(served(cfg.default_model())),
+        Some(m) if cfg.serves(m) => Ok(served(m)),
+        Some(m) if app.loras().is_loaded(m) => Ok(Target {
+            model: cfg.default_model().to_string(),
+            lora: Some(m.to_string()),
+        }),
         Some(m) => {
             app.metrics().record_rejected(404, "unknown_model");
             Err(ApiError::model_not_found(m))

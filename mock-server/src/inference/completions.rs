@@ -15,7 +15,8 @@ use super::admission::{injected_failure, prepare, resolve_model};
 use super::ballast::Ballast;
 use super::body::parse_json;
 use super::engine::Generation;
-use super::job::plan;
+use super::job::{Ask, plan};
+use super::pacing::token_text;
 use super::stream::stream_events;
 use crate::app::App;
 use crate::openai::{ApiError, ChatCompletionRequest, CompletionRequest, count_tokens};
@@ -41,10 +42,18 @@ pub async fn completions(
     let (app, headers) = (&app, &headers);
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: CompletionRequest = parse_json(app, &bytes)?;
-    let model = resolve_model(app, &cfg, req.model.as_deref())?;
+    let target = resolve_model(app, &cfg, req.model.as_deref())?;
+    let model = target.answered_as();
     let (prompt_text, prompt_tokens) = req.prompt.text_and_tokens();
-    let job = plan(&cfg, model.clone(), prompt_tokens, req.max_tokens, arrived)?;
-    injected_failure(app, &cfg, headers, &model)?;
+    let ask = Ask {
+        model: target.model.clone(),
+        lora: target.lora,
+        prompt_tokens,
+        max_tokens: req.max_tokens,
+        n: req.n,
+    };
+    let job = plan(&cfg, ask, arrived)?;
+    injected_failure(app, &cfg, headers, &target.model)?;
     let ballast = Ballast::for_request(&cfg, bytes.len());
     let mut gen_ = Generation::start(app, cfg.clone(), job, ballast).await?;
     let id = request_id("cmpl");
@@ -58,25 +67,28 @@ pub async fn completions(
             gen_,
             include_usage,
             prelude,
-            move |text, finish| {
+            move |index, text, finish| {
                 json!({
                     "id": id, "object": "text_completion", "created": created, "model": model,
                     "system_fingerprint": fingerprint,
-                    "choices": [{"index": 0, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}],
+                    "choices": [{"index": index, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}],
                 })
             },
         ));
     }
 
-    let mut text = if req.echo { prompt_text } else { String::new() };
-    while let Some(t) = gen_.next_token().await {
-        text.push_str(&t);
-    }
-    gen_.complete();
+    let prefix = if req.echo { prompt_text } else { String::new() };
+    let texts = generate_all(&mut gen_, prefix).await;
+    let finish = gen_.finish_reason();
+    let choices: Vec<_> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| json!({"index": i, "text": text, "logprobs": null, "finish_reason": finish}))
+        .collect();
     Ok(Json(json!({
         "id": id, "object": "text_completion", "created": created, "model": model,
         "system_fingerprint": fingerprint,
-        "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": gen_.finish_reason()}],
+        "choices": choices,
         "usage": gen_.usage(),
     }))
     .into_response())
@@ -98,20 +110,22 @@ pub async fn chat_completions(
             ..ApiError::invalid_request("messages must hold at least one message.")
         });
     }
-    let model = resolve_model(app, &cfg, req.model.as_deref())?;
+    let target = resolve_model(app, &cfg, req.model.as_deref())?;
+    let model = target.answered_as();
     let prompt_tokens: u32 = req
         .messages
         .iter()
         .map(|m| count_tokens(&m.content.text()).saturating_add(4))
         .fold(0u32, u32::saturating_add);
-    let job = plan(
-        &cfg,
-        model.clone(),
+    let ask = Ask {
+        model: target.model.clone(),
+        lora: target.lora,
         prompt_tokens,
-        req.max_completion_tokens.or(req.max_tokens),
-        arrived,
-    )?;
-    injected_failure(app, &cfg, headers, &model)?;
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        n: req.n,
+    };
+    let job = plan(&cfg, ask, arrived)?;
+    injected_failure(app, &cfg, headers, &target.model)?;
     let ballast = Ballast::for_request(&cfg, bytes.len());
     let mut gen_ = Generation::start(app, cfg.clone(), job, ballast).await?;
     let id = request_id("chatcmpl");
@@ -126,7 +140,7 @@ pub async fn chat_completions(
             gen_,
             include_usage,
             prelude,
-            move |text, finish| {
+            move |index, text, finish| {
                 let delta = match (text, finish) {
                     (Some(t), _) => json!({"content": t}),
                     (None, None) => json!({"role": "assistant", "content": ""}),
@@ -135,27 +149,43 @@ pub async fn chat_completions(
                 json!({
                     "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                     "system_fingerprint": fingerprint,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+                    "choices": [{"index": index, "delta": delta, "logprobs": null, "finish_reason": finish}],
                 })
             },
         ));
     }
 
-    let mut text = String::new();
-    while let Some(t) = gen_.next_token().await {
-        text.push_str(&t);
-    }
-    gen_.complete();
+    let texts = generate_all(&mut gen_, String::new()).await;
+    let finish = gen_.finish_reason();
+    let choices: Vec<_> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            json!({
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": null,
+                "finish_reason": finish,
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "id": id, "object": "chat.completion", "created": created, "model": model,
         "system_fingerprint": fingerprint,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": null,
-            "finish_reason": gen_.finish_reason(),
-        }],
+        "choices": choices,
         "usage": gen_.usage(),
     }))
     .into_response())
+}
+
+/// Runs the generation to its end: every choice's text, each after `prefix`.
+async fn generate_all(gen_: &mut Generation, prefix: String) -> Vec<String> {
+    let mut texts = vec![prefix; gen_.choices() as usize];
+    while let Some(step) = gen_.next_token().await {
+        for (i, text) in (0u32..).zip(texts.iter_mut()) {
+            text.push_str(&token_text(step, i));
+        }
+    }
+    gen_.complete();
+    texts
 }

@@ -25,7 +25,8 @@ pub async fn embeddings(
     let (app, headers) = (&app, &headers);
     let (cfg, bytes) = prepare(app, headers, body).await?;
     let req: EmbeddingRequest = parse_json(app, &bytes)?;
-    let model = resolve_model(app, &cfg, req.model.as_deref())?;
+    let target = resolve_model(app, &cfg, req.model.as_deref())?;
+    let model = target.model.clone();
     check_input_count(app, &cfg, req.input.len())?;
     let items = req.input.items();
     injected_failure(app, &cfg, headers, &model)?;
@@ -45,7 +46,7 @@ pub async fn embeddings(
         .prompt_tokens_total
         .inc_by(u64::from(tokens));
     Ok(Json(json!({
-        "object": "list", "data": data, "model": model,
+        "object": "list", "data": data, "model": target.answered_as(),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }))
     .into_response())

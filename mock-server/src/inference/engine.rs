@@ -1,22 +1,25 @@
 //! The simulated engine: a request waits for a running slot (counted as
 //! waiting meanwhile), then yields tokens at the configured pace, keeping
-//! vLLM's gauges, counters and histograms as it goes.
+//! vLLM's gauges, counters and histograms as it goes. The pace slows as
+//! the batch fills (`time_factor_under_load`) and the first token waits
+//! for the prompt's prefill (`prefill_us_per_token`), as on a GPU.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::json;
 
 use super::ballast::Ballast;
 use super::job::Job;
-use super::pacing::{TokenClock, burn_cpu, jittered, token_text};
+use super::pacing::{TokenClock, burn_cpu, jittered, load_factor};
 use crate::app::App;
 use crate::config::Config;
+use crate::lora::LoraUse;
 use crate::metrics::ModelMetrics;
 use crate::openai::ApiError;
-use crate::scheduler::{AdmitError, Slot};
+use crate::scheduler::{AdmitError, Scheduler, Slot};
 
 /// Tracks one admitted request in the gauges; undone on drop (also when the client goes away).
 struct Running {
@@ -38,9 +41,12 @@ impl Running {
         }
     }
 
-    fn add_token(&mut self) {
-        self.kv_tokens += 1;
-        self.metrics.kv_tokens.fetch_add(1, Ordering::Relaxed);
+    /// One step of every sequence: `n` more tokens held in the KV cache.
+    fn add_tokens(&mut self, n: u32) {
+        self.kv_tokens += u64::from(n);
+        self.metrics
+            .kv_tokens
+            .fetch_add(u64::from(n), Ordering::Relaxed);
     }
 }
 
@@ -91,6 +97,8 @@ pub(super) struct Generation {
     clock: TokenClock,
     produced: u32,
     cfg: Arc<Config>,
+    scheduler: Scheduler,
+    _lora: Option<LoraUse>,
     _ballast: Ballast,
 }
 
@@ -102,11 +110,19 @@ impl Generation {
         ballast: Ballast,
     ) -> Result<Generation, ApiError> {
         let metrics = app.metrics().model(&job.model);
+        let mut lora = job.lora.as_deref().map(|name| app.loras().waiting(name));
         let slot = admit(app, &cfg, &metrics).await?;
+        if let Some(l) = &mut lora {
+            l.start();
+        }
         let admitted = Instant::now();
         metrics
             .queue_time
             .observe((admitted - job.arrived).as_secs_f64());
+        metrics.params_n.observe(f64::from(job.n));
+        if let Some(max) = job.max_tokens {
+            metrics.params_max_tokens.observe(f64::from(max));
+        }
         let running = Running::new(metrics.clone(), slot, job.prompt_tokens);
         Ok(Generation {
             job,
@@ -118,21 +134,39 @@ impl Generation {
             clock: TokenClock::starting(tokio::time::Instant::from_std(admitted)),
             produced: 0,
             cfg,
+            scheduler: app.scheduler().clone(),
+            _lora: lora,
             _ballast: ballast,
         })
     }
 
-    /// The next token's text, after its delay; `None` when done.
-    pub(super) async fn next_token(&mut self) -> Option<String> {
+    /// Choices generated side by side (the request's `n`).
+    pub(super) fn choices(&self) -> u32 {
+        self.job.n
+    }
+
+    /// The next step's index (one token of every choice), after its delay;
+    /// `None` when done.
+    pub(super) async fn next_token(&mut self) -> Option<u32> {
         if self.produced >= self.job.output_tokens {
             return None;
         }
-        let delay = if self.produced == 0 {
-            jittered(self.cfg.ttft_ms, self.cfg.ttft_jitter_ms)
+        let base = if self.produced == 0 {
+            let prefill = Duration::from_micros(
+                self.cfg
+                    .prefill_us_per_token
+                    .saturating_mul(u64::from(self.job.prompt_tokens)),
+            );
+            jittered(self.cfg.ttft_ms, self.cfg.ttft_jitter_ms) + prefill
         } else {
             jittered(self.cfg.inter_token_ms, self.cfg.inter_token_jitter_ms)
         };
-        TokenClock::wait_until(self.clock.next(delay)).await;
+        let factor = load_factor(
+            self.cfg.time_factor_under_load,
+            self.scheduler.running(),
+            self.cfg.max_num_seqs,
+        );
+        TokenClock::wait_until(self.clock.next(base.mul_f64(factor))).await;
         burn_cpu(self.cfg.cpu_us_per_token);
         let now = Instant::now();
         match self.last_token_at {
@@ -148,10 +182,10 @@ impl Generation {
                 .observe((now - prev).as_secs_f64()),
         }
         self.last_token_at = Some(now);
-        let text = token_text(self.produced);
+        let step = self.produced;
         self.produced += 1;
-        self.running.add_token();
-        Some(text)
+        self.running.add_tokens(self.job.n);
+        Some(step)
     }
 
     pub(super) fn finish_reason(&self) -> &'static str {
@@ -164,16 +198,25 @@ impl Generation {
         let m = &self.metrics;
         m.e2e_latency
             .observe((now - self.job.arrived).as_secs_f64());
-        if let (Some(first), true) = (self.first_token_at, self.produced > 1) {
-            m.time_per_output_token
-                .observe((now - first).as_secs_f64() / f64::from(self.produced - 1));
+        m.inference_time
+            .observe((now - self.admitted).as_secs_f64());
+        if let Some(first) = self.first_token_at {
+            m.prefill_time
+                .observe((first - self.admitted).as_secs_f64());
+            m.decode_time.observe((now - first).as_secs_f64());
+            if self.produced > 1 {
+                let tpot = (now - first).as_secs_f64() / f64::from(self.produced - 1);
+                m.time_per_output_token.observe(tpot);
+                m.request_time_per_output_token.observe(tpot);
+            }
         }
+        let generated = u64::from(self.produced) * u64::from(self.job.n);
         m.prompt_tokens_hist
             .observe(f64::from(self.job.prompt_tokens));
-        m.generation_tokens_hist.observe(f64::from(self.produced));
+        m.generation_tokens_hist.observe(generated as f64);
         m.prompt_tokens_total
             .inc_by(u64::from(self.job.prompt_tokens));
-        m.generation_tokens_total.inc_by(u64::from(self.produced));
+        m.generation_tokens_total.inc_by(generated);
         let counter = if self.job.capped {
             &m.success_length
         } else {
@@ -183,11 +226,13 @@ impl Generation {
         tracing::debug!(model = %self.job.model, queued_ms = (self.admitted - self.job.arrived).as_millis() as u64, "request done");
     }
 
+    /// Token counts, every choice's output included.
     pub(super) fn usage(&self) -> serde_json::Value {
+        let completion = u64::from(self.produced) * u64::from(self.job.n);
         json!({
             "prompt_tokens": self.job.prompt_tokens,
-            "completion_tokens": self.produced,
-            "total_tokens": self.job.prompt_tokens + self.produced,
+            "completion_tokens": completion,
+            "total_tokens": u64::from(self.job.prompt_tokens) + completion,
         })
     }
 }

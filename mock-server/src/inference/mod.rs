@@ -1,5 +1,6 @@
 //! The OpenAI-compatible endpoints: completions, chat completions (with SSE
-//! streaming) and embeddings, with simulated timing, queueing, CPU work,
+//! streaming), embeddings, `/tokenize`, `/detokenize` and LoRA adapter
+//! loading, with simulated timing, queueing, CPU work,
 //! memory ballast and failure injection.
 //!
 //! A request goes through `admission` (loaded, known model, injected
@@ -14,10 +15,14 @@ mod completions;
 mod embeddings;
 mod engine;
 mod job;
+mod lora_api;
 mod pacing;
 mod stream;
+mod tokenize;
 
 pub use admission::FAIL_HEADER;
 pub use body::{parse_json, read_body};
 pub use completions::{chat_completions, completions};
 pub use embeddings::{embed, embeddings};
+pub use lora_api::{load_lora_adapter, unload_lora_adapter};
+pub use tokenize::{detokenize, tokenize};

@@ -44,6 +44,17 @@ impl TokenClock {
     }
 }
 
+/// How much slower a token comes with `running` requests in the batch:
+/// 1 with one request, `factor` with `max_num_seqs`, linear between
+/// (llm-d-inference-sim's `time-factor-under-load`).
+pub(super) fn load_factor(factor: f64, running: usize, max_num_seqs: usize) -> f64 {
+    if factor <= 1.0 || max_num_seqs <= 1 {
+        return 1.0;
+    }
+    let busy = running.clamp(1, max_num_seqs) - 1;
+    1.0 + (factor - 1.0) * busy as f64 / (max_num_seqs - 1) as f64
+}
+
 pub(super) fn jittered(mean_ms: u64, jitter_ms: u64) -> Duration {
     if jitter_ms == 0 {
         return Duration::from_millis(mean_ms);
@@ -106,8 +117,9 @@ const WORDS: &[&str] = &[
     "arrives",
 ];
 
-pub(super) fn token_text(i: u32) -> String {
-    let w = WORDS[(i as usize) % WORDS.len()];
+/// Token `i` of choice `choice`: each choice says something else.
+pub(super) fn token_text(i: u32, choice: u32) -> String {
+    let w = WORDS[(i as usize + choice as usize * 7) % WORDS.len()];
     if i == 0 {
         w.to_string()
     } else {
@@ -134,6 +146,17 @@ mod tests {
         assert_eq!(TokenClock::wait_from(second, start + 17 * MS), None);
         let third = clock.next(5 * MS);
         assert_eq!(TokenClock::wait_from(third, start + 17 * MS), Some(3 * MS));
+    }
+
+    #[test]
+    fn the_batch_slows_tokens_linearly() {
+        assert_eq!(load_factor(1.0, 8, 8), 1.0);
+        assert_eq!(load_factor(3.0, 1, 8), 1.0);
+        assert_eq!(load_factor(3.0, 0, 8), 1.0);
+        assert_eq!(load_factor(3.0, 8, 8), 3.0);
+        assert_eq!(load_factor(3.0, 20, 8), 3.0);
+        assert!((load_factor(3.0, 4, 7) - 2.0).abs() < 1e-9);
+        assert_eq!(load_factor(3.0, 5, 1), 1.0);
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub const REQUEST_LATENCY_BUCKETS: &[f64] = &[
     480.0, 960.0, 1920.0, 7680.0,
 ];
 
+/// vLLM's buckets for the `n` request parameter.
+pub const N_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0];
+
+/// KV-cache block size the mock reports (vLLM's default on CUDA).
+pub const BLOCK_SIZE: u64 = 16;
+
 /// 1, 2, 5, 10, 20, 50, ... up to `max` (vLLM's token-count buckets).
 pub fn one_two_five_buckets(max: u64) -> Vec<f64> {
     let mut out = Vec::new();
@@ -102,6 +108,8 @@ struct InfoLabels {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+/// Labels decided at scrape time (an info metric's).
+type InfoLabelSet = Vec<(&'static str, String)>;
 type HistogramFamily = Family<ModelLabels, Histogram, Buckets>;
 
 /// Per-model series: handles into the registered families.
@@ -119,6 +127,16 @@ pub struct ModelMetrics {
     pub inter_token_latency: Histogram,
     pub e2e_latency: Histogram,
     pub queue_time: Histogram,
+    /// Admission to first token.
+    pub prefill_time: Histogram,
+    /// First token to last.
+    pub decode_time: Histogram,
+    /// Admission to last token.
+    pub inference_time: Histogram,
+    /// vLLM's newer name for the time per output token.
+    pub request_time_per_output_token: Histogram,
+    pub params_max_tokens: Histogram,
+    pub params_n: Histogram,
     pub prompt_tokens_hist: Histogram,
     pub generation_tokens_hist: Histogram,
     pub prompt_tokens_total: Counter,
@@ -139,6 +157,12 @@ struct ModelFamilies {
     inter_token_latency: HistogramFamily,
     e2e_latency: HistogramFamily,
     queue_time: HistogramFamily,
+    prefill_time: HistogramFamily,
+    decode_time: HistogramFamily,
+    inference_time: HistogramFamily,
+    request_time_per_output_token: HistogramFamily,
+    params_max_tokens: HistogramFamily,
+    params_n: HistogramFamily,
     prompt_tokens_hist: HistogramFamily,
     generation_tokens_hist: HistogramFamily,
     prompt_tokens: Family<ModelLabels, Counter>,
@@ -159,6 +183,12 @@ impl ModelFamilies {
             inter_token_latency: Family::new_with_constructor(Buckets::new(TPOT_BUCKETS)),
             e2e_latency: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
             queue_time: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            prefill_time: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            decode_time: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            inference_time: Family::new_with_constructor(Buckets::new(REQUEST_LATENCY_BUCKETS)),
+            request_time_per_output_token: Family::new_with_constructor(Buckets::new(TPOT_BUCKETS)),
+            params_max_tokens: Family::new_with_constructor(token_buckets.clone()),
+            params_n: Family::new_with_constructor(Buckets::new(N_BUCKETS)),
             prompt_tokens_hist: Family::new_with_constructor(token_buckets.clone()),
             generation_tokens_hist: Family::new_with_constructor(token_buckets),
             prompt_tokens: Family::default(),
@@ -213,6 +243,36 @@ impl ModelFamilies {
             f.queue_time.clone(),
         );
         r.register(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request",
+            f.prefill_time.clone(),
+        );
+        r.register(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request",
+            f.decode_time.clone(),
+        );
+        r.register(
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request",
+            f.inference_time.clone(),
+        );
+        r.register(
+            "vllm:request_time_per_output_token_seconds",
+            "Histogram of time_per_output_token_seconds per request",
+            f.request_time_per_output_token.clone(),
+        );
+        r.register(
+            "vllm:request_params_max_tokens",
+            "Histogram of the max_tokens request parameter",
+            f.params_max_tokens.clone(),
+        );
+        r.register(
+            "vllm:request_params_n",
+            "Histogram of the n request parameter",
+            f.params_n.clone(),
+        );
+        r.register(
             "vllm:request_prompt_tokens",
             "Number of prefill tokens processed",
             f.prompt_tokens_hist.clone(),
@@ -262,6 +322,14 @@ impl ModelFamilies {
             inter_token_latency: self.inter_token_latency.get_or_create_owned(&l),
             e2e_latency: self.e2e_latency.get_or_create_owned(&l),
             queue_time: self.queue_time.get_or_create_owned(&l),
+            prefill_time: self.prefill_time.get_or_create_owned(&l),
+            decode_time: self.decode_time.get_or_create_owned(&l),
+            inference_time: self.inference_time.get_or_create_owned(&l),
+            request_time_per_output_token: self
+                .request_time_per_output_token
+                .get_or_create_owned(&l),
+            params_max_tokens: self.params_max_tokens.get_or_create_owned(&l),
+            params_n: self.params_n.get_or_create_owned(&l),
             prompt_tokens_hist: self.prompt_tokens_hist.get_or_create_owned(&l),
             generation_tokens_hist: self.generation_tokens_hist.get_or_create_owned(&l),
             prompt_tokens_total: self.prompt_tokens.get_or_create_owned(&l),
@@ -279,6 +347,8 @@ pub struct Metrics {
     families: ModelFamilies,
     models: Mutex<BTreeMap<String, Arc<ModelMetrics>>>,
     info: Family<InfoLabels, Gauge>,
+    cache_config_info: Family<InfoLabelSet, Gauge>,
+    lora_requests_info: Family<InfoLabelSet, FloatGauge>,
     ready: Gauge,
     injected_failures: Family<FailureLabels, Counter>,
     rejected_requests: Family<RejectedLabels, Counter>,
@@ -292,6 +362,18 @@ impl Metrics {
         let families = ModelFamilies::register(&mut registry, max_model_len);
         let info = Family::<InfoLabels, Gauge>::default();
         let ready = Gauge::default();
+        let cache_config_info = Family::<InfoLabelSet, Gauge>::default();
+        let lora_requests_info = Family::<InfoLabelSet, FloatGauge>::default();
+        registry.register(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig",
+            cache_config_info.clone(),
+        );
+        registry.register(
+            "vllm:lora_requests_info",
+            "Running stats on lora requests",
+            lora_requests_info.clone(),
+        );
         let injected_failures = Family::<FailureLabels, Counter>::default();
         let rejected_requests = Family::<RejectedLabels, Counter>::default();
         registry.register(
@@ -322,6 +404,8 @@ impl Metrics {
             families,
             models: Mutex::new(BTreeMap::new()),
             info,
+            cache_config_info,
+            lora_requests_info,
             ready,
             injected_failures,
             rejected_requests,
@@ -358,7 +442,8 @@ impl Metrics {
     }
 
     /// Renders the OpenMetrics text exposition ([`CONTENT_TYPE`]).
-    pub fn render(&self, info: &ServerInfo, kv_capacity_tokens: u64) -> String {
+    pub fn render(&self, info: &ServerInfo, engine: &EngineInfo) -> String {
+        let kv_capacity_tokens = engine.kv_capacity_tokens;
         let _scrape = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
         for m in self
             .models
@@ -384,12 +469,47 @@ impl Metrics {
             self.info.get_or_create(&labels).set(1);
         }
         self.ready.set(i64::from(info.ready));
+        self.set_engine_info(engine);
 
         let mut out = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+impl Metrics {
+    /// The info metrics whose labels change at run time: one series each.
+    fn set_engine_info(&self, engine: &EngineInfo) {
+        let blocks = engine.kv_capacity_tokens / BLOCK_SIZE;
+        self.cache_config_info.clear();
+        self.cache_config_info
+            .get_or_create(&vec![
+                ("block_size", BLOCK_SIZE.to_string()),
+                ("cache_dtype", "auto".to_string()),
+                ("enable_prefix_caching", "False".to_string()),
+                ("gpu_memory_utilization", "0.9".to_string()),
+                ("num_cpu_blocks", "0".to_string()),
+                ("num_gpu_blocks", blocks.to_string()),
+            ])
+            .set(1);
+        self.lora_requests_info.clear();
+        self.lora_requests_info
+            .get_or_create(&vec![
+                ("max_lora", engine.max_loras.to_string()),
+                ("running_lora_adapters", engine.loras.running.join(",")),
+                ("waiting_lora_adapters", engine.loras.waiting.join(",")),
+            ])
+            .set(engine.loras.changed_at);
+    }
+}
+
+/// What the engine says about its cache and adapters at a scrape.
+#[derive(Debug, Clone, Default)]
+pub struct EngineInfo {
+    pub kv_capacity_tokens: u64,
+    pub max_loras: u64,
+    pub loras: crate::lora::LoraActivity,
 }
 
 /// What the server says about itself in metrics and headers.
@@ -487,6 +607,18 @@ mod tests {
         }
     }
 
+    fn engine(kv_capacity_tokens: u64) -> EngineInfo {
+        EngineInfo {
+            kv_capacity_tokens,
+            max_loras: 2,
+            loras: crate::lora::LoraActivity {
+                running: vec!["sql".into()],
+                waiting: vec![],
+                changed_at: 1_700_000_000.5,
+            },
+        }
+    }
+
     /// The exposition with the process metrics' values masked and the series
     /// of each counter and gauge family sorted: a family keeps its series in a
     /// hash map. (Histograms are left in encoding order, one series each here.)
@@ -526,6 +658,12 @@ mod tests {
         mm.inter_token_latency.observe(0.05);
         mm.e2e_latency.observe(0.7);
         mm.queue_time.observe(0.0);
+        mm.prefill_time.observe(0.2);
+        mm.decode_time.observe(0.5);
+        mm.inference_time.observe(0.7);
+        mm.request_time_per_output_token.observe(0.05);
+        mm.params_max_tokens.observe(8.0);
+        mm.params_n.observe(1.0);
         mm.prompt_tokens_hist.observe(3.0);
         mm.generation_tokens_hist.observe(8.0);
         mm.time_per_output_token.observe(0.05);
@@ -536,7 +674,7 @@ mod tests {
         mm.kv_tokens.fetch_add(11, Ordering::Relaxed);
         m.record_injected_failure("server_error");
         m.record_rejected(413, "body_too_large");
-        let text = m.render(&info(), 1000);
+        let text = m.render(&info(), &engine(1000));
         assert!(text.ends_with("# EOF\n"), "{text}");
         insta::assert_snapshot!("exposition", canonical(&text));
     }
@@ -546,8 +684,8 @@ mod tests {
         let m = Metrics::new(&[], 60);
         let mut i = info();
         i.pod = "a\"b\\c\nd".into();
-        let text = m.render(&i, 1000);
-        assert!(!text.contains("vllm:"), "{text}");
+        let text = m.render(&i, &engine(1000));
+        assert!(!text.contains("model_name"), "{text}");
         assert!(!text.contains("mock_server_injected_failures"), "{text}");
         assert!(
             text.contains(r#"mock_server_info{version="v1",pod="a\"b\\c\nd",namespace="bench"} 1"#),
@@ -561,11 +699,11 @@ mod tests {
     #[test]
     fn info_follows_the_version() {
         let m = Metrics::new(&[], 60);
-        m.render(&info(), 1);
+        m.render(&info(), &engine(1));
         let mut i = info();
         i.version = "v2".into();
         i.ready = false;
-        let text = m.render(&i, 1);
+        let text = m.render(&i, &engine(1));
         let samples = crate::exposition::parse(&text).unwrap();
         let infos: Vec<_> = samples
             .iter()
