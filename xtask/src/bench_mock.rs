@@ -2,7 +2,7 @@
 //! rising concurrency, with the server's own CPU and memory beside the
 //! client-side numbers, so the mock can be compared with other simulators.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,9 +55,9 @@ struct LevelResult {
     server_rss_peak_mib: f64,
 }
 
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for ServerProcess {
@@ -73,8 +73,37 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn start_server(bin: &PathBuf, args: &BenchMockArgs) -> anyhow::Result<ServerProcess> {
+    let mut command = Command::new(bin);
+    command
+        .args([
+            "--ttft-ms",
+            &args.ttft_ms.to_string(),
+            "--inter-token-ms",
+            &args.inter_token_ms.to_string(),
+        ])
+        .args(["--max-num-seqs", &args.max_num_seqs.to_string()]);
+    listen(command, bin)
+}
+
+/// Starts the mock with `flags` on loopback, pinned to `cpu` where the
+/// machine has more than one and `taskset` is there.
+pub(crate) fn start_mock(bin: &Path, flags: &[&str], cpu: usize) -> anyhow::Result<ServerProcess> {
+    let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    let mut command = if two && Command::new("taskset").arg("-V").output().is_ok() {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(cpu.to_string()).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    command.args(flags);
+    listen(command, bin)
+}
+
+/// Runs `command` (a mock-server) on a free loopback port until it listens.
+fn listen(mut command: Command, bin: &Path) -> anyhow::Result<ServerProcess> {
     let port = free_port()?;
-    let child = Command::new(bin)
+    let child = command
         .args([
             "--host",
             "127.0.0.1",
@@ -83,13 +112,6 @@ fn start_server(bin: &PathBuf, args: &BenchMockArgs) -> anyhow::Result<ServerPro
             "--log",
             "warn",
         ])
-        .args([
-            "--ttft-ms",
-            &args.ttft_ms.to_string(),
-            "--inter-token-ms",
-            &args.inter_token_ms.to_string(),
-        ])
-        .args(["--max-num-seqs", &args.max_num_seqs.to_string()])
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
@@ -189,7 +211,7 @@ async fn run_level(
     ))
 }
 
-fn build_server() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = environment::workspace::repo_root();
     eprintln!("==> building mock-server (release)");

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the one entry point for the test bench.
 
 mod bench_kwok;
+mod bench_load;
 mod bench_mock;
 mod check_cmd;
 mod cluster_cmd;
@@ -81,6 +82,10 @@ enum BenchCommand {
     Mock(bench_mock::BenchMockArgs),
     /// Scale: a kwok cluster (no Docker) with many GPU nodes and pods; time to Ready, bound, Running.
     Kwok(bench_kwok::BenchKwokArgs),
+    /// What load measurements add: client vs the serving pod's own latency
+    /// on a kind cluster (in-cluster and port-forward), and the generator's
+    /// ceiling next to wrk on loopback.
+    Load(bench_load::BenchLoadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -114,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Mock(args)) => bench_mock::run(&args),
         Command::Report(command) => report_cmd::run(&command),
         Command::Bench(BenchCommand::Kwok(args)) => bench_kwok::run(&args),
+        Command::Bench(BenchCommand::Load(args)) => bench_load::run(&args),
         Command::PostRender { plan } => own_template_cmd::post_render(&plan),
     }
 }
@@ -140,6 +146,11 @@ mod tests {
             .and_then(|b| b.find_subcommand_mut("mock"))
             .map(|c| c.render_help().to_string());
         insta::assert_snapshot!("xtask_bench_mock_help", bench.unwrap_or_default());
+        let bench_load = cmd
+            .find_subcommand_mut("bench")
+            .and_then(|b| b.find_subcommand_mut("load"))
+            .map(|c| c.render_help().to_string());
+        insta::assert_snapshot!("xtask_bench_load_help", bench_load.unwrap_or_default());
         let lint = cmd
             .find_subcommand_mut("scenarios")
             .and_then(|b| b.find_subcommand_mut("lint"))

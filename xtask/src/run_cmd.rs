@@ -394,6 +394,15 @@ pub fn kubeconfig_of(
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let report = run_for_report(args)?;
+    if !report.outcome.is_success() {
+        bail!("scenarios failed (see the report)");
+    }
+    Ok(())
+}
+
+/// Runs the scenarios and writes the report; returns it, whatever the outcome.
+pub fn run_for_report(args: &RunArgs) -> anyhow::Result<report::RunReport> {
     let scenarios = load(&args.paths, &args.common.only)?;
     check_inputs(&scenarios, &args.common)?;
     let kubeconfig = kubeconfig_of(&args.cluster, args.kubeconfig.as_deref())?;
@@ -401,17 +410,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .kubeconfig
         .is_none()
         .then(|| Provider::of_cluster(&args.cluster));
-    let report = run_and_report(
+    run_and_report(
         &scenarios,
         &kubeconfig,
         &args.cluster,
         provider,
         &args.common,
-    )?;
-    if !report.outcome.is_success() {
-        bail!("scenarios failed (see the report)");
-    }
-    Ok(())
+    )
 }
 
 /// Deletes the e2e cluster when e2e ends, however it ends, if e2e created

@@ -196,6 +196,7 @@ pub fn summarize(id: &LoadIdentity<'_>, run: &Finished) -> LoadReport {
         goodput,
         stages,
         saturation,
+        server_view: None,
     }
 }
 

@@ -55,3 +55,54 @@ pub fn stage_cells(st: &LoadStageReport) -> Vec<String> {
         st.saturated.clone().unwrap_or_else(|| "no".into()),
     ]
 }
+
+/// What the serving pods measured beside what the client did:
+/// `the serving pods counted 76 answers: e2e mean 96 ms (client mean 101 ms,
+/// p50 100 ms: +5 ms on the way); TTFT mean 21 ms (client mean 26 ms, p50
+/// 25 ms: +5 ms)`. When the pods counted other answers than the client's
+/// (loads that overlapped), the difference is not computed.
+pub fn server_view(l: &LoadReport) -> Option<String> {
+    let v = l.server_view.as_ref()?;
+    let answered = l.requests.saturating_sub(l.failures);
+    let same = v.requests == answered;
+    let part = |what: &str, server: f64, client: Option<&Percentiles>, tail: &str| {
+        let Some(c) = client else {
+            return format!("{what} mean {}", millis(server));
+        };
+        let added = if same {
+            format!(": {}{tail}", signed_millis(c.mean - server))
+        } else {
+            String::new()
+        };
+        format!(
+            "{what} mean {} (client mean {}, p50 {}{added})",
+            millis(server),
+            millis(c.mean),
+            millis(c.p50)
+        )
+    };
+    let mut words = vec![part(
+        "e2e",
+        v.e2e_mean_ms,
+        Some(&l.latency_ms),
+        " on the way",
+    )];
+    if let Some(t) = v.ttft_mean_ms {
+        words.push(part("TTFT", t, l.ttft_ms.as_ref(), ""));
+    }
+    let counted = if same {
+        format!("the serving pods counted the same {} answers", v.requests)
+    } else {
+        format!(
+            "the serving pods counted {} answers, the client {answered} (other requests reached them meanwhile, so nothing is subtracted)",
+            v.requests
+        )
+    };
+    Some(format!("{counted}: {}", words.join("; ")))
+}
+
+/// `+5.2 ms` or `-0.4 ms`.
+fn signed_millis(v: f64) -> String {
+    let sign = if v < 0.0 { "-" } else { "+" };
+    format!("{sign}{}", millis(v.abs()))
+}

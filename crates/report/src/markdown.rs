@@ -400,6 +400,7 @@ fn write_loads(out: &mut String, report: &RunReport) {
     }
     out.push('\n');
     write_token_latency(out, &loads);
+    write_server_views(out, &loads);
     write_stages(out, &loads);
 }
 
@@ -450,6 +451,33 @@ fn write_token_latency(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)
             spread(l.tpot_ms.as_ref()),
             rate(l.output_tokens_per_s),
             md_cell(&goodput(l)),
+        );
+    }
+    out.push('\n');
+}
+
+/// Each load beside the serving pods' own account of it.
+fn write_server_views(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
+    let views: Vec<_> = loads
+        .iter()
+        .filter_map(|(s, l)| crate::load_words::server_view(l).map(|v| (s, l, v)))
+        .collect();
+    if views.is_empty() {
+        return;
+    }
+    out.push_str(
+        "### Client and server
+
+",
+    );
+    for (s, l, v) in views {
+        let _ = writeln!(
+            out,
+            "- {} {} ({}): {}",
+            md_code(&s.name),
+            md_code(&l.name),
+            l.path.name(),
+            v
         );
     }
     out.push('\n');

@@ -350,6 +350,26 @@ pub struct LoadReport {
     /// Where the stages' rates outgrew the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// The serving pods' own account of the same requests (their vLLM
+    /// histograms before and after the load), when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_view: Option<ServerView>,
+}
+
+/// What the serving pods measured of a load: the change in their
+/// `vllm:e2e_request_latency_seconds` and `vllm:time_to_first_token_seconds`
+/// sums and counts from just before the load to just after it. Beside the
+/// client's figures it shows what the path between them adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerView {
+    /// Requests the pods completed meanwhile (every client's, if loads overlapped).
+    pub requests: u64,
+    /// Mean end-to-end latency the pods measured.
+    pub e2e_mean_ms: f64,
+    /// Mean time to first token the pods measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_mean_ms: Option<f64>,
 }
 
 /// One stage of a staged or swept load.

@@ -77,6 +77,7 @@ pub mod recorder;
 pub mod replaced;
 pub mod run_as;
 pub mod server_metrics;
+pub mod server_view;
 pub mod slo_check;
 mod step;
 mod suite;

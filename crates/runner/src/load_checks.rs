@@ -200,6 +200,7 @@ mod tests {
             goodput: None,
             stages: Vec::new(),
             saturation: None,
+            server_view: None,
             failed_samples: Vec::new(),
         }
     }

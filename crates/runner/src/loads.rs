@@ -249,6 +249,13 @@ fn shape_words(l: &Load) -> String {
 async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
     let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
     let path = path_of(ctx, l)?;
+    let baseline = crate::server_metrics::scrape_once(
+        &ctx.admin,
+        &ctx.namespace,
+        &target.service,
+        target.port,
+    )
+    .await;
     let running = match (path, &ctx.load_image) {
         (LoadPath::InCluster, Some(image)) => {
             start_in_cluster(ctx, l, &target, image, timeout).await?
@@ -291,6 +298,7 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
     Ok(BackgroundLoad {
         running,
         scraper,
+        baseline,
         spec: l.clone(),
         slo: request_slo(l),
         deadline: timeout,
@@ -316,6 +324,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         deadline,
         progress,
         scraper,
+        baseline,
         step: _,
     } = bg;
     let timed_out = || {
@@ -340,7 +349,15 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         }
     };
     drop(scraper);
-    let report = stats::summarize(
+    let target = ServiceTarget::parse(&spec.target).map_err(OpError::bad)?;
+    let after = crate::server_metrics::scrape_once(
+        &ctx.admin,
+        &ctx.namespace,
+        &target.service,
+        target.port,
+    )
+    .await;
+    let mut report = stats::summarize(
         &LoadIdentity {
             name: &spec.name,
             target: &spec.target,
@@ -358,6 +375,9 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         },
         &finished,
     );
+    report.server_view = baseline
+        .zip(after)
+        .and_then(|(before, after)| crate::server_view::between(&before, &after));
     ctx.recorder.note(
         TimelineSource::Load,
         "load finished",

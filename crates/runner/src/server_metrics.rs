@@ -171,6 +171,33 @@ impl Drop for ScrapeTask {
     }
 }
 
+/// One scrape of every ready pod behind a Service: which pods answered,
+/// and each `vllm:` metric summed over them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub pods: std::collections::BTreeSet<String>,
+    pub sums: BTreeMap<String, f64>,
+}
+
+/// Asks every ready pod behind `service:port` once; `None` when none answered.
+pub async fn scrape_once(
+    client: &Client,
+    namespace: &str,
+    service: &str,
+    port: u16,
+) -> Option<Snapshot> {
+    let mut snap = Snapshot::default();
+    for (pod, number) in endpoints(client, namespace, service, port).await {
+        if let Some(text) = scrape_pod(client, namespace, &pod, number).await {
+            for (name, v) in sum_vllm(&text) {
+                *snap.sums.entry(name).or_insert(0.0) += v;
+            }
+            snap.pods.insert(pod);
+        }
+    }
+    (!snap.pods.is_empty()).then_some(snap)
+}
+
 /// Scrapes the pods behind `service:port` every second until dropped.
 pub fn start(
     client: Client,
@@ -181,18 +208,8 @@ pub fn start(
 ) -> ScrapeTask {
     ScrapeTask(tokio::spawn(async move {
         loop {
-            let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-            let mut answered = 0;
-            for (pod, number) in endpoints(&client, &namespace, &service, port).await {
-                if let Some(text) = scrape_pod(&client, &namespace, &pod, number).await {
-                    answered += 1;
-                    for (name, v) in sum_vllm(&text) {
-                        *sums.entry(name).or_insert(0.0) += v;
-                    }
-                }
-            }
-            if answered > 0 {
-                scraped.add(Timestamp::now(), sums);
+            if let Some(snap) = scrape_once(&client, &namespace, &service, port).await {
+                scraped.add(Timestamp::now(), snap.sums);
             }
             tokio::time::sleep(EVERY).await;
         }

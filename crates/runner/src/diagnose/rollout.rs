@@ -357,6 +357,7 @@ mod tests {
             goodput: None,
             stages: Vec::new(),
             saturation: None,
+            server_view: None,
             failed_samples: failed_at
                 .iter()
                 .map(|t| FailedRequest {
