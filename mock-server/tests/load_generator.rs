@@ -26,6 +26,9 @@ fn plan(base_url: String, shape: Shape, max_tokens: u32) -> GenPlan {
         requests: Some(8),
         request_timeout_ms: 10_000,
         keep_alive: true,
+        mix: Vec::new(),
+        prompts: Vec::new(),
+        mix_seed: 0,
     }
 }
 

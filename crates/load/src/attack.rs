@@ -215,6 +215,7 @@ async fn send_one(user: &mut GooseUser) -> TransactionResult {
         pod: None,
         request_bytes: active.body.len() as u64,
         stage: None,
+        variant: None,
     };
     match goose.response.as_mut() {
         Err(e) => {

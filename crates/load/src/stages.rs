@@ -143,6 +143,7 @@ mod tests {
                     pod: None,
                     request_bytes: 1,
                     stage: Some(stage),
+                    variant: None,
                 },
             })
             .collect()

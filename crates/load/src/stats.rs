@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::record::{Finished, Recorded};
-use report::{FailedRequest, Goodput, LoadBucket, LoadReport, Percentiles, RequestSlo};
+use report::{FailedRequest, Goodput, LoadBucket, LoadReport, MixShare, Percentiles, RequestSlo};
 
 /// How many failed requests a report quotes.
 const FAILED_SAMPLES: usize = 20;
@@ -78,6 +78,41 @@ pub struct LoadIdentity<'a> {
     pub slo: Option<&'a RequestSlo>,
     /// The stages of a staged or swept load (empty for the others).
     pub stages: &'a [crate::stages::PlannedStage],
+    /// The words of each mix variant, in mix order (empty without a mix).
+    pub variants: &'a [String],
+}
+
+/// Each variant's share of a mixed load.
+fn mix_shares(samples: &[Recorded], variants: &[String]) -> Vec<MixShare> {
+    variants
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mine: Vec<&loadgen::Sample> = samples
+                .iter()
+                .map(|r| &r.sample)
+                .filter(|s| s.variant == Some(i as u32))
+                .collect();
+            let latencies: Vec<f64> = mine.iter().map(|s| s.e2e_ms).collect();
+            let ttfts: Vec<f64> = mine
+                .iter()
+                .filter(|s| s.ok)
+                .filter_map(|s| s.ttft_ms)
+                .collect();
+            MixShare {
+                variant: name.clone(),
+                requests: mine.len() as u64,
+                failures: mine.iter().filter(|s| !s.ok).count() as u64,
+                latency_ms: percentiles(&latencies),
+                ttft_ms: (!ttfts.is_empty()).then(|| percentiles(&ttfts)),
+                output_tokens: mine
+                    .iter()
+                    .filter(|s| s.ok)
+                    .filter_map(|s| s.output_tokens)
+                    .sum(),
+            }
+        })
+        .collect()
 }
 
 /// Whether one request met every limit of the SLO. A limit on a token
@@ -197,6 +232,7 @@ pub fn summarize(id: &LoadIdentity<'_>, run: &Finished) -> LoadReport {
         stages,
         saturation,
         server_view: None,
+        mix: mix_shares(samples, id.variants),
     }
 }
 
@@ -223,6 +259,7 @@ mod tests {
                 pod: Some("p".into()),
                 request_bytes: 10,
                 stage: None,
+                variant: None,
             },
         }
     }
@@ -259,6 +296,27 @@ mod tests {
         // (80 + 10 + 30 - 80) / 2 = 20 ms per token after the first.
         assert!(!meets(&streamed(80.0, &[10.0, 30.0]), &tpot));
         assert!(meets(&streamed(80.0, &[10.0, 10.0]), &tpot));
+    }
+
+    #[test]
+    fn a_mix_is_broken_down_by_variant() {
+        let mut samples = vec![
+            sample(0, 10, true),
+            sample(0, 30, false),
+            sample(0, 50, true),
+        ];
+        samples[0].sample.variant = Some(0);
+        samples[1].sample.variant = Some(1);
+        samples[2].sample.variant = Some(1);
+        let shares = mix_shares(
+            &samples,
+            &["1× chat".to_string(), "3× embeddings".to_string()],
+        );
+        assert_eq!(shares.len(), 2);
+        assert_eq!((shares[0].requests, shares[0].failures), (1, 0));
+        assert_eq!((shares[1].requests, shares[1].failures), (2, 1));
+        assert_eq!(shares[1].latency_ms.max, 50.0);
+        assert_eq!(shares[1].variant, "3× embeddings");
     }
 
     #[test]
@@ -302,6 +360,7 @@ mod tests {
                 ..RequestSlo::default()
             }),
             stages: &[],
+            variants: &[],
         };
         let r = summarize(&id, &run);
         let goodput = r.goodput.clone().expect("an SLO gives a goodput");

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mix::{PromptEntry, Variant};
+
 /// The request every send carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -15,6 +17,7 @@ pub enum RequestKind {
     CompletionsStream,
     Chat,
     ChatStream,
+    Embeddings,
 }
 
 impl RequestKind {
@@ -25,17 +28,35 @@ impl RequestKind {
             "completions-stream" => Some(RequestKind::CompletionsStream),
             "chat" => Some(RequestKind::Chat),
             "chat-stream" => Some(RequestKind::ChatStream),
+            "embeddings" => Some(RequestKind::Embeddings),
             _ => None,
         }
     }
 
-    pub const NAMES: &'static [&'static str] =
-        &["completions", "completions-stream", "chat", "chat-stream"];
+    pub const NAMES: &'static [&'static str] = &[
+        "completions",
+        "completions-stream",
+        "chat",
+        "chat-stream",
+        "embeddings",
+    ];
+
+    /// The scenario's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Completions => "completions",
+            RequestKind::CompletionsStream => "completions-stream",
+            RequestKind::Chat => "chat",
+            RequestKind::ChatStream => "chat-stream",
+            RequestKind::Embeddings => "embeddings",
+        }
+    }
 
     pub fn path(self) -> &'static str {
         match self {
             RequestKind::Completions | RequestKind::CompletionsStream => "/v1/completions",
             RequestKind::Chat | RequestKind::ChatStream => "/v1/chat/completions",
+            RequestKind::Embeddings => "/v1/embeddings",
         }
     }
 
@@ -134,12 +155,27 @@ pub struct GenPlan {
     /// otherwise, so a Service spreads every request anew).
     #[serde(default)]
     pub keep_alive: bool,
+    /// Weighted request variants drawn per request (`request`,
+    /// `max_tokens` and `prompt_bytes` then only fill what a variant leaves out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<Variant>,
+    /// Prompts drawn per request (from a JSON-lines file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<PromptEntry>,
+    /// Seed of the mix and prompt draws.
+    #[serde(default)]
+    pub mix_seed: u64,
 }
 
 impl GenPlan {
     /// The JSON body every request carries, naming `model`.
     pub fn body(&self, model: &str) -> Vec<u8> {
         request_body(self.request, model, self.max_tokens, self.prompt_bytes)
+    }
+
+    /// Whether requests differ from one to the next (a mix or a prompts file).
+    pub fn varies(&self) -> bool {
+        !self.mix.is_empty() || !self.prompts.is_empty()
     }
 
     /// What is wrong with the plan, said so a person can fix it.
@@ -171,6 +207,28 @@ impl GenPlan {
                 ));
             }
         }
+        for (i, v) in self.mix.iter().enumerate() {
+            if v.weight == 0 {
+                return Err(format!(
+                    "mix entry {}: weight 0; expected at least 1",
+                    i + 1
+                ));
+            }
+            for (what, l) in [
+                ("maxTokens", v.max_tokens),
+                ("promptTokens", v.prompt_tokens),
+            ] {
+                if let Some(l) = l {
+                    l.validate(&format!("mix entry {} {what}", i + 1))?;
+                }
+            }
+        }
+        if self.varies() && self.prompt_bytes.is_some() {
+            return Err(
+                "promptBytes pads one fixed prompt; a mix or a prompts file sets prompts per request"
+                    .into(),
+            );
+        }
         if self.duration_ms.is_none()
             && self.requests.is_none()
             && matches!(self.shape, Shape::Rate { .. })
@@ -199,6 +257,7 @@ pub fn request_body(
                 "stream": kind.streams(),
                 "messages": [{"role": "user", "content": prompt}],
             }),
+            RequestKind::Embeddings => serde_json::json!({"model": model, "input": prompt}),
         };
         let mut body = body;
         if kind.streams() {
@@ -260,6 +319,9 @@ mod tests {
             requests: None,
             request_timeout_ms: 1000,
             keep_alive: false,
+            mix: Vec::new(),
+            prompts: Vec::new(),
+            mix_seed: 0,
         };
         assert!(plan.validate().unwrap_err().contains("duration"));
         let json = serde_json::to_string(&plan).expect("json");

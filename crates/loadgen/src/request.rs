@@ -12,7 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::plan::GenPlan;
+use crate::mix::Mix;
+use crate::plan::{GenPlan, RequestKind};
 use crate::sse::TokenStream;
 use crate::wire::{ErrorKind, Sample};
 
@@ -34,26 +35,40 @@ pub fn client(keep_alive: bool, connect_timeout: Duration) -> HttpClient {
     builder.build(connector)
 }
 
-/// What every request of a load shares, prepared once.
-#[derive(Debug, Clone)]
+/// What every request of a load shares, prepared once: the one body
+/// every request carries, or the mix each request is drawn from.
+#[derive(Debug)]
 pub struct Prepared {
+    /// The URI of each request kind.
+    uris: Vec<(RequestKind, hyper::Uri)>,
+    plain: RequestKind,
+    fixed: Bytes,
+    mix: Option<Mix>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+}
+
+/// One request about to be sent.
+struct OneRequest {
     uri: hyper::Uri,
     body: Bytes,
-    headers: Vec<(HeaderName, HeaderValue)>,
     streams: bool,
-    timeout: Duration,
+    variant: Option<u32>,
 }
 
 impl Prepared {
     pub fn new(plan: &GenPlan, model: &str) -> Result<Prepared, String> {
-        let url = format!(
-            "{}{}",
-            plan.base_url.trim_end_matches('/'),
-            plan.request.path()
-        );
-        let uri = url
-            .parse::<hyper::Uri>()
-            .map_err(|e| format!("URL {url:?}: {e}"))?;
+        let mut uris = Vec::new();
+        for name in RequestKind::NAMES {
+            let Some(kind) = RequestKind::parse(name) else {
+                continue;
+            };
+            let url = format!("{}{}", plan.base_url.trim_end_matches('/'), kind.path());
+            let uri = url
+                .parse::<hyper::Uri>()
+                .map_err(|e| format!("URL {url:?}: {e}"))?;
+            uris.push((kind, uri));
+        }
         let mut headers = Vec::new();
         for (k, v) in &plan.headers {
             let name =
@@ -62,13 +77,52 @@ impl Prepared {
                 HeaderValue::try_from(v.as_str()).map_err(|e| format!("header {k}: {v:?}: {e}"))?;
             headers.push((name, value));
         }
+        let mix = plan.varies().then(|| {
+            Mix::new(
+                plan.mix.clone(),
+                plan.prompts.clone(),
+                plan.max_tokens,
+                model,
+                plan.mix_seed,
+            )
+        });
         Ok(Prepared {
-            uri,
-            body: Bytes::from(plan.body(model)),
+            uris,
+            plain: plan.request,
+            fixed: Bytes::from(plan.body(model)),
+            mix,
             headers,
-            streams: plan.request.streams(),
             timeout: Duration::from_millis(plan.request_timeout_ms.max(1)),
         })
+    }
+
+    fn uri(&self, kind: RequestKind) -> hyper::Uri {
+        self.uris
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, u)| u.clone())
+            .unwrap_or_default()
+    }
+
+    /// The next request: the fixed one, or one drawn from the mix.
+    fn next(&self) -> OneRequest {
+        match &self.mix {
+            None => OneRequest {
+                uri: self.uri(self.plain),
+                body: self.fixed.clone(),
+                streams: self.plain.streams(),
+                variant: None,
+            },
+            Some(mix) => {
+                let d = mix.draw(self.plain);
+                OneRequest {
+                    uri: self.uri(d.request),
+                    body: Bytes::from(d.body),
+                    streams: d.request.streams(),
+                    variant: d.variant,
+                }
+            }
+        }
     }
 }
 
@@ -136,10 +190,14 @@ struct Answer {
 /// Sends one request that was due at `due` (`due_ms` from the load's
 /// start) and times its answer.
 pub async fn send(client: &HttpClient, prepared: &Prepared, due: Instant, due_ms: f64) -> Sample {
+    let one = prepared.next();
     let sent = Instant::now();
     let mut answer = Answer::default();
-    let outcome =
-        tokio::time::timeout(prepared.timeout, exchange(client, prepared, &mut answer)).await;
+    let outcome = tokio::time::timeout(
+        prepared.timeout,
+        exchange(client, prepared, &one, &mut answer),
+    )
+    .await;
     let ended = Instant::now();
     if outcome.is_err() {
         answer.failure = Some((
@@ -150,13 +208,13 @@ pub async fn send(client: &HttpClient, prepared: &Prepared, due: Instant, due_ms
             ),
         ));
     }
-    finish(answer, prepared, due, due_ms, sent, ended)
+    finish(answer, &one, due, due_ms, sent, ended)
 }
 
-async fn exchange(client: &HttpClient, prepared: &Prepared, answer: &mut Answer) {
-    let mut request = Request::post(prepared.uri.clone())
+async fn exchange(client: &HttpClient, prepared: &Prepared, one: &OneRequest, answer: &mut Answer) {
+    let mut request = Request::post(one.uri.clone())
         .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(prepared.body.clone()));
+        .body(Full::new(one.body.clone()));
     if let Ok(r) = request.as_mut() {
         for (k, v) in &prepared.headers {
             r.headers_mut().insert(k.clone(), v.clone());
@@ -207,7 +265,7 @@ async fn exchange(client: &HttpClient, prepared: &Prepared, answer: &mut Answer)
 
 fn finish(
     answer: Answer,
-    prepared: &Prepared,
+    prepared: &OneRequest,
     due: Instant,
     due_ms: f64,
     sent: Instant,
@@ -229,6 +287,7 @@ fn finish(
         pod: answer.pod,
         request_bytes: prepared.body.len() as u64,
         stage: None,
+        variant: prepared.variant,
     };
     let success = answer.status.is_some_and(|s| s < 400);
     let failure = match answer.failure {

@@ -74,6 +74,9 @@ pub struct Sample {
     /// The stage it was due in (staged loads only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<u32>,
+    /// The mix variant it was drawn from (mixed loads only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<u32>,
 }
 
 impl Sample {
@@ -150,6 +153,7 @@ mod tests {
             pod: None,
             request_bytes: 90,
             stage: Some(1),
+            variant: Some(0),
         });
         let json = s.to_json();
         assert!(json.starts_with(r#"{"line":"sample""#), "{json}");
@@ -174,6 +178,7 @@ mod tests {
             pod: None,
             request_bytes: 1,
             stage: None,
+            variant: None,
         };
         assert_eq!(s.tpot_ms(), Some(10.0));
         s.output_tokens = Some(1);

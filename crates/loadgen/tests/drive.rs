@@ -34,6 +34,9 @@ fn plan(base_url: String, request: RequestKind, shape: Shape) -> GenPlan {
         requests: Some(3),
         request_timeout_ms: 500,
         keep_alive: false,
+        mix: Vec::new(),
+        prompts: Vec::new(),
+        mix_seed: 0,
     }
 }
 

@@ -2,7 +2,7 @@
 //! spread of percentiles, goodput with its limits, a stage's row.
 
 use crate::format::{millis, percent, rate};
-use crate::{LoadReport, LoadStageReport, Percentiles};
+use crate::{LoadReport, LoadStageReport, MixShare, Percentiles};
 
 /// `12 ms / 30 ms / 41 ms` (p50 / p90 / p99), or `-`.
 pub fn spread(p: Option<&Percentiles>) -> String {
@@ -105,4 +105,20 @@ pub fn server_view(l: &LoadReport) -> Option<String> {
 fn signed_millis(v: f64) -> String {
     let sign = if v < 0.0 { "-" } else { "+" };
     format!("{sign}{}", millis(v.abs()))
+}
+
+/// Variant, requests, failures, p50, p99, TTFT p50 / p99, output tokens.
+pub fn mix_cells(m: &MixShare) -> Vec<String> {
+    vec![
+        m.variant.clone(),
+        m.requests.to_string(),
+        m.failures.to_string(),
+        millis(m.latency_ms.p50),
+        millis(m.latency_ms.p99),
+        m.ttft_ms.as_ref().map_or_else(
+            || "-".to_string(),
+            |t| format!("{} / {}", millis(t.p50), millis(t.p99)),
+        ),
+        m.output_tokens.to_string(),
+    ]
 }

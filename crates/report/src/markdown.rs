@@ -6,14 +6,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::escape::{md_cell, md_code, md_code_block};
-use super::format::{
-    block_label, duration, first_line, millis, percent, rate, seconds_between, share, utc,
-};
+use super::format::{block_label, duration, first_line, seconds_between, utc};
 use super::junit::PASSED_UNEXPECTEDLY;
-use super::load_words::{goodput, spread, stage_cells};
-use super::{
-    LoadReport, OperationReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport,
-};
+use super::{OperationReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport};
+
+mod loads;
+
+use loads::write_loads;
 
 /// The variable GitHub Actions sets to the job summary file of a step.
 pub const STEP_SUMMARY_ENV: &str = "GITHUB_STEP_SUMMARY";
@@ -364,138 +363,4 @@ fn write_artifacts(out: &mut String, s: &ScenarioReport) {
         );
     }
     out.push('\n');
-}
-
-fn write_loads(out: &mut String, report: &RunReport) {
-    let loads: Vec<(&ScenarioReport, &LoadReport)> = report
-        .scenarios
-        .iter()
-        .flat_map(|s| s.loads.iter().map(move |l| (s, l)))
-        .collect();
-    if loads.is_empty() {
-        return;
-    }
-    out.push_str("## Loads\n\n");
-    out.push_str(
-        "| Scenario | Load | From | Requests | Failures | Rps | Error rate | p50 | p95 | p99 | TTFT p50 / p95 / p99 | By version |\n",
-    );
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for (s, l) in &loads {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            md_code(&s.name),
-            md_code(&l.name),
-            l.path.name(),
-            l.requests,
-            l.failures,
-            rate(l.throughput_rps),
-            percent(l.error_rate),
-            millis(l.latency_ms.p50),
-            millis(l.latency_ms.p95),
-            millis(l.latency_ms.p99),
-            ttft(l),
-            md_cell(&by_version(l)),
-        );
-    }
-    out.push('\n');
-    write_token_latency(out, &loads);
-    write_server_views(out, &loads);
-    write_stages(out, &loads);
-}
-
-/// Each staged or swept load, stage by stage, and where it saturated.
-fn write_stages(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
-    for (s, l) in loads.iter().filter(|(_, l)| !l.stages.is_empty()) {
-        let _ = writeln!(
-            out,
-            "### Stages of {} in {}\n",
-            md_code(&l.name),
-            md_code(&s.name)
-        );
-        if let Some(sat) = &l.saturation {
-            let _ = writeln!(out, "Saturation: {}.\n", sat.words());
-        }
-        out.push_str("| Offered rps | Achieved rps | Requests | Failures | p50 | p99 | TTFT p50 / p99 | Goodput | Saturated |\n");
-        out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-        for st in &l.stages {
-            let _ = writeln!(out, "| {} |", stage_cells(st).join(" | "));
-        }
-        out.push('\n');
-    }
-}
-
-/// The LLM view of the streamed loads: offered against achieved rate,
-/// TTFT, inter-token latency, TPOT, tokens/s and goodput.
-fn write_token_latency(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
-    let streamed: Vec<_> = loads.iter().filter(|(_, l)| l.ttft_ms.is_some()).collect();
-    if streamed.is_empty() {
-        return;
-    }
-    out.push_str("### Token latency\n\n");
-    out.push_str(
-        "| Scenario | Load | Offered / achieved rps | TTFT p50 / p90 / p99 | ITL p50 / p90 / p99 | TPOT p50 / p90 / p99 | Output tokens/s | Goodput |\n",
-    );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---|\n");
-    for (s, l) in streamed {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} / {} | {} | {} | {} | {} | {} |",
-            md_code(&s.name),
-            md_code(&l.name),
-            l.offered_rps
-                .map_or_else(|| "closed loop".to_string(), rate),
-            rate(l.throughput_rps),
-            spread(l.ttft_ms.as_ref()),
-            spread(l.itl_ms.as_ref()),
-            spread(l.tpot_ms.as_ref()),
-            rate(l.output_tokens_per_s),
-            md_cell(&goodput(l)),
-        );
-    }
-    out.push('\n');
-}
-
-/// Each load beside the serving pods' own account of it.
-fn write_server_views(out: &mut String, loads: &[(&ScenarioReport, &LoadReport)]) {
-    let views: Vec<_> = loads
-        .iter()
-        .filter_map(|(s, l)| crate::load_words::server_view(l).map(|v| (s, l, v)))
-        .collect();
-    if views.is_empty() {
-        return;
-    }
-    out.push_str(
-        "### Client and server
-
-",
-    );
-    for (s, l, v) in views {
-        let _ = writeln!(
-            out,
-            "- {} {} ({}): {}",
-            md_code(&s.name),
-            md_code(&l.name),
-            l.path.name(),
-            v
-        );
-    }
-    out.push('\n');
-}
-
-fn ttft(l: &LoadReport) -> String {
-    l.ttft_ms.as_ref().map_or_else(
-        || "-".to_string(),
-        |t| format!("{} / {} / {}", millis(t.p50), millis(t.p95), millis(t.p99)),
-    )
-}
-
-/// `v1 1810 (48.7%), v2 1909 (51.3%)`.
-fn by_version(l: &LoadReport) -> String {
-    let answered: u64 = l.by_version.values().sum();
-    l.by_version
-        .iter()
-        .map(|(version, n)| format!("{version} {n} ({})", share(*n, answered)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -354,6 +354,23 @@ pub struct LoadReport {
     /// histograms before and after the load), when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_view: Option<ServerView>,
+    /// Each variant of a mixed load, in mix order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<MixShare>,
+}
+
+/// One variant of a mixed load: what it was and how its requests went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MixShare {
+    /// `3× chat-stream (out 16-64, prompt 200±50)`.
+    pub variant: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub latency_ms: Percentiles,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    pub output_tokens: u64,
 }
 
 /// What the serving pods measured of a load: the change in their

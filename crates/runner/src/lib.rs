@@ -63,6 +63,7 @@ pub mod hpa;
 pub mod inject;
 mod instance;
 pub mod load_checks;
+pub mod load_mix;
 pub mod load_pod;
 pub mod loads;
 pub mod matching;

@@ -201,6 +201,7 @@ mod tests {
             stages: Vec::new(),
             saturation: None,
             server_view: None,
+            mix: Vec::new(),
             failed_samples: Vec::new(),
         }
     }

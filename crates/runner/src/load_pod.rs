@@ -419,6 +419,9 @@ mod tests {
             requests: None,
             request_timeout_ms: 30_000,
             keep_alive: false,
+            mix: Vec::new(),
+            prompts: Vec::new(),
+            mix_seed: 0,
         };
         let name = pod_name("During Roll/1");
         assert!(name.starts_with("load-during-roll-1-"), "{name}");

@@ -105,6 +105,9 @@ fn gen_plan(ctx: &Ctx, l: &Load, target: &ServiceTarget) -> Result<loadgen::GenP
         requests: l.requests,
         request_timeout_ms: REQUEST_TIMEOUT.as_millis() as u64,
         keep_alive: l.keep_alive,
+        mix: crate::load_mix::variants(l)?,
+        prompts: crate::load_mix::prompts(ctx, l)?,
+        mix_seed: l.seed,
     })
 }
 
@@ -249,6 +252,12 @@ fn shape_words(l: &Load) -> String {
 async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
     let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
     let path = path_of(ctx, l)?;
+    if path == LoadPath::PortForward && (!l.mix.is_empty() || l.prompts.is_some()) {
+        return Err(OpError::BadInput(format!(
+            "load {}: a mix and prompts are drawn by inferbench's generator in the cluster, and this load goes through a port-forward (the cluster holds no inferbench image, or via: port-forward); send one request kind here",
+            l.name
+        )));
+    }
     let baseline = crate::server_metrics::scrape_once(
         &ctx.admin,
         &ctx.namespace,
@@ -361,7 +370,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         &LoadIdentity {
             name: &spec.name,
             target: &spec.target,
-            request: &spec.request,
+            request: &crate::load_mix::describe(&spec),
             users: spec.users,
             slo: slo.as_ref(),
             stages: &spec
@@ -372,6 +381,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
                     seconds: s.duration.as_secs_f64(),
                 })
                 .collect::<Vec<_>>(),
+            variants: &crate::load_mix::variant_names(&spec),
         },
         &finished,
     );

@@ -11,6 +11,7 @@
 
 pub mod bindings;
 pub mod limits;
+mod load_lint;
 pub mod model;
 pub mod observed;
 pub mod plan;
@@ -253,76 +254,7 @@ fn check_action(a: &Action) -> Result<(), String> {
                 return Err("resource needs a condition (e.g. Available)".into());
             }
         }
-        Action::Load(x) => {
-            if x.duration.is_none()
-                && x.requests.is_none()
-                && x.stages.is_empty()
-                && x.sweep.is_none()
-            {
-                return Err("needs duration or requests (or stages, or a sweep)".into());
-            }
-            const REQUESTS: [&str; 4] =
-                ["completions", "completions-stream", "chat", "chat-stream"];
-            if !REQUESTS.contains(&x.request.as_str()) {
-                return Err(format!(
-                    "request {:?}: expected one of {}",
-                    x.request,
-                    REQUESTS.join(", ")
-                ));
-            }
-            let shapes = [
-                x.users > 0,
-                x.rate.is_some(),
-                !x.stages.is_empty(),
-                x.sweep.is_some(),
-            ];
-            if shapes.iter().filter(|b| **b).count() > 1 {
-                return Err(
-                    "give one of users (closed loop), rate, stages or sweep (open loops)".into(),
-                );
-            }
-            let staged = !x.stages.is_empty() || x.sweep.is_some();
-            if staged && (x.duration.is_some() || x.requests.is_some()) {
-                return Err(
-                    "stages and sweep end on their own: leave out duration and requests".into(),
-                );
-            }
-            if let Some(s) = &x.sweep
-                && s.rates.len() < 2
-            {
-                return Err(
-                    "sweep: give at least two rates, lowest first, e.g. `rates: [2, 4, 8, 16]`"
-                        .into(),
-                );
-            }
-            for r in x.rate_stages() {
-                if !(r.rate.is_finite() && r.rate > 0.0) || r.duration.is_zero() {
-                    return Err(format!(
-                        "stage of {} requests/s for {:?}: expected a rate above 0 and a duration above 0",
-                        r.rate, r.duration
-                    ));
-                }
-            }
-            if x.ramp.is_some() && x.open_loop() {
-                return Err(
-                    "ramp starts users; an open loop has none (use stages to ramp a rate)".into(),
-                );
-            }
-            if let Some(slo) = &x.slo {
-                if slo.is_empty() {
-                    return Err(
-                        "slo: give ttft, tpot, itl or e2e, e.g. `slo: { ttft: 500ms }`".into(),
-                    );
-                }
-                let streams = x.request.ends_with("-stream");
-                if !streams && (slo.ttft.is_some() || slo.tpot.is_some() || slo.itl.is_some()) {
-                    return Err(format!(
-                        "slo: ttft, tpot and itl need streamed answers; request {:?} is not streamed (use chat-stream or completions-stream, or judge e2e only)",
-                        x.request
-                    ));
-                }
-            }
-        }
+        Action::Load(x) => load_lint::check(x)?,
         Action::Inject(x) => {
             const FAULTS: [&str; 7] = [
                 "kill-pod",

@@ -358,6 +358,7 @@ mod tests {
             stages: Vec::new(),
             saturation: None,
             server_view: None,
+            mix: Vec::new(),
             failed_samples: failed_at
                 .iter()
                 .map(|t| FailedRequest {

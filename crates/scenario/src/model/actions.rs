@@ -215,6 +215,49 @@ pub struct Load {
     /// Run in the background while the next operations run.
     #[serde(default)]
     pub background: bool,
+    /// Weighted request variants, one drawn per request (in the cluster
+    /// only): `mix: [{ weight: 3, request: chat-stream, maxTokens: { min:
+    /// 16, max: 64 }, promptTokens: { mean: 200, stddev: 50 } }, { weight:
+    /// 1, request: embeddings }]`. Replaces `request`; `maxTokens` fills in
+    /// where an entry gives none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<LoadMixEntry>,
+    /// A JSON-lines file of prompts (`{"prompt": "..."}` or `{"messages":
+    /// [...]}` per line), one drawn per request where no `promptTokens`
+    /// applies; relative to the scenario file (in the cluster only).
+    #[serde(default)]
+    pub prompts: Option<String>,
+}
+
+/// One request variant of a load's mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadMixEntry {
+    /// How often it comes, relative to the other entries (default 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// `completions`, `completions-stream`, `chat`, `chat-stream` or `embeddings`.
+    pub request: String,
+    /// Output tokens asked for, drawn per request.
+    #[serde(default)]
+    pub max_tokens: Option<LoadLengths>,
+    /// Prompt length in words (about a token each), drawn per request.
+    #[serde(default)]
+    pub prompt_tokens: Option<LoadLengths>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A length drawn per request: a number, `{ min, max }` (uniform) or
+/// `{ mean, stddev }` (normal, at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum LoadLengths {
+    Fixed(u32),
+    Uniform { min: u32, max: u32 },
+    Normal { mean: f64, stddev: f64 },
 }
 
 /// One stage of a staged load.

@@ -48,8 +48,8 @@ use duration::opt_duration;
 pub use actions::{
     ACTIONS, AccessRequest, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectAccess,
     ExpectEndpoints, ExpectEvent, ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas,
-    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadArrival, LoadRef, LoadStage,
-    LoadSweep, LoadVia, Rollback, Rollout, Scale, Script, Sleep, Wait,
+    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadArrival, LoadLengths, LoadMixEntry,
+    LoadRef, LoadStage, LoadSweep, LoadVia, Rollback, Rollout, Scale, Script, Sleep, Wait,
 };
 pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
