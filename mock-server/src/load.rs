@@ -24,6 +24,19 @@ pub struct LoadArgs {
 pub async fn run(args: &LoadArgs) -> Result<u64, String> {
     let plan: GenPlan =
         serde_json::from_str(&args.plan).map_err(|e| format!("the load plan is not valid: {e}"))?;
+    plan.validate()?;
+    // One of an indexed Job's generators: this pod's share of the load.
+    let index = std::env::var("JOB_COMPLETION_INDEX")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if index >= plan.generators.max(1) {
+        return Err(format!(
+            "generator index {index} (JOB_COMPLETION_INDEX) is not below the plan's {} generators",
+            plan.generators
+        ));
+    }
+    let plan = plan.share(index);
     let sink: loadgen::Sink = Arc::new(|line| {
         let mut out = std::io::stdout().lock();
         // A closed stdout (the harness stopped reading) is no reason to

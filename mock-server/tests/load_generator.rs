@@ -29,6 +29,8 @@ fn plan(base_url: String, shape: Shape, max_tokens: u32) -> GenPlan {
         mix: Vec::new(),
         prompts: Vec::new(),
         mix_seed: 0,
+        generators: 1,
+        start_at_unix_ms: None,
     }
 }
 

@@ -77,6 +77,13 @@ pub async fn run(plan: &GenPlan, sink: Sink) -> Result<u64, GenError> {
         },
     };
     let prepared = Prepared::new(plan, &model).map_err(GenError::Plan)?;
+    if let Some(at) = plan.start_at_unix_ms {
+        // The generators of one load begin together.
+        let wait = at - unix_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
     let offered_rps = match &plan.shape {
         Shape::Rate { rps, .. } => Some(*rps),
         // The mean over the stages.

@@ -165,12 +165,82 @@ pub struct GenPlan {
     /// Seed of the mix and prompt draws.
     #[serde(default)]
     pub mix_seed: u64,
+    /// Generators sharing this load (pods of one indexed Job); each runs
+    /// [`GenPlan::share`] of it for its index.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub generators: u32,
+    /// When to send the first request (Unix milliseconds), so that the
+    /// generators of one load start together; at once when absent or past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_unix_ms: Option<i64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// `total` split into `of` parts as even as can be: part `index`.
+fn part(total: u64, index: u32, of: u32) -> u64 {
+    let of = u64::from(of.max(1));
+    let index = u64::from(index);
+    total / of + u64::from(index < total % of)
 }
 
 impl GenPlan {
     /// The JSON body every request carries, naming `model`.
     pub fn body(&self, model: &str) -> Vec<u8> {
         request_body(self.request, model, self.max_tokens, self.prompt_bytes)
+    }
+
+    /// Generator `index`'s share of a load split over [`GenPlan::generators`]:
+    /// its users (the remainder to the first), its rate (a Poisson rate split
+    /// in N is N Poisson processes whose sum is the whole), its requests,
+    /// and seeds of its own; the rest is the same.
+    pub fn share(&self, index: u32) -> GenPlan {
+        let of = self.generators.max(1);
+        let mut p = self.clone();
+        p.generators = 1;
+        if of == 1 {
+            return p;
+        }
+        let seed = |s: u64| s.wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9));
+        p.shape = match &self.shape {
+            Shape::Users { users, ramp } => Shape::Users {
+                users: part(u64::from(*users), index, of) as u32,
+                ramp: ramp.map(|r| r / f64::from(of)),
+            },
+            Shape::Rate {
+                rps,
+                arrival,
+                seed: s,
+            } => Shape::Rate {
+                rps: rps / f64::from(of),
+                arrival: *arrival,
+                seed: seed(*s),
+            },
+            Shape::Stages {
+                stages,
+                arrival,
+                seed: s,
+            } => Shape::Stages {
+                stages: stages
+                    .iter()
+                    .map(|st| RateStage {
+                        rps: st.rps / f64::from(of),
+                        duration_ms: st.duration_ms,
+                    })
+                    .collect(),
+                arrival: *arrival,
+                seed: seed(*s),
+            },
+        };
+        p.requests = self.requests.map(|n| part(n, index, of));
+        p.mix_seed = seed(self.mix_seed);
+        p
     }
 
     /// Whether requests differ from one to the next (a mix or a prompts file).
@@ -229,6 +299,14 @@ impl GenPlan {
                     .into(),
             );
         }
+        if let Shape::Users { users, .. } = &self.shape
+            && *users < self.generators
+        {
+            return Err(format!(
+                "{users} users over {} generators: give each generator at least one user",
+                self.generators
+            ));
+        }
         if self.duration_ms.is_none()
             && self.requests.is_none()
             && matches!(self.shape, Shape::Rate { .. })
@@ -280,6 +358,82 @@ pub fn request_body(
 mod tests {
     use super::*;
 
+    fn shared(shape: Shape, requests: Option<u64>) -> GenPlan {
+        GenPlan {
+            base_url: "http://s:80".into(),
+            request: RequestKind::Chat,
+            model: None,
+            fallback_model: None,
+            max_tokens: 8,
+            prompt_bytes: None,
+            headers: BTreeMap::new(),
+            shape,
+            duration_ms: Some(1000),
+            requests,
+            request_timeout_ms: 1000,
+            keep_alive: false,
+            mix: Vec::new(),
+            prompts: Vec::new(),
+            mix_seed: 5,
+            generators: 3,
+            start_at_unix_ms: None,
+        }
+    }
+
+    #[test]
+    fn shares_add_up_to_the_whole_load() {
+        let users = shared(
+            Shape::Users {
+                users: 7,
+                ramp: None,
+            },
+            Some(10),
+        );
+        let parts: Vec<GenPlan> = (0..3).map(|i| users.share(i)).collect();
+        let total_users: u32 = parts
+            .iter()
+            .map(|p| match p.shape {
+                Shape::Users { users, .. } => users,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(total_users, 7);
+        assert_eq!(parts.iter().filter_map(|p| p.requests).sum::<u64>(), 10);
+        assert!(parts.iter().all(|p| p.generators == 1));
+        assert_ne!(parts[0].mix_seed, parts[1].mix_seed);
+
+        let rate = shared(
+            Shape::Rate {
+                rps: 9.0,
+                arrival: Arrival::Poisson,
+                seed: 1,
+            },
+            None,
+        );
+        let rps: Vec<(f64, u64)> = (0..3)
+            .map(|i| match rate.share(i).shape {
+                Shape::Rate { rps, seed, .. } => (rps, seed),
+                _ => (0.0, 0),
+            })
+            .collect();
+        assert_eq!(rps.iter().map(|r| r.0).sum::<f64>(), 9.0);
+        assert_ne!(rps[0].1, rps[1].1, "each generator draws its own arrivals");
+
+        let too_few = shared(
+            Shape::Users {
+                users: 2,
+                ramp: None,
+            },
+            None,
+        );
+        assert!(
+            too_few
+                .validate()
+                .unwrap_err()
+                .contains("2 users over 3 generators")
+        );
+    }
+
     #[test]
     fn bodies_are_padded_to_the_requested_size() {
         let big = request_body(RequestKind::Completions, "m", 8, Some(100_000));
@@ -322,6 +476,8 @@ mod tests {
             mix: Vec::new(),
             prompts: Vec::new(),
             mix_seed: 0,
+            generators: 1,
+            start_at_unix_ms: None,
         };
         assert!(plan.validate().unwrap_err().contains("duration"));
         let json = serde_json::to_string(&plan).expect("json");

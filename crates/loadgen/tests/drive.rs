@@ -37,6 +37,8 @@ fn plan(base_url: String, request: RequestKind, shape: Shape) -> GenPlan {
         mix: Vec::new(),
         prompts: Vec::new(),
         mix_seed: 0,
+        generators: 1,
+        start_at_unix_ms: None,
     }
 }
 

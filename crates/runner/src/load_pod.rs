@@ -1,13 +1,18 @@
 //! The in-cluster load path: a generator pod in the scenario's namespace
 //! (our mock's image, `mock-server load`) sends the load to the Service's
 //! cluster DNS name, and its JSON lines are followed from the pod's log
-//! into the load's [`Recorder`] while it runs.
+//! into the load's [`Recorder`] while it runs. A load with `generators: N`
+//! runs as an indexed Job of N such pods spread over the nodes, each
+//! sending its index's share and starting at the same wall-clock time;
+//! each pod's lines go to the recorder as that generator's, which merges
+//! them into one timeline.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
@@ -46,15 +51,25 @@ pub enum LoadPodError {
     Ended { pod: String, state: String },
 }
 
-/// A generator pod whose output is being followed.
+/// The generator pods of one load (one pod, or an indexed Job's), whose
+/// output is being followed.
 pub struct LoadPod {
     api: Api<Pod>,
+    /// The pod's name, or the Job's.
     pub name: String,
-    reader: Option<JoinHandle<Result<(), String>>>,
-    /// The last lines of its output that were not the generator's JSON
-    /// (what it said when it failed).
+    /// The Job that made the pods, when there are several.
+    job: Option<Api<Job>>,
+    /// The pods followed, by generator index.
+    pods: Vec<String>,
+    readers: Vec<JoinHandle<Result<(), String>>>,
+    /// The last lines of their output that were not the generator's JSON
+    /// (what one said when it failed).
     said: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// How long the harness gives the generators to start before they send
+/// together (an indexed Job's pods are scheduled one by one).
+const START_TOGETHER: Duration = Duration::from_secs(15);
 
 /// How many lines of other output an error quotes.
 const SAID_KEPT: usize = 5;
@@ -120,41 +135,85 @@ pub async fn endpoints_settle(client: &Client, namespace: &str, service: &str) -
     ENDPOINTS_SETTLE.saturating_sub(age)
 }
 
+/// The labels of a load's generator pods.
+fn labels(name: &str, load: &str) -> serde_json::Value {
+    json!({
+        "app.kubernetes.io/name": "inferbench-load",
+        "app.kubernetes.io/part-of": "inferbench",
+        "inferbench.dev/role": "load-generator",
+        "inferbench.dev/load": load_label(load),
+        "inferbench.dev/generator": load_label(name),
+    })
+}
+
 /// The pod: one container running `mock-server load --plan JSON`, never
 /// restarted, small requests, no service account token.
 pub fn manifest(name: &str, load: &str, image: &str, plan: &GenPlan, deadline: Duration) -> Pod {
-    let plan_json = serde_json::to_string(plan).unwrap_or_default();
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "labels": {
-                "app.kubernetes.io/name": "inferbench-load",
-                "app.kubernetes.io/part-of": "inferbench",
-                "inferbench.dev/role": "load-generator",
-                "inferbench.dev/load": load_label(load),
-            },
-        },
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "activeDeadlineSeconds": deadline.as_secs().max(1) + 60,
-            "automountServiceAccountToken": false,
-            "enableServiceLinks": false,
-            "containers": [{
-                "name": "load",
-                "image": image,
-                "imagePullPolicy": "IfNotPresent",
-                "args": ["load", "--plan", plan_json],
-                "resources": {
-                    "requests": {"cpu": "100m", "memory": "32Mi"},
-                    "limits": {"memory": "256Mi"},
-                },
-            }],
-        },
+        "metadata": { "name": name, "labels": labels(name, load) },
+        "spec": pod_spec(image, plan, deadline),
     });
     serde_json::from_value(pod).unwrap_or_default()
+}
+
+/// An indexed Job of `plan.generators` such pods, all at once, spread over
+/// the nodes where they fit, none retried (a generator that fails fails
+/// the load, as one pod's would).
+pub fn job_manifest(
+    name: &str,
+    load: &str,
+    image: &str,
+    plan: &GenPlan,
+    deadline: Duration,
+) -> Job {
+    let n = plan.generators.max(1);
+    let mut spec = pod_spec(image, plan, deadline);
+    spec["topologySpreadConstraints"] = json!([{
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": { "matchLabels": { "inferbench.dev/generator": load_label(name) } },
+    }]);
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": name, "labels": labels(name, load) },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": n,
+            "parallelism": n,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline.as_secs().max(1) + 120,
+            "template": {
+                "metadata": { "labels": labels(name, load) },
+                "spec": spec,
+            },
+        },
+    });
+    serde_json::from_value(job).unwrap_or_default()
+}
+
+fn pod_spec(image: &str, plan: &GenPlan, deadline: Duration) -> serde_json::Value {
+    let plan_json = serde_json::to_string(plan).unwrap_or_default();
+    json!({
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 1,
+        "activeDeadlineSeconds": deadline.as_secs().max(1) + 60,
+        "automountServiceAccountToken": false,
+        "enableServiceLinks": false,
+        "containers": [{
+            "name": "load",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": ["load", "--plan", plan_json],
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "32Mi"},
+                "limits": {"memory": "256Mi"},
+            },
+        }],
+    })
 }
 
 /// A label value: at most 63 characters of `[A-Za-z0-9._-]`.
@@ -175,8 +234,10 @@ fn load_label(load: &str) -> String {
 }
 
 impl LoadPod {
-    /// Creates the pod, waits for its container to start and for the
-    /// generator's `start` line, and follows its output into `recorder`.
+    /// Creates the generator pod (or, for `plan.generators` > 1, the
+    /// indexed Job of them), waits for each container to start and for
+    /// each generator's `start` line, and follows their output into
+    /// `recorder` (which was made with one source per generator).
     pub async fn start(
         client: Client,
         namespace: &str,
@@ -186,64 +247,61 @@ impl LoadPod {
         deadline: Duration,
         recorder: Arc<Recorder>,
     ) -> Result<LoadPod, LoadPodError> {
-        let api: Api<Pod> = Api::namespaced(client, namespace);
+        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let name = pod_name(load);
-        let pod = manifest(&name, load, image, plan, deadline);
-        api.create(&PostParams::default(), &pod)
-            .await
-            .map_err(|source| LoadPodError::Create {
-                pod: name.clone(),
-                source,
-            })?;
         let mut started = LoadPod {
             api: api.clone(),
             name: name.clone(),
-            reader: None,
+            job: None,
+            pods: Vec::new(),
+            readers: Vec::new(),
             said: Arc::new(Mutex::new(VecDeque::new())),
         };
-        let running = tokio::time::timeout(
-            START_PATIENCE,
-            await_condition(api.clone(), &name, container_started),
-        )
-        .await;
-        if !matches!(running, Ok(Ok(_))) {
-            return Err(LoadPodError::NotStarted {
-                state: started.state().await,
-                pod: name,
-            });
-        }
-        let params = LogParams {
-            container: Some("load".into()),
-            follow: true,
-            ..LogParams::default()
+        let n = plan.generators.max(1) as usize;
+        let create_error = |source| LoadPodError::Create {
+            pod: name.clone(),
+            source,
         };
-        let stream = api
-            .log_stream(&name, &params)
-            .await
-            .map_err(|source| LoadPodError::Logs {
-                pod: name.clone(),
-                source,
-            })?;
-        let feed = recorder.clone();
-        let said = started.said.clone();
-        started.reader = Some(tokio::spawn(async move {
-            let mut lines = stream.lines();
-            while let Some(text) = lines.try_next().await.map_err(|e| e.to_string())? {
-                match Line::parse(&text) {
-                    Some(line) => feed.accept(line),
-                    None => {
-                        if let Ok(mut said) = said.lock() {
-                            if said.len() == SAID_KEPT {
-                                said.pop_front();
-                            }
-                            said.push_back(text);
-                        }
-                    }
-                }
+        if n == 1 {
+            let pod = manifest(&name, load, image, plan, deadline);
+            api.create(&PostParams::default(), &pod)
+                .await
+                .map_err(create_error)?;
+            started.pods.push(name.clone());
+        } else {
+            let mut plan = plan.clone();
+            let at = jiff::Timestamp::now().as_millisecond() + START_TOGETHER.as_millis() as i64;
+            plan.start_at_unix_ms = Some(at);
+            let jobs: Api<Job> = Api::namespaced(client, namespace);
+            let job = job_manifest(&name, load, image, &plan, deadline);
+            jobs.create(&PostParams::default(), &job)
+                .await
+                .map_err(create_error)?;
+            started.job = Some(jobs);
+            started.pods = started.job_pods(n).await?;
+        }
+        for (index, pod) in started.pods.clone().into_iter().enumerate() {
+            let running = tokio::time::timeout(
+                START_PATIENCE,
+                await_condition(api.clone(), &pod, container_started),
+            )
+            .await;
+            if !matches!(running, Ok(Ok(_))) {
+                return Err(LoadPodError::NotStarted {
+                    state: started.state().await,
+                    pod,
+                });
             }
-            Ok(())
-        }));
-        let waited = tokio::time::timeout(FIRST_LINE_PATIENCE, async {
+            let reader = started.follow(&pod, index, recorder.clone()).await?;
+            started.readers.push(reader);
+        }
+        let patience = FIRST_LINE_PATIENCE
+            + if n > 1 {
+                START_TOGETHER
+            } else {
+                Duration::ZERO
+            };
+        let waited = tokio::time::timeout(patience, async {
             while !recorder.has_started() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -253,7 +311,7 @@ impl LoadPod {
             return Err(LoadPodError::NotStarted {
                 state: format!(
                     "its container runs but wrote no start line within {}s; {}",
-                    FIRST_LINE_PATIENCE.as_secs(),
+                    patience.as_secs(),
                     started.state().await
                 ),
                 pod: name,
@@ -262,13 +320,110 @@ impl LoadPod {
         Ok(started)
     }
 
-    /// Waits until the generator's output ends (its load is over), then
-    /// checks that it finished and removes the pod.
-    pub async fn finish(mut self, recorder: &Recorder) -> Result<(), LoadPodError> {
-        let read = match self.reader.take() {
-            Some(h) => h.await.unwrap_or_else(|e| Err(e.to_string())),
-            None => Ok(()),
+    /// The Job's `n` pods by completion index, once the Job controller has
+    /// made them all.
+    async fn job_pods(&self, n: usize) -> Result<Vec<String>, LoadPodError> {
+        let params = ListParams::default().labels(&format!(
+            "inferbench.dev/generator={}",
+            load_label(&self.name)
+        ));
+        let until = tokio::time::Instant::now() + START_PATIENCE;
+        loop {
+            let listed = self
+                .api
+                .list(&params)
+                .await
+                .map_err(|source| LoadPodError::Logs {
+                    pod: self.name.clone(),
+                    source,
+                })?;
+            let mut by_index: Vec<Option<String>> = vec![None; n];
+            for p in &listed.items {
+                let index = p
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("batch.kubernetes.io/job-completion-index"))
+                    .and_then(|i| i.parse::<usize>().ok());
+                if let (Some(i), Some(name)) = (index, p.metadata.name.clone())
+                    && i < n
+                {
+                    by_index[i] = Some(name);
+                }
+            }
+            if by_index.iter().all(Option::is_some) {
+                return Ok(by_index.into_iter().flatten().collect());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(LoadPodError::NotStarted {
+                    pod: self.name.clone(),
+                    state: format!(
+                        "job {} made {} of its {n} generator pods within {}s",
+                        self.name,
+                        by_index.iter().filter(|p| p.is_some()).count(),
+                        START_PATIENCE.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Follows `pod`'s output into `recorder` as generator `index`'s.
+    async fn follow(
+        &self,
+        pod: &str,
+        index: usize,
+        recorder: Arc<Recorder>,
+    ) -> Result<JoinHandle<Result<(), String>>, LoadPodError> {
+        let params = LogParams {
+            container: Some("load".into()),
+            follow: true,
+            ..LogParams::default()
         };
+        let stream =
+            self.api
+                .log_stream(pod, &params)
+                .await
+                .map_err(|source| LoadPodError::Logs {
+                    pod: pod.to_string(),
+                    source,
+                })?;
+        let said = self.said.clone();
+        let prefix = if self.pods.len() > 1 {
+            format!("{pod}: ")
+        } else {
+            String::new()
+        };
+        Ok(tokio::spawn(async move {
+            let mut lines = stream.lines();
+            while let Some(text) = lines.try_next().await.map_err(|e| e.to_string())? {
+                match Line::parse(&text) {
+                    Some(line) => recorder.accept_from(index, line),
+                    None => {
+                        if let Ok(mut said) = said.lock() {
+                            if said.len() == SAID_KEPT {
+                                said.pop_front();
+                            }
+                            said.push_back(format!("{prefix}{text}"));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }))
+    }
+
+    /// Waits until every generator's output ends (the load is over), then
+    /// checks that each finished and removes the pods.
+    pub async fn finish(mut self, recorder: &Recorder) -> Result<(), LoadPodError> {
+        let mut read = Ok(());
+        for h in std::mem::take(&mut self.readers) {
+            let r = h.await.unwrap_or_else(|e| Err(e.to_string()));
+            if read.is_ok() {
+                read = r;
+            }
+        }
         let outcome = if recorder.ended() {
             Ok(())
         } else {
@@ -281,31 +436,31 @@ impl LoadPod {
                 state: why,
             })
         };
-        self.delete().await;
+        delete(&self.api, self.job.take().as_ref(), &self.name).await;
+        self.pods.clear();
         outcome
     }
 
-    async fn delete(&self) {
-        let _ = self
-            .api
-            .delete(
-                &self.name,
-                &DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..DeleteParams::default()
-                },
-            )
-            .await;
-    }
-
-    /// The pod's phase, its container's state and its last words.
+    /// Each pod's phase, its container's state, and the last words.
     async fn state(&self) -> String {
-        // Let the reader take the output's last lines first.
+        // Let the readers take the output's last lines first.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut text = match self.api.get(&self.name).await {
-            Ok(pod) => describe(&pod),
-            Err(e) => format!("cannot read it: {e}"),
-        };
+        let mut parts = Vec::new();
+        for pod in &self.pods {
+            let d = match self.api.get(pod).await {
+                Ok(p) => describe(&p),
+                Err(e) => format!("cannot read it: {e}"),
+            };
+            parts.push(if self.pods.len() > 1 {
+                format!("{pod}: {d}")
+            } else {
+                d
+            });
+        }
+        if parts.is_empty() {
+            parts.push("no generator pod yet".into());
+        }
+        let mut text = parts.join("; ");
         let said: Vec<String> = self
             .said
             .lock()
@@ -318,26 +473,37 @@ impl LoadPod {
     }
 }
 
+/// Deletes the generator pod, or the Job with its pods.
+async fn delete(pods: &Api<Pod>, job: Option<&Api<Job>>, name: &str) {
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    match job {
+        Some(jobs) => {
+            let _ = jobs.delete(name, &DeleteParams::background()).await;
+            let params = ListParams::default()
+                .labels(&format!("inferbench.dev/generator={}", load_label(name)));
+            let _ = pods.delete_collection(&now, &params).await;
+        }
+        None => {
+            let _ = pods.delete(name, &now).await;
+        }
+    }
+}
+
 impl Drop for LoadPod {
     fn drop(&mut self) {
-        // Stopped early (Ctrl-C, a failed step): the pod goes too.
-        if let Some(reader) = self.reader.take() {
+        // Stopped early (Ctrl-C, a failed step): the pods go too.
+        if self.job.is_none() && self.pods.is_empty() {
+            return;
+        }
+        for reader in self.readers.drain(..) {
             reader.abort();
-            let api = self.api.clone();
-            let name = self.name.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = api
-                        .delete(
-                            &name,
-                            &DeleteParams {
-                                grace_period_seconds: Some(0),
-                                ..DeleteParams::default()
-                            },
-                        )
-                        .await;
-                });
-            }
+        }
+        let (api, job, name) = (self.api.clone(), self.job.take(), self.name.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { delete(&api, job.as_ref(), &name).await });
         }
     }
 }
@@ -422,6 +588,8 @@ mod tests {
             mix: Vec::new(),
             prompts: Vec::new(),
             mix_seed: 0,
+            generators: 1,
+            start_at_unix_ms: None,
         };
         let name = pod_name("During Roll/1");
         assert!(name.starts_with("load-during-roll-1-"), "{name}");
@@ -448,5 +616,21 @@ mod tests {
             Duration::from_secs(30),
         );
         insta::assert_yaml_snapshot!("load_generator_pod", fixed);
+
+        let mut shared = plan.clone();
+        shared.generators = 3;
+        let job = job_manifest(
+            "load-during-00000",
+            "during",
+            "inferbench/mock-server:dev",
+            &shared,
+            Duration::from_secs(30),
+        );
+        insta::assert_yaml_snapshot!("load_generator_job", job);
+        let spec = job.spec.expect("job spec");
+        assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+        assert_eq!((spec.completions, spec.parallelism), (Some(3), Some(3)));
+        let pod_labels = spec.template.metadata.and_then(|m| m.labels).expect("labels");
+        assert_eq!(pod_labels["inferbench.dev/generator"], "load-during-00000");
     }
 }

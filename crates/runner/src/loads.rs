@@ -108,6 +108,8 @@ fn gen_plan(ctx: &Ctx, l: &Load, target: &ServiceTarget) -> Result<loadgen::GenP
         mix: crate::load_mix::variants(l)?,
         prompts: crate::load_mix::prompts(ctx, l)?,
         mix_seed: l.seed,
+        generators: l.generators,
+        start_at_unix_ms: None,
     })
 }
 
@@ -131,7 +133,10 @@ async fn start_in_cluster(
         ));
         tokio::time::sleep(settle).await;
     }
-    let recorder = Arc::new(Recorder::new(LoadPath::InCluster));
+    let recorder = Arc::new(Recorder::with_sources(
+        LoadPath::InCluster,
+        plan.generators.max(1) as usize,
+    ));
     let pod = LoadPod::start(
         ctx.client.clone(),
         &ctx.namespace,
@@ -252,9 +257,11 @@ fn shape_words(l: &Load) -> String {
 async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad, OpError> {
     let target = ServiceTarget::parse(&l.target).map_err(OpError::bad)?;
     let path = path_of(ctx, l)?;
-    if path == LoadPath::PortForward && (!l.mix.is_empty() || l.prompts.is_some()) {
+    if path == LoadPath::PortForward
+        && (!l.mix.is_empty() || l.prompts.is_some() || l.generators > 1)
+    {
         return Err(OpError::BadInput(format!(
-            "load {}: a mix and prompts are drawn by inferbench's generator in the cluster, and this load goes through a port-forward (the cluster holds no inferbench image, or via: port-forward); send one request kind here",
+            "load {}: a mix, prompts and several generators need inferbench's generator in the cluster, and this load goes through a port-forward (the cluster holds no inferbench image, or via: port-forward); send one request kind here",
             l.name
         )));
     }

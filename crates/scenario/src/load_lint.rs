@@ -91,7 +91,33 @@ pub fn check(x: &Load) -> Result<(), String> {
             ));
         }
     }
-    mix(x)
+    mix(x)?;
+    generators(x)
+}
+
+/// Most generator pods one load may use.
+pub const MAX_GENERATORS: u32 = 32;
+
+fn generators(x: &Load) -> Result<(), String> {
+    if !(1..=MAX_GENERATORS).contains(&x.generators) {
+        return Err(format!(
+            "generators: {}; expected 1 to {MAX_GENERATORS}",
+            x.generators
+        ));
+    }
+    if x.generators > 1 && x.via == Some(crate::model::LoadVia::PortForward) {
+        return Err(
+            "generators are pods in the cluster; leave out via: port-forward (or generators)"
+                .into(),
+        );
+    }
+    if x.generators > 1 && !x.open_loop() && x.users < x.generators {
+        return Err(format!(
+            "{} users over {} generators: give each generator at least one user",
+            x.users, x.generators
+        ));
+    }
+    Ok(())
 }
 
 fn mix(x: &Load) -> Result<(), String> {

@@ -227,6 +227,11 @@ pub struct Load {
     /// applies; relative to the scenario file (in the cluster only).
     #[serde(default)]
     pub prompts: Option<String>,
+    /// Generator pods sharing the load (an indexed Job, spread over the
+    /// nodes, starting together; in the cluster only): when one pod cannot
+    /// drive the rate. Default 1.
+    #[serde(default = "one")]
+    pub generators: u32,
 }
 
 /// One request variant of a load's mix.
