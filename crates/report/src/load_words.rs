@@ -94,7 +94,7 @@ pub fn server_view(l: &LoadReport) -> Option<String> {
         format!("the serving pods counted the same {} answers", v.requests)
     } else {
         format!(
-            "the serving pods counted {} answers, the client {answered} (other requests reached them meanwhile, so nothing is subtracted)",
+            "the serving pods' latency histogram counted {} answers, the client {answered} (requests it leaves out, such as embeddings, or other clients' requests meanwhile), so nothing is subtracted",
             v.requests
         )
     };

@@ -330,7 +330,7 @@ async fn endpoints(
     timeout: Duration,
 ) -> OpResult {
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let cfg = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let cfg = watcher::Config::default().labels(&crate::service_endpoints::selector(service));
     let want = match (exact, min) {
         (Some(n), _) => n.to_string(),
         (None, Some(n)) => format!("at least {n}"),

@@ -138,8 +138,8 @@ impl ServiceForwarder {
 
         let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
         let (store, writer) = reflector::store();
-        let cfg = watcher::Config::default()
-            .labels(&format!("kubernetes.io/service-name={}", target.service));
+        let cfg =
+            watcher::Config::default().labels(&crate::service_endpoints::selector(&target.service));
         let (changed, changes) = tokio::sync::watch::channel(0u64);
         let watch = tokio::spawn(async move {
             let stream = watcher(slices, cfg).default_backoff().reflect(writer);

@@ -79,6 +79,7 @@ pub mod replaced;
 pub mod run_as;
 pub mod server_metrics;
 pub mod server_view;
+pub mod service_endpoints;
 pub mod slo_check;
 mod step;
 mod suite;

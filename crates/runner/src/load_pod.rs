@@ -14,14 +14,17 @@ use std::time::Duration;
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
 use load::record::Recorder;
 use loadgen::{GenPlan, Line};
-use serde_json::json;
 use tokio::task::JoinHandle;
+
+mod manifests;
+
+pub use manifests::{job_manifest, manifest};
+use manifests::{load_label, pod_name};
 
 /// How long the generator pod may take to start (schedule, start its
 /// container) before the load fails.
@@ -73,165 +76,6 @@ const START_TOGETHER: Duration = Duration::from_secs(15);
 
 /// How many lines of other output an error quotes.
 const SAID_KEPT: usize = 5;
-
-/// `load-NAME-xxxxx`, a valid pod name whatever the load is called.
-fn pod_name(load: &str) -> String {
-    let mut base = scenario::plan::dns_safe(load);
-    base.truncate(40);
-    let base = base.trim_matches('-');
-    let suffix: u32 = rand_suffix();
-    format!("load-{base}-{suffix:05x}")
-}
-
-fn rand_suffix() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (nanos ^ std::process::id().rotate_left(16)) & 0xfffff
-}
-
-/// How long after its last endpoint change a Service is taken to be the
-/// same on every node: kube-proxy rewrites each node's rules a moment
-/// after the EndpointSlice changes (seconds on a busy machine), and until
-/// then a client in the cluster still reaches the endpoints the API no
-/// longer lists.
-pub const ENDPOINTS_SETTLE: Duration = Duration::from_secs(5);
-
-/// How long to wait before a load starts so that `service`'s last
-/// endpoint change (its EndpointSlices' `last-change-trigger-time`) is
-/// [`ENDPOINTS_SETTLE`] old; zero when it already is or cannot be read.
-pub async fn endpoints_settle(client: &Client, namespace: &str, service: &str) -> Duration {
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let Ok(list) = slices.list(&params).await else {
-        return Duration::ZERO;
-    };
-    // The trigger time where the controller writes it, else the time of
-    // the slice's last write.
-    let last = list
-        .items
-        .iter()
-        .flat_map(|s| {
-            let trigger = s
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("endpoints.kubernetes.io/last-change-trigger-time"))
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-            let written = s
-                .metadata
-                .managed_fields
-                .iter()
-                .flatten()
-                .filter_map(|f| f.time.as_ref().map(|t| t.0));
-            trigger.into_iter().chain(written)
-        })
-        .max();
-    let Some(last) = last else {
-        return Duration::ZERO;
-    };
-    let age = jiff::Timestamp::now().duration_since(last);
-    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
-    ENDPOINTS_SETTLE.saturating_sub(age)
-}
-
-/// The labels of a load's generator pods.
-fn labels(name: &str, load: &str) -> serde_json::Value {
-    json!({
-        "app.kubernetes.io/name": "inferbench-load",
-        "app.kubernetes.io/part-of": "inferbench",
-        "inferbench.dev/role": "load-generator",
-        "inferbench.dev/load": load_label(load),
-        "inferbench.dev/generator": load_label(name),
-    })
-}
-
-/// The pod: one container running `mock-server load --plan JSON`, never
-/// restarted, small requests, no service account token.
-pub fn manifest(name: &str, load: &str, image: &str, plan: &GenPlan, deadline: Duration) -> Pod {
-    let pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": { "name": name, "labels": labels(name, load) },
-        "spec": pod_spec(image, plan, deadline),
-    });
-    serde_json::from_value(pod).unwrap_or_default()
-}
-
-/// An indexed Job of `plan.generators` such pods, all at once, spread over
-/// the nodes where they fit, none retried (a generator that fails fails
-/// the load, as one pod's would).
-pub fn job_manifest(
-    name: &str,
-    load: &str,
-    image: &str,
-    plan: &GenPlan,
-    deadline: Duration,
-) -> Job {
-    let n = plan.generators.max(1);
-    let mut spec = pod_spec(image, plan, deadline);
-    spec["topologySpreadConstraints"] = json!([{
-        "maxSkew": 1,
-        "topologyKey": "kubernetes.io/hostname",
-        "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": { "matchLabels": { "inferbench.dev/generator": load_label(name) } },
-    }]);
-    let job = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": { "name": name, "labels": labels(name, load) },
-        "spec": {
-            "completionMode": "Indexed",
-            "completions": n,
-            "parallelism": n,
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": deadline.as_secs().max(1) + 120,
-            "template": {
-                "metadata": { "labels": labels(name, load) },
-                "spec": spec,
-            },
-        },
-    });
-    serde_json::from_value(job).unwrap_or_default()
-}
-
-fn pod_spec(image: &str, plan: &GenPlan, deadline: Duration) -> serde_json::Value {
-    let plan_json = serde_json::to_string(plan).unwrap_or_default();
-    json!({
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 1,
-        "activeDeadlineSeconds": deadline.as_secs().max(1) + 60,
-        "automountServiceAccountToken": false,
-        "enableServiceLinks": false,
-        "containers": [{
-            "name": "load",
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "args": ["load", "--plan", plan_json],
-            "resources": {
-                "requests": {"cpu": "100m", "memory": "32Mi"},
-                "limits": {"memory": "256Mi"},
-            },
-        }],
-    })
-}
-
-/// A label value: at most 63 characters of `[A-Za-z0-9._-]`.
-fn load_label(load: &str) -> String {
-    let v: String = load
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
-    v.trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string()
-}
 
 impl LoadPod {
     /// Creates the generator pod (or, for `plan.generators` > 1, the
@@ -630,7 +474,11 @@ mod tests {
         let spec = job.spec.expect("job spec");
         assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
         assert_eq!((spec.completions, spec.parallelism), (Some(3), Some(3)));
-        let pod_labels = spec.template.metadata.and_then(|m| m.labels).expect("labels");
+        let pod_labels = spec
+            .template
+            .metadata
+            .and_then(|m| m.labels)
+            .expect("labels");
         assert_eq!(pod_labels["inferbench.dev/generator"], "load-during-00000");
     }
 }

@@ -122,13 +122,14 @@ async fn start_in_cluster(
 ) -> Result<Running, OpError> {
     let plan = gen_plan(ctx, l, target)?;
     let settle =
-        crate::load_pod::endpoints_settle(&ctx.admin, &ctx.namespace, &target.service).await;
+        crate::service_endpoints::endpoints_settle(&ctx.admin, &ctx.namespace, &target.service)
+            .await;
     if !settle.is_zero() {
         ctx.console.info(&format!(
             "load {}: service/{}'s endpoints changed {:.1}s ago; waiting {:.1}s for every node to route to the new ones",
             l.name,
             target.service,
-            (crate::load_pod::ENDPOINTS_SETTLE - settle).as_secs_f64(),
+            (crate::service_endpoints::ENDPOINTS_SETTLE - settle).as_secs_f64(),
             settle.as_secs_f64()
         ));
         tokio::time::sleep(settle).await;

@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
@@ -127,13 +125,11 @@ async fn endpoints(
         .into_iter()
         .find(|p| p.port == i32::from(port))
         .and_then(|p| p.name);
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let Ok(list) = slices.list(&params).await else {
+    let Ok(slices) = crate::service_endpoints::list(client, namespace, service).await else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for slice in list.items {
+    for slice in slices {
         let Some(number) = slice
             .ports
             .unwrap_or_default()
