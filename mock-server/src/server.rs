@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -280,6 +281,14 @@ pub async fn serve_with(
     };
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_signal = app.clone();
+    // Every write goes out at once (as uvicorn does for vLLM): with Nagle's
+    // algorithm a streamed answer's first token waits for the client's
+    // delayed ACK of the headers on a kept-alive connection (~20 ms here).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
         shutdown.await;
         app_for_signal.begin_shutdown();

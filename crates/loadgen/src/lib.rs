@@ -14,6 +14,7 @@ pub mod drive;
 pub mod mix;
 pub mod plan;
 pub mod request;
+pub mod resolve;
 pub mod sse;
 pub mod wire;
 

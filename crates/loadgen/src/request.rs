@@ -14,10 +14,11 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::mix::Mix;
 use crate::plan::{GenPlan, RequestKind};
+use crate::resolve::CachedResolver;
 use crate::sse::TokenStream;
 use crate::wire::{ErrorKind, Sample};
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<HttpConnector<CachedResolver>, Full<Bytes>>;
 
 /// How much of an answer's body is kept to quote in an error.
 const BODY_KEPT: usize = 64 * 1024;
@@ -25,7 +26,7 @@ const BODY_KEPT: usize = 64 * 1024;
 /// A client that keeps connections between requests, or opens a fresh one
 /// for each (so a Service spreads every request anew).
 pub fn client(keep_alive: bool, connect_timeout: Duration) -> HttpClient {
-    let mut connector = HttpConnector::new();
+    let mut connector = HttpConnector::new_with_resolver(CachedResolver::default());
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(connect_timeout));
     let mut builder = Client::builder(TokioExecutor::new());
