@@ -59,10 +59,11 @@ impl Scraped {
     }
 
     /// The charted metrics, as report series (vLLM's older name for the
-    /// cache gauge only when the newer one is missing).
+    /// cache gauge only when the newer one is missing), and the mean queue
+    /// time of the requests admitted between two scrapes.
     pub fn series(&self) -> Vec<Series> {
         let has_kv = !self.points("vllm:kv_cache_usage_perc").is_empty();
-        CHARTED
+        let mut out: Vec<Series> = CHARTED
             .iter()
             .filter(|(name, _)| !(has_kv && *name == "vllm:gpu_cache_usage_perc"))
             .filter_map(|(name, unit)| {
@@ -73,8 +74,46 @@ impl Scraped {
                     points,
                 })
             })
-            .collect()
+            .collect();
+        let queue = interval_means(
+            &self.points(&format!("{QUEUE_TIME}_sum")),
+            &self.points(&format!("{QUEUE_TIME}_count")),
+        );
+        if !queue.is_empty() {
+            out.push(Series {
+                name: format!("{QUEUE_TIME} (mean of the requests admitted since the last scrape)"),
+                unit: "ms".into(),
+                points: queue,
+            });
+        }
+        out
     }
+}
+
+/// vLLM's histogram of the time requests spend waiting for a slot.
+const QUEUE_TIME: &str = "vllm:request_queue_time_seconds";
+
+/// A histogram's mean between consecutive scrapes, in milliseconds, from
+/// its `_sum` and `_count` series: a point where observations came in; none
+/// where none did, or where a counter went back (a pod went away).
+fn interval_means(sums: &[SeriesPoint], counts: &[SeriesPoint]) -> Vec<SeriesPoint> {
+    let pairs: Vec<(&SeriesPoint, &SeriesPoint)> = sums
+        .iter()
+        .zip(counts)
+        .filter(|(s, c)| s.at == c.at)
+        .collect();
+    pairs
+        .windows(2)
+        .filter_map(|w| {
+            let ((s0, c0), (s1, c1)) = (w[0], w[1]);
+            let n = c1.value - c0.value;
+            let sum = s1.value - s0.value;
+            (n >= 1.0 && sum >= 0.0).then(|| SeriesPoint {
+                at: s1.at,
+                value: sum / n * 1000.0,
+            })
+        })
+        .collect()
 }
 
 /// Samples of the Prometheus text exposition whose name starts with
@@ -215,6 +254,19 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_time_is_the_mean_of_each_interval() {
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let p = |s, value| SeriesPoint { at: at(s), value };
+        let sums = [p(0, 1.0), p(1, 1.5), p(2, 1.5), p(3, 0.2)];
+        let counts = [p(0, 10.0), p(1, 15.0), p(2, 15.0), p(3, 2.0)];
+        let means = interval_means(&sums, &counts);
+        // 0.5 s over 5 requests; nothing admitted; a counter that went back.
+        assert_eq!(means.len(), 1);
+        assert_eq!(means[0].at, at(1));
+        assert!((means[0].value - 100.0).abs() < 1e-9);
+    }
 
     #[test]
     fn vllm_samples_are_summed_over_labels_and_buckets_left_out() {
