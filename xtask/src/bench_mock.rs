@@ -40,11 +40,17 @@ pub struct BenchMockArgs {
     /// A mock-server binary to measure instead of building this checkout's.
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Also measure the mock as of this git revision (a release tag, or
+    /// e.g. HEAD~20), built into ~/.cache/inferbench/bench-baseline, and
+    /// print both side by side.
+    #[arg(long, value_name = "REV")]
+    pub baseline_rev: Option<String>,
 }
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
 struct LevelResult {
+    build: String,
     users: usize,
     requests: usize,
     failures: usize,
@@ -249,45 +255,16 @@ pub fn run(args: &BenchMockArgs) -> anyhow::Result<()> {
         Some(b) => b.clone(),
         None => build_server()?,
     };
+    let mut builds = vec![("this".to_string(), bin)];
+    if let Some(rev) = &args.baseline_rev {
+        builds.push((rev.clone(), build_at_rev(rev)?));
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut results = Vec::new();
     for &users in &args.users {
-        // A fresh server per level, so memory and CPU belong to that level alone.
-        let server = start_server(&bin, args)?;
-        let pid = server.child.id();
-        let before = ProcessStats::read_pid(pid).context("reading the server's /proc stats")?;
-        let peak = Arc::new(AtomicU64::new(before.rss_bytes));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            std::thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    if let Some(s) = ProcessStats::read_pid(pid) {
-                        peak.fetch_max(s.rss_bytes, Ordering::Relaxed);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            })
-        };
-        eprintln!("==> {users} users for {}s", args.seconds);
-        let started = Instant::now();
-        let (requests, failures, rps, p50, p99) =
-            runtime.block_on(run_level(&server.base, users, args.seconds, args.stream))?;
-        let wall = started.elapsed().as_secs_f64();
-        let after = ProcessStats::read_pid(pid).context("reading the server's /proc stats")?;
-        done.store(true, Ordering::Relaxed);
-        let _ = sampler.join();
-        results.push(LevelResult {
-            users,
-            requests,
-            failures,
-            rps,
-            p50_ms: p50,
-            p99_ms: p99,
-            server_cpu_pct: (after.cpu_seconds - before.cpu_seconds) / wall * 100.0,
-            server_rss_peak_mib: peak.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0),
-        });
-        drop(server);
+        for (build, bin) in &builds {
+            results.push(measure_level(&runtime, build, bin, users, args)?);
+        }
     }
     println!();
     println!(
@@ -303,17 +280,138 @@ pub fn run(args: &BenchMockArgs) -> anyhow::Result<()> {
         }
     );
     print!("{}", render_table(&results));
+    let mut pacing = Vec::new();
+    for (build, bin) in &builds {
+        eprintln!("==> pacing of {build}");
+        pacing.push(crate::bench_pacing::measure(
+            bin,
+            build,
+            args.seconds as u64,
+        )?);
+    }
+    println!();
+    print!("{}", crate::bench_pacing::table(&pacing));
     Ok(())
+}
+
+/// The mock as of `rev`, built once into the cache (its own target folder).
+fn build_at_rev(rev: &str) -> anyhow::Result<PathBuf> {
+    let root = environment::workspace::repo_root();
+    let out = Command::new("git")
+        .args(["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
+        .current_dir(&root)
+        .output()
+        .context("running git rev-parse")?;
+    if !out.status.success() {
+        bail!(
+            "--baseline-rev {rev}: not a commit of this repository ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let dir = home.join(".cache/inferbench/bench-baseline");
+    let src = dir.join(&sha);
+    if !src.join("Cargo.toml").exists() {
+        std::fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
+        let archive = Command::new("sh")
+            .arg("-c")
+            .arg(format!("git archive {sha} | tar -x -C '{}'", src.display()))
+            .current_dir(&root)
+            .status()
+            .context("running git archive")?;
+        if !archive.success() {
+            let _ = std::fs::remove_dir_all(&src);
+            bail!("extracting {rev} ({sha}) failed ({archive})");
+        }
+    }
+    eprintln!(
+        "==> building mock-server as of {rev} ({})",
+        &sha[..12.min(sha.len())]
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "mock-server",
+            "--bin",
+            "mock-server",
+        ])
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .current_dir(&src)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building mock-server as of {rev} failed ({status})");
+    }
+    Ok(dir.join("target/release/mock-server"))
+}
+
+/// One concurrency level against one build, on a fresh server.
+fn measure_level(
+    runtime: &tokio::runtime::Runtime,
+    build: &str,
+    bin: &PathBuf,
+    users: usize,
+    args: &BenchMockArgs,
+) -> anyhow::Result<LevelResult> {
+    // A fresh server per level, so memory and CPU belong to that level alone.
+    let server = start_server(bin, args)?;
+    let pid = server.child.id();
+    let before = ProcessStats::read_pid(pid).context("reading the server's /proc stats")?;
+    let peak = Arc::new(AtomicU64::new(before.rss_bytes));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(s) = ProcessStats::read_pid(pid) {
+                    peak.fetch_max(s.rss_bytes, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    eprintln!("==> {build}: {users} users for {}s", args.seconds);
+    let started = Instant::now();
+    let (requests, failures, rps, p50, p99) =
+        runtime.block_on(run_level(&server.base, users, args.seconds, args.stream))?;
+    let wall = started.elapsed().as_secs_f64();
+    let after = ProcessStats::read_pid(pid).context("reading the server's /proc stats")?;
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    Ok(LevelResult {
+        build: build.to_string(),
+        users,
+        requests,
+        failures,
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+        server_cpu_pct: (after.cpu_seconds - before.cpu_seconds) / wall * 100.0,
+        server_rss_peak_mib: peak.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0),
+    })
 }
 
 fn render_table(rows: &[LevelResult]) -> String {
     let mut out = format!(
-        "{:>6} {:>9} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}\n",
-        "users", "requests", "failed", "req/s", "p50 ms", "p99 ms", "srv cpu%", "srv rss MiB"
+        "{:<14} {:>6} {:>9} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}\n",
+        "build",
+        "users",
+        "requests",
+        "failed",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "srv cpu%",
+        "srv rss MiB"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:>6} {:>9} {:>8} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1}\n",
+            "{:<14} {:>6} {:>9} {:>8} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1}\n",
+            r.build,
             r.users,
             r.requests,
             r.failures,
@@ -343,6 +441,7 @@ mod tests {
     #[test]
     fn table_snapshot() {
         let rows = vec![LevelResult {
+            build: "this".into(),
             users: 8,
             requests: 4000,
             failures: 0,

@@ -3,6 +3,7 @@
 mod bench_kwok;
 mod bench_load;
 mod bench_mock;
+mod bench_pacing;
 mod check_cmd;
 mod cluster_cmd;
 mod ctrl_c;
