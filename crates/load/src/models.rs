@@ -17,18 +17,10 @@ pub enum ModelsError {
     Empty { url: String },
 }
 
-/// The ids in `{"data": [{"id": ...}, ...]}`, in the server's order.
+/// The ids in `{"data": [{"id": ...}, ...]}`, in the server's order (the
+/// generator's reading, so both paths name the same model).
 pub fn parse_model_list(body: &str) -> Result<Vec<String>, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
-    let data = v
-        .get("data")
-        .and_then(serde_json::Value::as_array)
-        .ok_or("no `data` list")?;
-    Ok(data
-        .iter()
-        .filter_map(|m| m.get("id").and_then(serde_json::Value::as_str))
-        .map(String::from)
-        .collect())
+    loadgen::request::model_ids(body)
 }
 
 /// Asks the server at `base_url` (`http://127.0.0.1:PORT`) which models it

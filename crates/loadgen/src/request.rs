@@ -164,17 +164,32 @@ pub async fn served_model(
         if !status.is_success() {
             return Err(format!("HTTP {}: {}", status.as_u16(), snippet(&body)));
         }
-        let listed: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
-        listed["data"][0]["id"]
-            .as_str()
-            .map(str::to_string)
+        let text = String::from_utf8_lossy(&body);
+        model_ids(&text)?
+            .into_iter()
+            .next()
             .ok_or_else(|| format!("no model listed: {}", snippet(&body)))
     };
     tokio::time::timeout(timeout, ask)
         .await
         .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
         .map_err(|e| format!("asking {url}: {e}"))
+}
+
+/// The ids of an OpenAI model list (`{"data": [{"id": ...}, ...]}`), in
+/// the server's order (vLLM lists its served names first, then any LoRA
+/// adapters).
+pub fn model_ids(body: &str) -> Result<Vec<String>, String> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let data = v
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("no `data` list")?;
+    Ok(data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(serde_json::Value::as_str))
+        .map(String::from)
+        .collect())
 }
 
 /// What came back, before it becomes a [`Sample`].

@@ -96,3 +96,9 @@ pub use outcome::{Check, Observed, OpError, OpOutcome, OpResult};
 pub use report::RunReport;
 pub use suite::{new_run_id, run};
 pub use verdict::{Failure, verdict};
+
+/// A random number of at most `mask`'s bits, for names that must not
+/// collide between runs (run ids, generator pods).
+pub(crate) fn random_suffix(mask: u32) -> u32 {
+    rand::random::<u32>() & mask
+}

@@ -22,8 +22,11 @@ use scenario::schedule::Schedule;
 /// A fresh id per run: `YYYYMMDD-HHMMSS-xxxx`.
 pub fn new_run_id() -> String {
     let now = Timestamp::now();
-    let noise = (now.subsec_nanosecond() as u32 ^ std::process::id()) & 0xffff;
-    format!("{}-{noise:04x}", now.strftime("%Y%m%d-%H%M%S"))
+    format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%d-%H%M%S"),
+        crate::random_suffix(0xffff)
+    )
 }
 
 fn harness_info(command: &str) -> HarnessInfo {

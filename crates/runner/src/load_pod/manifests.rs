@@ -12,15 +12,7 @@ pub(super) fn pod_name(load: &str) -> String {
     let mut base = scenario::plan::dns_safe(load);
     base.truncate(40);
     let base = base.trim_matches('-');
-    let suffix: u32 = rand_suffix();
-    format!("load-{base}-{suffix:05x}")
-}
-
-fn rand_suffix() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (nanos ^ std::process::id().rotate_left(16)) & 0xfffff
+    format!("load-{base}-{:05x}", crate::random_suffix(0xfffff))
 }
 
 /// The labels of a load's generator pods.
