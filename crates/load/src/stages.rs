@@ -9,7 +9,7 @@
 use report::{LoadStageReport, RequestSlo, Saturation};
 
 use crate::record::Recorded;
-use crate::stats::{meets, percentiles};
+use crate::stats::{GroupFigures, meets, percentiles};
 
 /// Achieved below this share of the offered rate: the server fell behind.
 const KEPT_UP: f64 = 0.9;
@@ -61,15 +61,12 @@ pub fn analyze(
             .map(|r| (r.sample.due_ms + r.sample.e2e_ms) / 1000.0)
             .filter(|t| *t >= from && *t < to)
             .count();
-        let requests = mine.len() as u64;
-        let failures = mine.iter().filter(|s| !s.ok).count() as u64;
-        let latencies: Vec<f64> = mine.iter().map(|s| s.e2e_ms).collect();
-        let ttfts: Vec<f64> = mine
-            .iter()
-            .filter(|s| s.ok)
-            .filter_map(|s| s.ttft_ms)
-            .collect();
-        let latency = percentiles(&latencies);
+        let GroupFigures {
+            requests,
+            failures,
+            latency_ms: latency,
+            ttft_ms,
+        } = GroupFigures::of(&mine);
         let achieved = completed as f64 / stage.seconds.max(0.001);
         let failing = requests > 0 && failures as f64 / requests as f64 > FAILING;
         let base = *baseline.get_or_insert(latency.p50);
@@ -98,7 +95,7 @@ pub fn analyze(
             failures,
             achieved_rps: achieved,
             latency_ms: latency,
-            ttft_ms: (!ttfts.is_empty()).then(|| percentiles(&ttfts)),
+            ttft_ms,
             goodput: slo
                 .filter(|_| requests > 0)
                 .map(|slo| mine.iter().filter(|s| meets(s, slo)).count() as f64 / requests as f64),

@@ -82,6 +82,33 @@ pub struct LoadIdentity<'a> {
     pub variants: &'a [String],
 }
 
+/// What a group of requests (a stage, a mix variant) comes to: how many,
+/// how many failed, their end-to-end latency, and the TTFT of the
+/// successful streamed ones.
+pub struct GroupFigures {
+    pub requests: u64,
+    pub failures: u64,
+    pub latency_ms: Percentiles,
+    pub ttft_ms: Option<Percentiles>,
+}
+
+impl GroupFigures {
+    pub fn of(samples: &[&loadgen::Sample]) -> GroupFigures {
+        let latencies: Vec<f64> = samples.iter().map(|s| s.e2e_ms).collect();
+        let ttfts: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.ok)
+            .filter_map(|s| s.ttft_ms)
+            .collect();
+        GroupFigures {
+            requests: samples.len() as u64,
+            failures: samples.iter().filter(|s| !s.ok).count() as u64,
+            latency_ms: percentiles(&latencies),
+            ttft_ms: (!ttfts.is_empty()).then(|| percentiles(&ttfts)),
+        }
+    }
+}
+
 /// Each variant's share of a mixed load.
 fn mix_shares(samples: &[Recorded], variants: &[String]) -> Vec<MixShare> {
     variants
@@ -93,18 +120,13 @@ fn mix_shares(samples: &[Recorded], variants: &[String]) -> Vec<MixShare> {
                 .map(|r| &r.sample)
                 .filter(|s| s.variant == Some(i as u32))
                 .collect();
-            let latencies: Vec<f64> = mine.iter().map(|s| s.e2e_ms).collect();
-            let ttfts: Vec<f64> = mine
-                .iter()
-                .filter(|s| s.ok)
-                .filter_map(|s| s.ttft_ms)
-                .collect();
+            let g = GroupFigures::of(&mine);
             MixShare {
                 variant: name.clone(),
-                requests: mine.len() as u64,
-                failures: mine.iter().filter(|s| !s.ok).count() as u64,
-                latency_ms: percentiles(&latencies),
-                ttft_ms: (!ttfts.is_empty()).then(|| percentiles(&ttfts)),
+                requests: g.requests,
+                failures: g.failures,
+                latency_ms: g.latency_ms,
+                ttft_ms: g.ttft_ms,
                 output_tokens: mine
                     .iter()
                     .filter(|s| s.ok)
