@@ -222,6 +222,12 @@ pub trait ClusterProvider {
     /// The cluster's nodes.
     fn nodes(&self, name: &str) -> Result<Vec<NodeInfo>, ClusterError>;
 
+    /// Nodes per pool (`cpu`, `gpu`) of a cluster this provider made, as it
+    /// made them; `None` where it cannot tell.
+    fn pool_sizes(&self, _name: &str) -> Option<std::collections::BTreeMap<String, u32>> {
+        None
+    }
+
     /// Restarts kube-apiserver on every control-plane node (its static
     /// pod comes back by itself). Used to heal an aggregated API whose
     /// connection went stale; providers that cannot do it say so.

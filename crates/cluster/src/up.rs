@@ -166,6 +166,22 @@ impl UpReport {
     }
 }
 
+/// A reused cluster keeps the pools it was made with: where they differ
+/// from what was asked, say so, and wait for the nodes it has (not for
+/// ones that will never join).
+fn as_built(opts: &mut UpOptions, sizes: &std::collections::BTreeMap<String, u32>, name: &str) {
+    let has = |pool: &str| sizes.get(pool).copied().unwrap_or(0);
+    let (cpu, gpu) = (has("cpu"), has("gpu"));
+    if (cpu, gpu) != (opts.cpu_workers, opts.gpu_workers) {
+        eprintln!(
+            "inferbench: cluster {name:?} was made with {cpu} CPU and {gpu} GPU workers, not the {} and {} asked for: it is used as it is (`cargo xtask down --name {name}` first to change its shape)",
+            opts.cpu_workers, opts.gpu_workers
+        );
+        opts.cpu_workers = cpu;
+        opts.gpu_workers = gpu;
+    }
+}
+
 /// Creates (or reuses, by name) a cluster of `opts.provider` with a GPU
 /// pool, then installs the add-ons that apply (metrics-server, our images,
 /// fake or real GPUs).
@@ -183,16 +199,21 @@ fn up_with<P: ClusterProvider>(opts: &UpOptions) -> Result<UpReport, ClusterErro
     let name = opts.cluster_name();
     let mut spec = ClusterSpec::new(&name, opts.cpu_workers, opts.gpu_workers)?;
     let (provider, host) = P::prepare(opts, &mut spec, &mut steps)?;
+    let mut effective = opts.clone();
     let created = if provider.exists(&name)? {
         eprintln!(
             "inferbench: reusing {} cluster {name:?}",
             provider.provider_name()
         );
+        if let Some(sizes) = provider.pool_sizes(&name) {
+            as_built(&mut effective, &sizes, &name);
+        }
         false
     } else {
         provider.create(&spec)?;
         true
     };
+    let opts = &effective;
     steps.step("cluster");
     let kubeconfig = provider.kubeconfig(&name)?;
     provider.wait_ready(&name, opts.ready_timeout, created)?;
@@ -243,6 +264,19 @@ fn up_with<P: ClusterProvider>(opts: &UpOptions) -> Result<UpReport, ClusterErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_cluster_is_taken_as_built() {
+        let mut opts = UpOptions {
+            gpu_workers: 4,
+            ..UpOptions::default()
+        };
+        let sizes = [("cpu".to_string(), 1), ("gpu".to_string(), 2)]
+            .into_iter()
+            .collect();
+        as_built(&mut opts, &sizes, "c");
+        assert_eq!((opts.cpu_workers, opts.gpu_workers), (1, 2));
+    }
 
     #[test]
     fn kwok_cannot_have_real_gpus() {

@@ -68,6 +68,22 @@ pub fn render(spec: &ClusterSpec) -> String {
     y
 }
 
+/// Nodes per pool of a configuration [`render`] wrote, read back from its
+/// nodes' pool labels (`inferbench.dev/pool`); a configuration not ours
+/// gives an empty map.
+pub fn pool_sizes(text: &str) -> std::collections::BTreeMap<String, u32> {
+    let mut sizes = std::collections::BTreeMap::new();
+    let Ok(doc) = yaml_serde::from_str::<serde_json::Value>(text) else {
+        return sizes;
+    };
+    for node in doc["nodes"].as_array().into_iter().flatten() {
+        if let Some(pool) = node["labels"][crate::POOL_LABEL].as_str() {
+            *sizes.entry(pool.to_string()).or_insert(0) += 1;
+        }
+    }
+    sizes
+}
+
 /// YAML double-quoted scalar.
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -88,6 +104,15 @@ mod tests {
     fn default_cluster_config() {
         let spec = ClusterSpec::default_named("inferbench").expect("valid spec");
         snapshot("kind-cluster-default", &render(&spec));
+    }
+
+    #[test]
+    fn pool_sizes_are_read_back_from_the_config() {
+        let spec = ClusterSpec::new("shape", 1, 3).expect("valid spec");
+        let sizes = pool_sizes(&render(&spec));
+        assert_eq!(sizes.get("cpu"), Some(&1));
+        assert_eq!(sizes.get("gpu"), Some(&3));
+        assert!(pool_sizes("not: [a, kind config").is_empty());
     }
 
     #[test]

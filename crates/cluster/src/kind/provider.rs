@@ -241,6 +241,11 @@ impl ClusterProvider for KindProvider {
         Ok(self.list()?.iter().any(|c| c == name))
     }
 
+    fn pool_sizes(&self, name: &str) -> Option<std::collections::BTreeMap<String, u32>> {
+        let text = std::fs::read_to_string(cluster_dir(name).join("kind-config.yaml")).ok()?;
+        Some(config::pool_sizes(&text))
+    }
+
     fn list(&self) -> Result<Vec<String>, ClusterError> {
         let out = self
             .cmd()?
