@@ -233,8 +233,9 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `taskset -c CPU` in front of a command where there are two CPUs or more.
-fn pinned(cpu: usize, program: &Path) -> Command {
+/// `taskset -c CPU` in front of a command where there are two CPUs or more
+/// and `taskset` is on the PATH; the command alone elsewhere.
+pub(crate) fn pinned(cpu: usize, program: &Path) -> Command {
     if cpus() >= 2 && which("taskset").is_some() {
         let mut c = Command::new("taskset");
         c.arg("-c").arg(cpu.to_string()).arg(program);

@@ -94,14 +94,7 @@ fn start_server(bin: &PathBuf, args: &BenchMockArgs) -> anyhow::Result<ServerPro
 /// Starts the mock with `flags` on loopback, pinned to `cpu` where the
 /// machine has more than one and `taskset` is there.
 pub(crate) fn start_mock(bin: &Path, flags: &[&str], cpu: usize) -> anyhow::Result<ServerProcess> {
-    let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
-    let mut command = if two && Command::new("taskset").arg("-V").output().is_ok() {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpu.to_string()).arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
+    let mut command = crate::bench_load::pinned(cpu, bin);
     command.args(flags);
     listen(command, bin)
 }
