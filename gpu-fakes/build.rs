@@ -3,12 +3,16 @@
 //! parsed by protox, a protobuf compiler written in Rust, into a
 //! `FileDescriptorSet` that tonic-prost-build compiles, so no `protoc` binary
 //! is needed (and `PROTOC` is never read). Output: `$OUT_DIR/v1beta1.rs`
-//! (device plugin API) and `$OUT_DIR/v1.rs` (pod resources API), included by
+//! (device plugin API), `$OUT_DIR/v1.rs` (pod resources API),
+//! `$OUT_DIR/k8s.io.kubelet.pkg.apis.dra.v1.rs` (DRA plugin API) and
+//! `$OUT_DIR/pluginregistration.rs` (plugin registration), included by
 //! `src/proto.rs`.
 
 const PROTOS: &[&str] = &[
     "proto/deviceplugin/v1beta1/api.proto",
     "proto/podresources/v1/api.proto",
+    "proto/dra/v1/api.proto",
+    "proto/pluginregistration/v1/api.proto",
 ];
 const INCLUDES: &[&str] = &["proto"];
 

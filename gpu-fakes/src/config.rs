@@ -7,6 +7,40 @@ pub const RESOURCE_GPU: &str = "nvidia.com/gpu";
 /// Resource name of time-sliced GPUs (NVIDIA's `renameByDefault: true`).
 pub const RESOURCE_GPU_SHARED: &str = "nvidia.com/gpu.shared";
 
+/// Which kubelet API offers the node's GPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuApi {
+    /// The device plugin API (`nvidia.com/gpu` in the node's allocatable).
+    #[default]
+    DevicePlugin,
+    /// Dynamic Resource Allocation (`gpu.nvidia.com` ResourceSlices).
+    Dra,
+    /// Both, over the same GPUs.
+    Both,
+}
+
+impl GpuApi {
+    /// Whether the device plugin runs.
+    pub fn device_plugin(self) -> bool {
+        matches!(self, GpuApi::DevicePlugin | GpuApi::Both)
+    }
+
+    /// Whether the DRA driver runs.
+    pub fn dra(self) -> bool {
+        matches!(self, GpuApi::Dra | GpuApi::Both)
+    }
+
+    /// The name the command line takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuApi::DevicePlugin => "device-plugin",
+            GpuApi::Dra => "dra",
+            GpuApi::Both => "both",
+        }
+    }
+}
+
 /// Errors in a [`PoolConfig`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

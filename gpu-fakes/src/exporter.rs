@@ -429,6 +429,10 @@ pub struct Exporter {
     /// Reads the holding pods' load (fake backend only).
     pub probe: Option<Arc<dyn LoadProbe>>,
     pub hostname: String,
+    /// The DRA driver, whose prepared claims attribute GPUs to the
+    /// containers that claimed them (the pod-resources API lists only
+    /// device-plugin devices unless an alpha feature gate is on).
+    pub dra: Option<crate::dra::driver::DraService>,
 }
 
 impl Exporter {
@@ -444,6 +448,15 @@ impl Exporter {
             },
             None => BTreeMap::new(),
         };
+        let mut holders = holders;
+        for (uuid, hs) in self.dra.as_ref().map(|d| d.holders()).unwrap_or_default() {
+            let v = holders.entry(uuid).or_default();
+            for h in hs {
+                if !v.contains(&h) {
+                    v.push(h);
+                }
+            }
+        }
         if let Some(fake) = self.backend.fake() {
             let mut cache: HashMap<Holder, PodLoad> = HashMap::new();
             for g in fake.gpus() {

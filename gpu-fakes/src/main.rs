@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use gpu_fakes::admin::{admin_router, metrics_router};
 use gpu_fakes::backend::{BackendChoice, select_backend};
-use gpu_fakes::config::PoolConfig;
+use gpu_fakes::config::{GpuApi, PoolConfig};
+use gpu_fakes::dra;
 use gpu_fakes::exporter::{DEFAULT_POD_RESOURCES_SOCKET, Exporter, LoadProbe, VllmMetricsProbe};
 use gpu_fakes::gpus::FakeGpus;
 use gpu_fakes::manifests::{ManifestOptions, render_yaml};
@@ -46,6 +47,11 @@ enum Cmd {
         image: String,
         #[arg(long = "pool-name", default_value = "gpu")]
         pool_name: String,
+        #[arg(long, value_enum, default_value_t = GpuApi::DevicePlugin)]
+        gpu_api: GpuApi,
+        /// Print only the DRA driver's DeviceClasses.
+        #[arg(long)]
+        device_classes: bool,
     },
 }
 
@@ -108,6 +114,19 @@ struct AgentArgs {
     /// Do not patch GFD labels onto the node.
     #[arg(long)]
     no_labels: bool,
+    /// Which kubelet API offers the GPUs: the device plugin, DRA
+    /// (`gpu.nvidia.com` ResourceSlices, needs NODE_NAME and API access), or both.
+    #[arg(long, env = "GPU_API", value_enum, default_value_t = GpuApi::DevicePlugin)]
+    gpu_api: GpuApi,
+    /// The kubelet's plugin directory (DRA endpoint sockets).
+    #[arg(long, default_value = dra::DEFAULT_PLUGINS_DIR)]
+    dra_plugins_dir: PathBuf,
+    /// The kubelet's plugin registry directory (DRA registration sockets).
+    #[arg(long, default_value = dra::DEFAULT_REGISTRY_DIR)]
+    dra_registry_dir: PathBuf,
+    /// Where CDI specs of prepared claims are written.
+    #[arg(long, default_value = dra::DEFAULT_CDI_DIR)]
+    cdi_dir: PathBuf,
 }
 
 #[tokio::main]
@@ -136,12 +155,19 @@ async fn main() -> anyhow::Result<()> {
             namespace,
             image,
             pool_name,
+            gpu_api,
+            device_classes,
         } => {
+            if device_classes {
+                print!("{}", gpu_fakes::manifests::device_classes_yaml()?);
+                return Ok(());
+            }
             let o = ManifestOptions {
                 namespace,
                 image,
                 pool: pool_name,
                 config: pool.config()?,
+                gpu_api,
                 ..Default::default()
             };
             print!("{}", render_yaml(&o)?);
@@ -178,6 +204,25 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
             _ => tracing::warn!("NODE_NAME or API access missing: GFD labels not applied"),
         }
     }
+    // The DRA driver: its kubelet plugin and slice run below; the exporter
+    // reads its prepared claims.
+    let dra_driver = if with_plugin && a.gpu_api.dra() {
+        let (Some(client), Some(node)) = (kube.clone(), a.node_name.clone()) else {
+            anyhow::bail!(
+                "--gpu-api {} needs NODE_NAME and access to the Kubernetes API (it publishes ResourceSlices)",
+                a.gpu_api.as_str()
+            );
+        };
+        let service = dra::driver::DraService::new(
+            gpus.clone(),
+            &node,
+            Arc::new(dra::driver::ApiClaims(client.clone())),
+            &a.cdi_dir,
+        );
+        Some((service, client, node))
+    } else {
+        None
+    };
     let mut app = axum::Router::new();
     if with_plugin {
         app = app.merge(admin_router(gpus.clone()));
@@ -193,6 +238,7 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
             pod_resources: Some(a.pod_resources_socket.clone()),
             probe,
             hostname: hostname.clone(),
+            dra: dra_driver.as_ref().map(|(service, _, _)| service.clone()),
         };
         app = app.merge(metrics_router(Arc::new(exporter)));
     } else {
@@ -201,18 +247,41 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
-    tracing::info!(listen = %a.listen, resource = %cfg.resource_name(), "serving");
+    tracing::info!(listen = %a.listen, resource = %cfg.resource_name(), gpu_api = a.gpu_api.as_str(), "serving");
     let http = async { axum::serve(listener, app).await.context("HTTP server") };
-    if with_plugin {
+    if !with_plugin {
+        return http.await;
+    }
+    let device_plugin = async {
+        if !a.gpu_api.device_plugin() {
+            return std::future::pending().await;
+        }
         let opts = PluginOptions {
             plugin_dir: a.plugin_dir.clone(),
             ..Default::default()
         };
+        plugin::run(gpus.clone(), opts)
+            .await
+            .context("device plugin")
+    };
+    let dra_driver = async {
+        let Some((service, client, node)) = dra_driver else {
+            return std::future::pending().await;
+        };
+        let opts = dra::driver::DraOptions {
+            plugins_dir: a.dra_plugins_dir.clone(),
+            registry_dir: a.dra_registry_dir.clone(),
+            cdi_dir: a.cdi_dir.clone(),
+            ..Default::default()
+        };
         tokio::select! {
-            r = http => r,
-            r = plugin::run(gpus, opts) => r.context("device plugin"),
+            r = dra::driver::run(service, opts) => r.context("DRA kubelet plugin"),
+            r = dra::slices::publish(client, &node, gpus.clone()) => r.context("publishing the ResourceSlice"),
         }
-    } else {
-        http.await
+    };
+    tokio::select! {
+        r = http => r,
+        r = device_plugin => r,
+        r = dra_driver => r,
     }
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::resource::v1::ResourceSlice;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
@@ -253,5 +254,91 @@ async fn unhealthy_device_lowers_allocatable() {
         let n = api.get(&node).await.ok()?;
         (allocatable(&n).as_deref() == Some(GPUS_PER_NODE)).then_some(())
     })
+    .await;
+}
+
+/// The names of the devices node `node`'s gpu.nvidia.com slice lists.
+async fn slice_devices(c: &Client, node: &str) -> Option<Vec<String>> {
+    let api: Api<ResourceSlice> = Api::all(c.clone());
+    let s = api
+        .get_opt(&format!("{node}-gpu.nvidia.com"))
+        .await
+        .ok()??;
+    Some(
+        s.spec
+            .devices
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.name)
+            .collect(),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn resource_slices_list_the_fake_gpus_and_withdraw_an_unhealthy_one() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let c = client().await;
+    let api: Api<ResourceSlice> = Api::all(c.clone());
+    for n in gpu_nodes(&c).await {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let labels = n.metadata.labels.clone().unwrap_or_default();
+        let slice = poll(
+            "the node's ResourceSlice",
+            Duration::from_secs(60),
+            || async { api.get_opt(&format!("{name}-gpu.nvidia.com")).await.ok()? },
+        )
+        .await;
+        assert_eq!(slice.spec.driver, "gpu.nvidia.com");
+        assert_eq!(slice.spec.node_name.as_deref(), Some(name.as_str()));
+        assert_eq!(slice.spec.pool.name, name);
+        let devices = slice.spec.devices.unwrap_or_default();
+        assert_eq!(devices.len().to_string(), GPUS_PER_NODE, "{name}");
+        // The same GPUs GPU feature discovery labels the node with.
+        let product = labels
+            .get("nvidia.com/gpu.product")
+            .expect("product label")
+            .replace('-', " ");
+        let memory = labels.get("nvidia.com/gpu.memory").expect("memory label");
+        for d in &devices {
+            let a = d.attributes.clone().unwrap_or_default();
+            assert_eq!(a["productName"].string.as_deref(), Some(product.as_str()));
+            assert_eq!(a["type"].string.as_deref(), Some("gpu"));
+            assert!(
+                a["uuid"]
+                    .string
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("GPU-"))
+            );
+            let cap = d.capacity.clone().unwrap_or_default();
+            assert_eq!(cap["memory"].value.0, format!("{memory}Mi"));
+        }
+    }
+    let node = gpu_nodes(&c)
+        .await
+        .first()
+        .and_then(|n| n.metadata.name.clone())
+        .expect("a GPU node");
+    agent_call(&c, &node, "POST", "/admin/gpus/1/unhealthy").await;
+    let withdrawn = poll("gpu-1 withdrawn", Duration::from_secs(30), || async {
+        slice_devices(&c, &node).await.filter(|d| d.len() == 1)
+    })
+    .await;
+    agent_call(&c, &node, "POST", "/admin/gpus/1/healthy").await;
+    assert_eq!(withdrawn, ["gpu-0"]);
+    poll("gpu-1 back", Duration::from_secs(30), || async {
+        slice_devices(&c, &node).await.filter(|d| d.len() == 2)
+    })
+    .await;
+    // Deleted by someone (a kubelet restarting without the plugin does):
+    // published again.
+    api.delete(&format!("{node}-gpu.nvidia.com"), &DeleteParams::default())
+        .await
+        .expect("delete the slice");
+    poll(
+        "the slice published again",
+        Duration::from_secs(30),
+        || async { slice_devices(&c, &node).await.filter(|d| d.len() == 2) },
+    )
     .await;
 }

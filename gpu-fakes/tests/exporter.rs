@@ -121,6 +121,7 @@ async fn metrics_attribute_pods_and_follow_their_load() {
         pod_resources: Some(sock.clone()),
         probe: Some(Arc::new(FixedProbe(loads))),
         hostname: "node-a".into(),
+        dra: None,
     };
     gpus.raise_xid(1, 13).expect("gpu 1");
     let text = exporter.scrape().await;
@@ -215,6 +216,7 @@ async fn shared_gpu_is_attributed_to_every_holder() {
         pod_resources: Some(sock),
         probe: Some(Arc::new(FixedProbe(loads.into_iter().collect()))),
         hostname: "node-b".into(),
+        dra: None,
     };
     let samples = parse_exposition(&exporter.scrape().await);
     let util = find(&samples, "DCGM_FI_DEV_GPU_UTIL", "0");

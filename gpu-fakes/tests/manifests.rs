@@ -1,7 +1,7 @@
 //! The rendered DaemonSet/RBAC manifests: snapshot, and the committed fixture
 //! stays equal to the default rendering.
 
-use gpu_fakes::manifests::{ManifestOptions, render_yaml};
+use gpu_fakes::manifests::{ManifestOptions, device_classes_yaml, render_yaml};
 
 #[test]
 fn manifests_snapshot() {
@@ -19,5 +19,20 @@ fn manifests_fixture_is_current() {
     assert!(
         committed == rendered,
         "{path} is stale: run `cargo run -p gpu-fakes -- render-manifests > fixtures/gpu-fakes/gpu-fakes.yaml`"
+    );
+}
+
+#[test]
+fn device_classes_snapshot_and_fixture() {
+    let rendered = device_classes_yaml().expect("render");
+    insta::assert_snapshot!(rendered);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/gpu-fakes/device-classes.yaml"
+    );
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == rendered,
+        "{path} is stale: run `cargo run -p gpu-fakes -- render-manifests --device-classes > fixtures/gpu-fakes/device-classes.yaml`"
     );
 }

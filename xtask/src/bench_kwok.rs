@@ -48,6 +48,19 @@ pub struct BenchKwokArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// How the pods get GPUs: counting nvidia.com/gpu (device-plugin), or
+    /// `dra`: the device-plugin run, then the same nodes and pods claiming
+    /// GPUs from ResourceSlices (DeviceClass gpu.nvidia.com) on a fresh
+    /// cluster, printed side by side.
+    #[arg(long, value_enum, default_value_t = BenchGpuApi::DevicePlugin)]
+    pub gpu_api: BenchGpuApi,
+}
+
+/// `--gpu-api` of `bench kwok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchGpuApi {
+    DevicePlugin,
+    Dra,
 }
 
 pub fn run(args: &BenchKwokArgs) -> anyhow::Result<()> {
@@ -66,6 +79,7 @@ pub fn run(args: &BenchKwokArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         timeout: Duration::from_secs(args.timeout),
         keep: args.keep,
+        dra: false,
         kwok: KwokOptions {
             gpu: GpuShape {
                 gpus_per_node: args.gpus_per_node,
@@ -77,8 +91,19 @@ pub fn run(args: &BenchKwokArgs) -> anyhow::Result<()> {
     };
     let report = bench::run(&bins, &opts).context("kwok scale benchmark")?;
     println!("{report}");
+    let mut reports = vec![report];
+    if args.gpu_api == BenchGpuApi::Dra {
+        let dra = BenchOptions { dra: true, ..opts };
+        let report = bench::run(&bins, &dra).context("kwok scale benchmark, DRA path")?;
+        println!("{report}");
+        println!(
+            "{}",
+            cluster::kwok::bench_dra::compare(&reports[0], &report)
+        );
+        reports.push(report);
+    }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+        std::fs::write(path, serde_json::to_string_pretty(&reports)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

@@ -104,6 +104,39 @@ pub struct UpArgs {
     /// nvidia.com/gpu on each GPU node (kwok only; kind's come from gpu-fakes).
     #[arg(long, default_value_t = 8)]
     pub gpus_per_node: u32,
+    /// How the fake GPUs are offered: the device plugin (nvidia.com/gpu),
+    /// DRA (ResourceSlices of gpu.nvidia.com, DeviceClasses gpu.nvidia.com
+    /// and mig.nvidia.com), or both over the same GPUs [default: both on
+    /// kind with fake GPUs, else device-plugin].
+    #[arg(long, value_enum)]
+    pub gpu_api: Option<GpuApiArg>,
+    /// Share each fake GPU by time-slicing: `time-slicing:N` (N replicas,
+    /// nvidia.com/gpu.shared, labels nvidia.com/gpu.replicas and
+    /// nvidia.com/gpu.sharing-strategy).
+    #[arg(long, value_name = "time-slicing:N", conflicts_with = "mig")]
+    pub gpu_sharing: Option<String>,
+    /// Partition each fake GPU: `PROFILE:N` (e.g. 1g.10gb:7: nvidia.com/mig-1g.10gb,
+    /// and MIG devices of DeviceClass mig.nvidia.com under DRA).
+    #[arg(long, value_name = "PROFILE:N")]
+    pub mig: Option<String>,
+}
+
+/// `--gpu-api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GpuApiArg {
+    DevicePlugin,
+    Dra,
+    Both,
+}
+
+impl From<GpuApiArg> for cluster::GpuApi {
+    fn from(a: GpuApiArg) -> Self {
+        match a {
+            GpuApiArg::DevicePlugin => cluster::GpuApi::DevicePlugin,
+            GpuApiArg::Dra => cluster::GpuApi::Dra,
+            GpuApiArg::Both => cluster::GpuApi::Both,
+        }
+    }
 }
 
 /// Delete a cluster, leaving no containers behind.
@@ -129,8 +162,13 @@ pub struct StatusArgs {
 }
 
 /// What `up` asks of the library.
-fn up_options(args: &UpArgs) -> UpOptions {
-    UpOptions {
+fn up_options(args: &UpArgs) -> anyhow::Result<UpOptions> {
+    let gpu_partitioning = match (&args.gpu_sharing, &args.mig) {
+        (Some(s), _) => cluster::GpuPartitioning::time_slicing(s)?,
+        (None, Some(m)) => cluster::GpuPartitioning::mig(m)?,
+        (None, None) => cluster::GpuPartitioning::Whole,
+    };
+    Ok(UpOptions {
         provider: args.provider.into(),
         name: args.name.clone(),
         cpu_workers: args.cpu_workers,
@@ -143,13 +181,15 @@ fn up_options(args: &UpArgs) -> UpOptions {
         tool_source: args.source.map(Into::into),
         skip_mock_server: args.skip_mock_server,
         skip_gpu_fakes: args.skip_gpu_fakes,
+        gpu_api: args.gpu_api.map(Into::into),
+        gpu_partitioning,
         ready_timeout: Duration::from_secs(args.ready_timeout),
-    }
+    })
 }
 
 /// `cargo xtask up`.
 pub fn up(args: &UpArgs) -> anyhow::Result<()> {
-    let opts = up_options(args);
+    let opts = up_options(args)?;
     let report = cluster::up(&opts).with_context(|| {
         format!(
             "bringing up {} cluster {:?}",
@@ -203,7 +243,7 @@ mod tests {
     fn parse(args: &[&str]) -> UpOptions {
         let cli = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))
             .expect("arguments parse");
-        up_options(&cli.up)
+        up_options(&cli.up).expect("valid options")
     }
 
     #[test]
@@ -223,5 +263,22 @@ mod tests {
         assert_eq!(kwok.simulated_gpus.gpus_per_node, 4);
         let real_on_kwok = parse(&["--provider", "kwok", "--gpus", "real"]);
         assert!(real_on_kwok.validate().is_err());
+        assert_eq!(kind.gpu_api(), cluster::GpuApi::Both);
+        let dra = parse(&["--gpu-api", "dra", "--mig", "1g.10gb:7"]);
+        assert_eq!(dra.gpu_api(), cluster::GpuApi::Dra);
+        assert_eq!(
+            dra.gpu_partitioning.resource_name(),
+            "nvidia.com/mig-1g.10gb"
+        );
+        let dra_on_kwok = parse(&["--provider", "kwok", "--gpu-api", "dra"]);
+        assert!(dra_on_kwok.validate().is_err());
+        let shared = parse(&["--gpu-sharing", "time-slicing:4"]);
+        assert_eq!(
+            shared.gpu_partitioning,
+            cluster::GpuPartitioning::TimeSlicing(4)
+        );
+        let cli = Cli::try_parse_from(["up", "--gpu-sharing", "mps:2"]).expect("parses");
+        let err = up_options(&cli.up).expect_err("not time-slicing");
+        assert!(err.to_string().contains("time-slicing:N"), "{err}");
     }
 }

@@ -166,6 +166,9 @@ fn cluster_capabilities(d: &ClusterDescription) -> BTreeSet<Capability> {
         }
         GpuKind::None | GpuKind::Simulated | GpuKind::Unknown { .. } => {}
     }
+    if d.dra_gpu_devices > 0 {
+        caps.insert(Capability::Dra);
+    }
     caps
 }
 

@@ -155,6 +155,9 @@ pub struct ClusterDescription {
     pub kubernetes_version: String,
     pub pools: Vec<PoolDescription>,
     pub gpu_kind: GpuKind,
+    /// Devices of driver `gpu.nvidia.com` in the cluster's ResourceSlices
+    /// (DRA); 0 where there are none or they may not be listed.
+    pub dra_gpu_devices: u32,
 }
 
 impl ClusterDescription {
@@ -197,17 +200,42 @@ pub async fn describe(
     let (pools, any_gpu) = pools_of(&nodes);
     // kwok's GPUs are simulated whatever runs; other clusters say by their plugins.
     let plugins = if any_gpu && provider != Some(Provider::Kwok) {
-        device_plugins(client).await
+        device_plugins(client.clone()).await
     } else {
         Ok(Vec::new())
     };
     let gpu_kind = GpuKind::of(any_gpu, plugins.as_deref().map_err(Clone::clone), provider);
+    let dra_gpu_devices = if any_gpu {
+        dra_gpu_devices(client.clone()).await
+    } else {
+        0
+    };
     Ok(ClusterDescription {
         provider,
         kubernetes_version,
         pools,
         gpu_kind,
+        dra_gpu_devices,
     })
+}
+
+/// The devices of driver `gpu.nvidia.com` in all ResourceSlices (0 when
+/// they cannot be listed: no DRA API, or not allowed).
+async fn dra_gpu_devices(client: kube::Client) -> u32 {
+    use k8s_openapi::api::resource::v1::ResourceSlice;
+    match Api::<ResourceSlice>::all(client)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => l
+            .items
+            .iter()
+            .filter(|s| s.spec.driver == "gpu.nvidia.com")
+            .map(|s| s.spec.devices.as_ref().map_or(0, Vec::len) as u32)
+            .sum(),
+        // No DRA API or not allowed: no claimable GPUs as far as we can tell.
+        Err(_) => 0,
+    }
 }
 
 /// The pools of `nodes`, and whether any node has or claims a GPU.
@@ -335,6 +363,7 @@ mod tests {
             kubernetes_version: String::new(),
             pools: Vec::new(),
             gpu_kind: GpuKind::None,
+            dra_gpu_devices: 0,
         };
         assert!(d(None).runs_containers());
         assert!(d(Some(Provider::Kind)).runs_containers());

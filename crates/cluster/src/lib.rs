@@ -18,6 +18,7 @@ pub mod addons;
 pub mod describe;
 pub mod device_plugins;
 mod down;
+pub mod gpu_api;
 pub mod kind;
 pub mod kubectl;
 pub mod kwok;
@@ -36,6 +37,7 @@ use environment::tools::exec::ExecError;
 
 pub use describe::{ClusterDescription, GpuKind, PoolDescription, describe};
 pub use down::{DownReport, down, exists};
+pub use gpu_api::{GpuApi, GpuPartitioning};
 pub use kind::real_gpus;
 pub use kwok::GpuShape;
 pub use provider::{ClusterProvider, HostGpus, HostSetup, KWOK_DEFAULT_NAME, Provider, Steps};

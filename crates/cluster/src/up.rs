@@ -12,8 +12,8 @@ use crate::kind::KindProvider;
 use crate::kubectl::Kubectl;
 use crate::kwok::KwokProvider;
 use crate::{
-    ClusterError, ClusterProvider, ClusterSpec, DEFAULT_CLUSTER_NAME, GpuMode, GpuShape, NodeInfo,
-    Provider, Steps, cluster_dir,
+    ClusterError, ClusterProvider, ClusterSpec, DEFAULT_CLUSTER_NAME, GpuApi, GpuMode,
+    GpuPartitioning, GpuShape, NodeInfo, Provider, Steps, cluster_dir,
 };
 use environment::docker::EngineSetup;
 use environment::tools::ToolSource;
@@ -42,6 +42,11 @@ pub struct UpOptions {
     pub skip_mock_server: bool,
     /// Skip the fake GPUs (device plugin, labels, exporter) on the GPU pool.
     pub skip_gpu_fakes: bool,
+    /// Which kubelet API offers the fake GPUs; `None`: the provider's
+    /// default ([`GpuApi::default_for`]).
+    pub gpu_api: Option<GpuApi>,
+    /// How each fake GPU is shared or partitioned.
+    pub gpu_partitioning: GpuPartitioning,
     /// How long nodes and add-ons may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -58,6 +63,8 @@ impl Default for UpOptions {
             tool_source: None,
             skip_mock_server: false,
             skip_gpu_fakes: false,
+            gpu_api: None,
+            gpu_partitioning: GpuPartitioning::Whole,
             ready_timeout: Duration::from_secs(600),
         }
     }
@@ -69,8 +76,31 @@ impl UpOptions {
         self.provider.cluster_name(&self.name)
     }
 
+    /// The kubelet API the fake GPUs are offered through.
+    pub fn gpu_api(&self) -> GpuApi {
+        self.gpu_api
+            .unwrap_or_else(|| GpuApi::default_for(self.provider, self.gpus))
+    }
+
     /// Refuses what the provider cannot make, before any work.
     pub fn validate(&self) -> Result<(), ClusterError> {
+        let fake_kind = self.provider == Provider::Kind && self.gpus == GpuMode::Fake;
+        if !fake_kind && self.gpu_api().dra() {
+            return Err(ClusterError::Unsupported(format!(
+                "--gpu-api {} needs fake GPUs on kind (gpu-fakes is the DRA driver); {} has none",
+                self.gpu_api().as_str(),
+                if self.gpus == GpuMode::Real {
+                    "--gpus real".to_string()
+                } else {
+                    format!("the {} provider", self.provider)
+                }
+            )));
+        }
+        if !fake_kind && self.gpu_partitioning != GpuPartitioning::Whole {
+            return Err(ClusterError::Unsupported(
+                "--gpu-sharing and --mig shape gpu-fakes' GPUs: they need fake GPUs on kind".into(),
+            ));
+        }
         if self.gpus == GpuMode::Real && !self.provider.supports_real_gpus() {
             return Err(ClusterError::Unsupported(format!(
                 "--gpus real needs kind: {}'s nodes are fake and run no containers",

@@ -20,6 +20,7 @@ use scenario::model::Inject;
 pub use crate::undo::Undo;
 
 mod drain;
+mod gpu;
 
 /// Where gpu-fakes runs and listens for fault injection.
 const GPU_FAKES_NAMESPACE: &str = "gpu-fakes";
@@ -336,62 +337,8 @@ pub async fn inject(ctx: &mut Ctx, i: &Inject) -> OpResult {
             }
             format!("{} {} on {}", i.fault, patch, done.join(", "))
         }
-        "gpu-unhealthy" => {
-            let gpu = param_u64(i, "gpu").unwrap_or(0);
-            let node = match i.params.get("node").and_then(Value::as_str) {
-                Some(n) => Some(n.to_string()),
-                None if i.target.is_some() => target_pods(ctx, i)
-                    .await?
-                    .pods
-                    .first()
-                    .and_then(|p| p.spec.as_ref()?.node_name.clone()),
-                None => None,
-            };
-            let agents: Api<Pod> = Api::namespaced(ctx.client.clone(), GPU_FAKES_NAMESPACE);
-            let mut lp = ListParams::default().labels(GPU_FAKES_SELECTOR);
-            if let Some(n) = &node {
-                lp = lp.fields(&format!("spec.nodeName={n}"));
-            }
-            let agent = agents
-                .list(&lp)
-                .await
-                .map_err(OpError::api("listing gpu-fakes pods"))?
-                .items
-                .into_iter()
-                .min_by_key(|p| p.name_any())
-                .ok_or_else(|| {
-                    OpError::NeverAppeared(format!(
-                        "no gpu-fakes pod{} (is this a cluster with fake GPUs?)",
-                        node.as_ref()
-                            .map(|n| format!(" on node {n}"))
-                            .unwrap_or_default()
-                    ))
-                })?;
-            let agent_name = agent.name_any();
-            let on = agent
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .unwrap_or_default();
-            proxy(
-                ctx,
-                GPU_FAKES_NAMESPACE,
-                &agent_name,
-                GPU_FAKES_ADMIN_PORT,
-                "POST",
-                &format!("/admin/gpus/{gpu}/unhealthy"),
-                Vec::new(),
-            )
-            .await?;
-            ctx.undo.push(Undo::Proxy {
-                namespace: GPU_FAKES_NAMESPACE.into(),
-                pod: agent_name.clone(),
-                port: GPU_FAKES_ADMIN_PORT,
-                path: format!("/admin/gpus/{gpu}/healthy"),
-                what: format!("gpu {gpu} on node {on} healthy again"),
-            });
-            format!("gpu {gpu} on node {on} marked Unhealthy")
-        }
+        "gpu-unhealthy" => gpu::unhealthy(ctx, i).await?,
+        "gpu-xid" => gpu::xid(ctx, i).await?,
         "drain" => drain::drain(ctx, i).await?,
         other => return Err(OpError::BadInput(format!("unknown fault {other:?}"))),
     };

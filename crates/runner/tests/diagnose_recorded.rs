@@ -56,6 +56,25 @@ fn scheduler_on_an_unschedulable_gpu_pod() {
 }
 
 #[test]
+fn scheduler_on_a_claim_no_device_can_satisfy() {
+    let r = recording("claims");
+    let f = diagnose::scheduler::rule(&r.evidence).expect("the scheduler rule fires");
+    assert_eq!(f.decider, Decider::Scheduler);
+    assert_mentions(
+        &f,
+        &[
+            "cannot allocate all claims",
+            "ResourceSlices",
+            "quantity('100Gi')",
+            "gpu.nvidia.com",
+        ],
+    );
+    // The claim's reason, not the control plane's taint, gives the advice.
+    assert!(!f.summary.contains("add the toleration"), "{}", f.summary);
+    insta::assert_snapshot!("scheduler_claims", f.summary);
+}
+
+#[test]
 fn scheduler_silent_when_every_pod_was_placed() {
     let r = recording("healthy");
     assert_eq!(diagnose::scheduler::rule(&r.evidence), None);

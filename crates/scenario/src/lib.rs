@@ -256,13 +256,14 @@ fn check_action(a: &Action) -> Result<(), String> {
         }
         Action::Load(x) => load_lint::check(x)?,
         Action::Inject(x) => {
-            const FAULTS: [&str; 7] = [
+            const FAULTS: [&str; 8] = [
                 "kill-pod",
                 "evict",
                 "drain",
                 "fill-memory",
                 "fail-readiness",
                 "gpu-unhealthy",
+                "gpu-xid",
                 "mock-config",
             ];
             if !FAULTS.contains(&x.fault.as_str()) {

@@ -39,6 +39,9 @@ pub struct BenchOptions {
     pub timeout: Duration,
     /// Leave the cluster running afterwards.
     pub keep: bool,
+    /// Claim GPUs through DRA (ResourceSlices, claims) instead of counting
+    /// `nvidia.com/gpu` (see [`super::bench_dra`]).
+    pub dra: bool,
     pub kwok: KwokOptions,
 }
 
@@ -53,6 +56,7 @@ impl Default for BenchOptions {
             concurrency: 32,
             timeout: Duration::from_secs(900),
             keep: false,
+            dra: false,
             kwok: KwokOptions::default(),
         }
     }
@@ -84,6 +88,9 @@ impl BenchOptions {
 /// pod create request.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
+    /// `device-plugin` (pods count `nvidia.com/gpu`) or `dra` (pods claim
+    /// devices of ResourceSlices).
+    pub gpu_api: &'static str,
     pub gpu_nodes: u32,
     pub gpus_per_node: u32,
     pub pods: u32,
@@ -95,6 +102,9 @@ pub struct BenchReport {
     pub control_plane_s: f64,
     pub nodes_created_s: f64,
     pub nodes_ready_s: f64,
+    /// DRA: the DeviceClass, every node's ResourceSlice and the claim
+    /// template created.
+    pub slices_published_s: Option<f64>,
     pub pods_created_s: f64,
     pub pods_bound_s: f64,
     pub pods_running_s: f64,
@@ -130,7 +140,8 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "kwok scale benchmark: {} GPU nodes x {} GPUs, {} pods x {} GPU ({} fit), client QPS {}, {} requests in flight",
+            "kwok scale benchmark ({}): {} GPU nodes x {} GPUs, {} pods x {} GPU ({} fit), client QPS {}, {} requests in flight",
+            self.gpu_api,
             self.gpu_nodes,
             self.gpus_per_node,
             self.pods,
@@ -167,6 +178,14 @@ impl std::fmt::Display for BenchReport {
             self.nodes_ready_s,
             Some(Self::rate(self.gpu_nodes, self.nodes_ready_s)),
         )?;
+        if let Some(s) = self.slices_published_s {
+            row(
+                f,
+                &format!("{} ResourceSlices published", self.gpu_nodes),
+                s,
+                Some(Self::rate(self.gpu_nodes, s)),
+            )?;
+        }
         row(
             f,
             &format!("{} pods created", self.pods),
@@ -226,6 +245,7 @@ pub fn run(bins: &Binaries, opts: &BenchOptions) -> Result<BenchReport, KwokErro
         cp.stop(true)?;
     }
     Ok(BenchReport {
+        gpu_api: if opts.dra { "dra" } else { "device-plugin" },
         gpu_nodes: opts.gpu_nodes,
         gpus_per_node: opts.kwok.gpu.gpus_per_node,
         pods: opts.pods,
@@ -236,6 +256,7 @@ pub fn run(bins: &Binaries, opts: &BenchOptions) -> Result<BenchReport, KwokErro
         control_plane_s,
         nodes_created_s: m.nodes_created_s,
         nodes_ready_s: m.nodes_ready_s,
+        slices_published_s: m.slices_published_s,
         pods_created_s: m.pods_created_s,
         pods_bound_s: m.pods_bound_s,
         pods_running_s: m.pods_running_s,
@@ -249,6 +270,7 @@ pub fn run(bins: &Binaries, opts: &BenchOptions) -> Result<BenchReport, KwokErro
 struct Measured {
     nodes_created_s: f64,
     nodes_ready_s: f64,
+    slices_published_s: Option<f64>,
     pods_created_s: f64,
     pods_bound_s: f64,
     pods_running_s: f64,
@@ -265,6 +287,16 @@ async fn measure(
     let objects = node_objects(spec, &opts.kwok.gpu);
     let names: Vec<String> = objects
         .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    let gpu_nodes: Vec<String> = objects
+        .iter()
+        .filter(|n| {
+            n.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(GPU_PRESENT_LABEL))
+        })
         .filter_map(|n| n.metadata.name.clone())
         .collect();
     eprintln!("inferbench: creating {} fake nodes", names.len());
@@ -285,6 +317,27 @@ async fn measure(
 
     k8s::ensure_namespace(&client, NAMESPACE).await?;
     wait_service_account(kubeconfig).await?;
+    let slices_published_s = if opts.dra {
+        eprintln!(
+            "inferbench: publishing {} ResourceSlices of {}",
+            gpu_nodes.len(),
+            super::bench_dra::DRIVER
+        );
+        let t = Instant::now();
+        super::bench_dra::publish(
+            &client,
+            &gpu_nodes,
+            opts.kwok.gpu.gpus_per_node,
+            opts.gpus_per_pod,
+            &opts.kwok.gpu.product,
+            opts.kwok.gpu.memory_mib,
+            opts.concurrency,
+        )
+        .await?;
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
 
     let expected = opts.pods_that_fit();
     let pending = opts.pods - expected;
@@ -316,6 +369,7 @@ async fn measure(
     Ok(Measured {
         nodes_created_s,
         nodes_ready_s,
+        slices_published_s,
         pods_created_s,
         pods_bound_s: (observed.all_bound - t1).as_secs_f64(),
         pods_running_s: (observed.all_running - t1).as_secs_f64(),
@@ -382,7 +436,12 @@ pub fn gpu_pod(name: &str, gpus: u32) -> Pod {
 async fn create_pods(api: &Api<Pod>, opts: &BenchOptions) -> Result<(), KwokError> {
     futures::stream::iter((0..opts.pods).map(|i| {
         let api = api.clone();
-        let pod = gpu_pod(&format!("bench-{i:05}"), opts.gpus_per_pod);
+        let name = format!("bench-{i:05}");
+        let pod = if opts.dra {
+            super::bench_dra::claim_pod(&name)
+        } else {
+            gpu_pod(&name, opts.gpus_per_pod)
+        };
         async move {
             api.create(&PostParams::default(), &pod)
                 .await
@@ -540,6 +599,7 @@ mod tests {
     #[test]
     fn report_prints_a_table() {
         let r = BenchReport {
+            gpu_api: "device-plugin",
             gpu_nodes: 2,
             gpus_per_node: 8,
             pods: 20,
@@ -550,6 +610,7 @@ mod tests {
             control_plane_s: 5.0,
             nodes_created_s: 0.1,
             nodes_ready_s: 1.0,
+            slices_published_s: None,
             pods_created_s: 2.0,
             pods_bound_s: 4.0,
             pods_running_s: 8.0,

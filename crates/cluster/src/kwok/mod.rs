@@ -21,6 +21,7 @@
 
 mod args;
 pub mod bench;
+pub mod bench_dra;
 mod control_plane;
 pub mod nodes;
 mod pki;

@@ -5,6 +5,24 @@ use super::Found;
 use crate::evidence::{EventLine, Evidence};
 use report::Decider;
 
+/// Why a pod's claims could not be allocated, with what they ask for.
+fn claims_hint(ev: &Evidence) -> String {
+    let unallocated: Vec<String> = ev
+        .claims
+        .iter()
+        .filter(|c| c.allocated.is_empty())
+        .map(|c| format!("`{}` asks {}", c.name, c.requests.join("; ")))
+        .collect();
+    let asks = if unallocated.is_empty() {
+        String::new()
+    } else {
+        format!(" Unallocated: {}.", unallocated.join("; "))
+    };
+    format!(
+        " No node's ResourceSlices have a free device that matches every request of the pod's ResourceClaims (DRA).{asks} Check the device class and selectors against the devices the drivers publish (`kubectl get resourceslices -o yaml`); a device already allocated, or withdrawn by its driver (unhealthy), is not free."
+    )
+}
+
 pub fn rule(ev: &Evidence) -> Option<Found> {
     let failed: Vec<&EventLine> = ev
         .events
@@ -22,8 +40,12 @@ pub fn rule(ev: &Evidence) -> Option<Found> {
         })
         .map(|p| p.name.as_str())
         .collect();
+    // The most specific reason first: the control plane's taint is in
+    // nearly every message beside the reason that matters.
     let hint = if last.message.contains("Insufficient nvidia.com/gpu") {
         " The GPU pool has fewer free `nvidia.com/gpu` than the pod requests: lower the request, add GPU nodes, or free GPUs held by other pods."
+    } else if last.message.contains("cannot allocate all claims") {
+        &claims_hint(ev)
     } else if last.message.contains("untolerated taint") {
         " The only nodes with room are tainted and the pod does not tolerate the taint: add the toleration (GPU nodes carry `nvidia.com/gpu`)."
     } else if last.message.contains("node affinity/selector") {

@@ -5,7 +5,8 @@
 //! Deployments with their strategy and ReplicaSets (with availability over
 //! time when the run recorded it), Services with their endpoints and the
 //! pods their selectors match, autoscalers, Jobs (retry budget, counts,
-//! conditions), ResourceQuotas and LimitRanges, NetworkPolicies.
+//! conditions), ResourceQuotas and LimitRanges, NetworkPolicies,
+//! ResourceClaims (what each asks for and was allocated).
 //! Written as text files into the report's artifacts folder, with a JSON
 //! [`Recording`] (`evidence.json`) beside them, and kept structured for
 //! the diagnosis.
@@ -14,6 +15,7 @@
 //! by `convert`); `write` turns them into files. Neither depends on the
 //! other.
 
+mod claims;
 mod collect;
 mod convert;
 mod model;
@@ -21,6 +23,7 @@ mod network;
 mod record;
 mod write;
 
+pub use claims::ClaimInfo;
 pub use collect::collect;
 pub use model::{
     Condition, ContainerInfo, ContainerState, DeploymentInfo, EventLine, Evidence, HpaInfo,

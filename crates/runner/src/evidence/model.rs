@@ -428,6 +428,8 @@ pub struct Evidence {
     pub quotas: Vec<QuotaInfo>,
     pub limit_ranges: Vec<LimitRangeInfo>,
     pub network_policies: Vec<super::network::NetworkPolicyInfo>,
+    /// ResourceClaims (DRA): what each asks for and got.
+    pub claims: Vec<super::claims::ClaimInfo>,
     pub logs: Vec<LogInfo>,
     /// What could not be collected, and why.
     pub gaps: Vec<String>,

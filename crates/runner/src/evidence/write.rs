@@ -98,6 +98,14 @@ impl Evidence {
                 "NetworkPolicies: the pods each selects and whom it admits",
             )?;
         }
+        if !self.claims.is_empty() {
+            let text: String = self.claims.iter().map(|c| c.describe() + "\n").collect();
+            put(
+                "resource-claims.txt",
+                text,
+                "ResourceClaims (DRA): what each asks for, what it was allocated, and for which pods",
+            )?;
+        }
         if !self.gaps.is_empty() {
             put(
                 "not-collected.txt",

@@ -340,7 +340,7 @@ fn default_load_kind() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Inject {
-    /// `kill-pod`, `evict`, `drain`, `fill-memory`, `fail-readiness`, `gpu-unhealthy`, `mock-config`.
+    /// `kill-pod`, `evict`, `drain`, `fill-memory`, `fail-readiness`, `gpu-unhealthy`, `gpu-xid`, `mock-config`.
     pub fault: String,
     #[serde(default)]
     pub target: Option<String>,

@@ -16,6 +16,9 @@ pub enum Capability {
     GpuFakes,
     /// The GPU pool has real NVIDIA GPUs.
     RealGpus,
+    /// GPUs can be claimed through DRA: ResourceSlices of driver
+    /// `gpu.nvidia.com` list devices (`cargo xtask up --gpu-api dra|both`).
+    Dra,
     /// The serving stack is inferbench's mock server and honours its knobs
     /// (model load time, CPU per token, memory per request byte, failure
     /// injection, the `x-inference-version` header).
@@ -28,10 +31,11 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Containers,
         Capability::GpuFakes,
         Capability::RealGpus,
+        Capability::Dra,
         Capability::MockServer,
         Capability::HealthBeforeLoad,
     ];
@@ -42,6 +46,7 @@ impl Capability {
             Capability::Containers => "containers",
             Capability::GpuFakes => "gpu-fakes",
             Capability::RealGpus => "real-gpus",
+            Capability::Dra => "dra",
             Capability::MockServer => "mock-server",
             Capability::HealthBeforeLoad => "health-before-load",
         }
