@@ -216,7 +216,7 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
         let service = dra::driver::DraService::new(
             gpus.clone(),
             &node,
-            Arc::new(dra::driver::ApiClaims(client.clone())),
+            Arc::new(dra::claims::ApiClaims(client.clone())),
             &a.cdi_dir,
         );
         Some((service, client, node))

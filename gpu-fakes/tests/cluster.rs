@@ -342,3 +342,89 @@ async fn resource_slices_list_the_fake_gpus_and_withdraw_an_unhealthy_one() {
     )
     .await;
 }
+
+/// A pod on `node` whose GPU is claimed from the DeviceClass gpu.nvidia.com
+/// (its claim made from a ResourceClaimTemplate of the same name).
+async fn claim_pod(c: &Client, name: &str, node: &str) -> Pod {
+    let templates: Api<k8s_openapi::api::resource::v1::ResourceClaimTemplate> =
+        Api::namespaced(c.clone(), NS);
+    let template = serde_json::from_value(serde_json::json!({
+        "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": { "spec": { "devices": { "requests": [
+            { "name": "gpu", "exactly": { "deviceClassName": "gpu.nvidia.com" } },
+        ] } } },
+    }))
+    .expect("template");
+    let _ = templates.create(&PostParams::default(), &template).await;
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": { "kubernetes.io/hostname": node },
+            "tolerations": [{ "key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule" }],
+            "resourceClaims": [{ "name": "gpu", "resourceClaimTemplateName": name }],
+            "containers": [{
+                "name": "main", "image": IMAGE, "imagePullPolicy": "Never",
+                "args": ["show-env"],
+                "resources": { "claims": [{ "name": "gpu" }] },
+            }],
+        },
+    }))
+    .expect("pod")
+}
+
+async fn running(pods: &Api<Pod>, name: &str, within: Duration) {
+    poll(&format!("pod {name} Running"), within, || async {
+        let p = pods.get(name).await.ok()?;
+        (p.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster: run cargo xtask test"]
+async fn a_restarted_kubelet_finds_both_plugins_again() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let c = client().await;
+    let node = gpu_nodes(&c)
+        .await
+        .last()
+        .and_then(|n| n.metadata.name.clone())
+        .expect("a GPU node");
+    let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
+    // Prepared by the DRA plugin before the restart...
+    recreate(&pods, claim_pod(&c, "dra-before", &node).await).await;
+    running(&pods, "dra-before", Duration::from_secs(60)).await;
+    // kind's nodes are containers of the same name; the kubelet is a unit.
+    let out = std::process::Command::new("docker")
+        .args(["exec", &node, "systemctl", "restart", "kubelet"])
+        .output()
+        .expect("docker exec");
+    assert!(
+        out.status.success(),
+        "restarting the kubelet on {node}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...and after it: the kubelet only starts a pod with a claim once the
+    // driver it names is registered and has prepared the claim.
+    recreate(&pods, claim_pod(&c, "dra-after", &node).await).await;
+    running(&pods, "dra-after", Duration::from_secs(90)).await;
+    // The device plugin registered again too.
+    let nodes: Api<Node> = Api::all(c.clone());
+    poll(
+        "nvidia.com/gpu advertised again",
+        Duration::from_secs(60),
+        || async {
+            let n = nodes.get(&node).await.ok()?;
+            (allocatable(&n).as_deref() == Some(GPUS_PER_NODE)).then_some(())
+        },
+    )
+    .await;
+    for name in ["dra-before", "dra-after"] {
+        let _ = pods
+            .delete(name, &DeleteParams::default().grace_period(0))
+            .await;
+    }
+}

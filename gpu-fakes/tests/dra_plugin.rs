@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use gpu_fakes::backend::FakeBackend;
 use gpu_fakes::config::PoolConfig;
-use gpu_fakes::dra::driver::{
-    AllocatedDevice, ClaimAllocation, ClaimSource, DraOptions, DraService, run,
-};
+use gpu_fakes::dra::claims::{AllocatedDevice, ClaimAllocation, ClaimSource};
+use gpu_fakes::dra::driver::{DraOptions, DraService, run};
 use gpu_fakes::exporter::{Exporter, parse_exposition};
 use gpu_fakes::gpus::FakeGpus;
 use gpu_fakes::plugin::unix_channel;

@@ -169,6 +169,9 @@ fn cluster_capabilities(d: &ClusterDescription) -> BTreeSet<Capability> {
     if d.dra_gpu_devices > 0 {
         caps.insert(Capability::Dra);
     }
+    if d.dra_mig_devices > 0 {
+        caps.insert(Capability::Mig);
+    }
     caps
 }
 

@@ -155,9 +155,12 @@ pub struct ClusterDescription {
     pub kubernetes_version: String,
     pub pools: Vec<PoolDescription>,
     pub gpu_kind: GpuKind,
-    /// Devices of driver `gpu.nvidia.com` in the cluster's ResourceSlices
-    /// (DRA); 0 where there are none or they may not be listed.
+    /// Whole GPUs (attribute `type` = `gpu`) of driver `gpu.nvidia.com`
+    /// in the cluster's ResourceSlices (DRA); 0 where there are none or
+    /// they may not be listed.
     pub dra_gpu_devices: u32,
+    /// MIG partitions (attribute `type` = `mig`) of the same driver.
+    pub dra_mig_devices: u32,
 }
 
 impl ClusterDescription {
@@ -205,10 +208,10 @@ pub async fn describe(
         Ok(Vec::new())
     };
     let gpu_kind = GpuKind::of(any_gpu, plugins.as_deref().map_err(Clone::clone), provider);
-    let dra_gpu_devices = if any_gpu {
+    let (dra_gpu_devices, dra_mig_devices) = if any_gpu {
         dra_gpu_devices(client.clone()).await
     } else {
-        0
+        (0, 0)
     };
     Ok(ClusterDescription {
         provider,
@@ -216,26 +219,41 @@ pub async fn describe(
         pools,
         gpu_kind,
         dra_gpu_devices,
+        dra_mig_devices,
     })
 }
 
-/// The devices of driver `gpu.nvidia.com` in all ResourceSlices (0 when
-/// they cannot be listed: no DRA API, or not allowed).
-async fn dra_gpu_devices(client: kube::Client) -> u32 {
+/// The whole GPUs and the MIG partitions of driver `gpu.nvidia.com` in all
+/// ResourceSlices (0 when they cannot be listed: no DRA API, or not
+/// allowed).
+async fn dra_gpu_devices(client: kube::Client) -> (u32, u32) {
     use k8s_openapi::api::resource::v1::ResourceSlice;
-    match Api::<ResourceSlice>::all(client)
+    let Ok(list) = Api::<ResourceSlice>::all(client)
         .list(&ListParams::default())
         .await
-    {
-        Ok(l) => l
-            .items
-            .iter()
-            .filter(|s| s.spec.driver == "gpu.nvidia.com")
-            .map(|s| s.spec.devices.as_ref().map_or(0, Vec::len) as u32)
-            .sum(),
+    else {
         // No DRA API or not allowed: no claimable GPUs as far as we can tell.
-        Err(_) => 0,
-    }
+        return (0, 0);
+    };
+    let devices: Vec<_> = list
+        .items
+        .iter()
+        .filter(|s| s.spec.driver == "gpu.nvidia.com")
+        .flat_map(|s| s.spec.devices.iter().flatten())
+        .collect();
+    let of_type = |ty: &str| {
+        devices
+            .iter()
+            .filter(|d| {
+                d.attributes
+                    .as_ref()
+                    .and_then(|a| a.get("type"))
+                    .and_then(|t| t.string.as_deref())
+                    == Some(ty)
+            })
+            .count() as u32
+    };
+    (of_type("gpu"), of_type("mig"))
 }
 
 /// The pools of `nodes`, and whether any node has or claims a GPU.
@@ -364,6 +382,7 @@ mod tests {
             pools: Vec::new(),
             gpu_kind: GpuKind::None,
             dra_gpu_devices: 0,
+            dra_mig_devices: 0,
         };
         assert!(d(None).runs_containers());
         assert!(d(Some(Provider::Kind)).runs_containers());

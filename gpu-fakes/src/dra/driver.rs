@@ -13,14 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::resource::v1::ResourceClaim;
-use kube::Api;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 
+use super::claims::{AllocatedDevice, ClaimSource};
 use super::devices::node_devices;
 use super::{DEFAULT_CDI_DIR, DEFAULT_PLUGINS_DIR, DEFAULT_REGISTRY_DIR, DRIVER_NAME, cdi};
 use crate::gpus::FakeGpus;
@@ -33,124 +31,6 @@ use crate::proto::pluginregistration::{
     InfoRequest, PluginInfo, RegistrationStatus, RegistrationStatusResponse,
     registration_server::RegistrationServer,
 };
-
-/// One device the scheduler allocated to a claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllocatedDevice {
-    pub request: String,
-    pub driver: String,
-    pub pool: String,
-    pub device: String,
-}
-
-/// A claim's allocation and who holds it, as the API server has them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClaimAllocation {
-    pub devices: Vec<AllocatedDevice>,
-    /// Names of the pods the claim is reserved for.
-    pub pods: Vec<String>,
-    /// The containers of those pods that use the claim: (pod, container).
-    pub containers: Vec<(String, String)>,
-}
-
-/// Where the plugin reads what the scheduler allocated to a claim.
-#[tonic::async_trait]
-pub trait ClaimSource: Send + Sync {
-    async fn allocation(&self, claim: &Claim) -> Result<ClaimAllocation, String>;
-}
-
-/// Claims read from the API server.
-pub struct ApiClaims(pub kube::Client);
-
-#[tonic::async_trait]
-impl ClaimSource for ApiClaims {
-    async fn allocation(&self, claim: &Claim) -> Result<ClaimAllocation, String> {
-        let api: Api<ResourceClaim> = Api::namespaced(self.0.clone(), &claim.namespace);
-        let c = api.get(&claim.name).await.map_err(|e| {
-            format!(
-                "reading ResourceClaim {}/{}: {e}",
-                claim.namespace, claim.name
-            )
-        })?;
-        if c.metadata.uid.as_deref() != Some(claim.uid.as_str()) {
-            return Err(format!(
-                "ResourceClaim {}/{} has UID {:?}, not {} (recreated?)",
-                claim.namespace, claim.name, c.metadata.uid, claim.uid
-            ));
-        }
-        let pod_claim = c
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("resource.kubernetes.io/pod-claim-name"))
-            .cloned();
-        let status = c.status.unwrap_or_default();
-        let results = status
-            .allocation
-            .and_then(|a| a.devices)
-            .and_then(|d| d.results)
-            .unwrap_or_default();
-        let pods: Vec<String> = status
-            .reserved_for
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.resource == "pods")
-            .map(|r| r.name)
-            .collect();
-        let mut containers = Vec::new();
-        let pod_api: Api<Pod> = Api::namespaced(self.0.clone(), &claim.namespace);
-        for name in &pods {
-            // Attribution only: a pod that cannot be read leaves it out.
-            if let Ok(pod) = pod_api.get(name).await {
-                for c in containers_using(&pod, &claim.name, pod_claim.as_deref()) {
-                    containers.push((name.clone(), c));
-                }
-            }
-        }
-        Ok(ClaimAllocation {
-            devices: results
-                .into_iter()
-                .map(|r| AllocatedDevice {
-                    request: r.request,
-                    driver: r.driver,
-                    pool: r.pool,
-                    device: r.device,
-                })
-                .collect(),
-            pods,
-            containers,
-        })
-    }
-}
-
-/// The containers of `pod` whose `resources.claims` name the pod's entry
-/// for claim `claim` (an entry naming it, or the entry it was generated
-/// for, `pod_claim`).
-pub fn containers_using(pod: &Pod, claim: &str, pod_claim: Option<&str>) -> Vec<String> {
-    let Some(spec) = pod.spec.as_ref() else {
-        return Vec::new();
-    };
-    let entries: Vec<&str> = spec
-        .resource_claims
-        .iter()
-        .flatten()
-        .filter(|e| {
-            e.resource_claim_name.as_deref() == Some(claim) || Some(e.name.as_str()) == pod_claim
-        })
-        .map(|e| e.name.as_str())
-        .collect();
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .filter(|c| {
-            c.resources
-                .as_ref()
-                .and_then(|r| r.claims.as_ref())
-                .is_some_and(|cl| cl.iter().any(|x| entries.contains(&x.name.as_str())))
-        })
-        .map(|c| c.name.clone())
-        .collect()
-}
 
 /// A claim this node prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,8 @@
 //! - [`cdi`]: the CDI spec written per prepared claim: each device's
 //!   container edits set `NVIDIA_VISIBLE_DEVICES` to the claim's GPU UUIDs,
 //!   as NVIDIA's driver does.
+//! - [`claims`]: what the scheduler allocated to a claim and which
+//!   containers use it, read from the API server.
 //! - [`driver`]: the kubelet plugin: `pluginregistration.Registration` on a
 //!   socket in `/var/lib/kubelet/plugins_registry` (the kubelet's plugin
 //!   watcher finds it, also after a kubelet restart) and `v1.DRAPlugin`
@@ -37,6 +39,7 @@
 
 mod authority;
 pub mod cdi;
+pub mod claims;
 pub mod devices;
 pub mod driver;
 pub mod slices;

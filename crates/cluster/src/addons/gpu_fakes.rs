@@ -166,20 +166,7 @@ pub fn set_container_args(
     args: &[(&str, String)],
 ) -> Result<String, String> {
     use yaml_serde::Value;
-    let mut out = Vec::new();
-    let mut found = false;
-    for doc in k8s::split_documents(manifest) {
-        let mut v: Value =
-            yaml_serde::from_str(doc).map_err(|e| format!("a document does not parse: {e}"))?;
-        let is_it = v.get("kind").and_then(Value::as_str) == Some(kind)
-            && v.get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                == Some(name);
-        if !is_it {
-            out.push(doc.trim_end().to_string());
-            continue;
-        }
+    edit_workload(manifest, kind, name, |v| {
         let list = v
             .get_mut("spec")
             .and_then(|s| s.get_mut("template"))
@@ -200,12 +187,37 @@ pub fn set_container_args(
                 None => list.push(arg),
             }
         }
-        out.push(
-            yaml_serde::to_string(&v)
-                .map_err(|e| e.to_string())?
-                .trim_end()
-                .to_string(),
-        );
+        Ok(())
+    })
+}
+
+/// Applies `edit` to the document of the `kind` named `name` in a
+/// multi-document manifest; the other documents are kept as they are. The
+/// error says what was missing.
+fn edit_workload(
+    manifest: &str,
+    kind: &str,
+    name: &str,
+    mut edit: impl FnMut(&mut yaml_serde::Value) -> Result<(), String>,
+) -> Result<String, String> {
+    use yaml_serde::Value;
+    let mut out = Vec::new();
+    let mut found = false;
+    for doc in k8s::split_documents(manifest) {
+        let mut v: Value =
+            yaml_serde::from_str(doc).map_err(|e| format!("a document does not parse: {e}"))?;
+        let is_it = v.get("kind").and_then(Value::as_str) == Some(kind)
+            && v.get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                == Some(name);
+        if !is_it {
+            out.push(doc.trim_end().to_string());
+            continue;
+        }
+        edit(&mut v)?;
+        let text = yaml_serde::to_string(&v).map_err(|e| e.to_string())?;
+        out.push(text.trim_end().to_string());
         found = true;
     }
     if !found {
@@ -225,20 +237,7 @@ pub fn annotate_pod_template(
     value: &str,
 ) -> Result<String, String> {
     use yaml_serde::Value;
-    let mut out = Vec::new();
-    let mut found = false;
-    for doc in k8s::split_documents(manifest) {
-        let mut v: Value =
-            yaml_serde::from_str(doc).map_err(|e| format!("a document does not parse: {e}"))?;
-        let is_it = v.get("kind").and_then(Value::as_str) == Some(kind)
-            && v.get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                == Some(name);
-        if !is_it {
-            out.push(doc.trim_end().to_string());
-            continue;
-        }
+    edit_workload(manifest, kind, name, |v| {
         let template = v
             .get_mut("spec")
             .and_then(|s| s.get_mut("template"))
@@ -257,14 +256,8 @@ pub fn annotate_pod_template(
             format!("{kind} {name}: spec.template.metadata.annotations is not a mapping")
         })?;
         annotations.insert(Value::from(key), Value::from(value));
-        let text = yaml_serde::to_string(&v).map_err(|e| e.to_string())?;
-        out.push(text.trim_end().to_string());
-        found = true;
-    }
-    if !found {
-        return Err(format!("no {kind} named {name}"));
-    }
-    Ok(out.join("\n---\n") + "\n")
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -106,6 +106,11 @@ pub struct BenchReport {
     /// template created.
     pub slices_published_s: Option<f64>,
     pub pods_created_s: f64,
+    /// DRA: every pod's ResourceClaim created by kube-controller-manager
+    /// (from the first pod create).
+    pub claims_created_s: Option<f64>,
+    /// DRA: the claims of the pods that fit allocated by the scheduler.
+    pub claims_allocated_s: Option<f64>,
     pub pods_bound_s: f64,
     pub pods_running_s: f64,
     /// Pods marked Unschedulable (PodScheduled=False) at the end.
@@ -192,6 +197,22 @@ impl std::fmt::Display for BenchReport {
             self.pods_created_s,
             Some(self.create_rate()),
         )?;
+        if let Some(s) = self.claims_created_s {
+            row(
+                f,
+                &format!("{} ResourceClaims created (controller)", self.pods),
+                s,
+                Some(Self::rate(self.pods, s)),
+            )?;
+        }
+        if let Some(s) = self.claims_allocated_s {
+            row(
+                f,
+                &format!("{} claims allocated (scheduler)", self.expected_running),
+                s,
+                Some(Self::rate(self.expected_running, s)),
+            )?;
+        }
         row(
             f,
             &format!("{} pods bound (from first create)", self.expected_running),
@@ -258,6 +279,8 @@ pub fn run(bins: &Binaries, opts: &BenchOptions) -> Result<BenchReport, KwokErro
         nodes_ready_s: m.nodes_ready_s,
         slices_published_s: m.slices_published_s,
         pods_created_s: m.pods_created_s,
+        claims_created_s: m.claims_created_s,
+        claims_allocated_s: m.claims_allocated_s,
         pods_bound_s: m.pods_bound_s,
         pods_running_s: m.pods_running_s,
         unschedulable: m.unschedulable,
@@ -272,6 +295,8 @@ struct Measured {
     nodes_ready_s: f64,
     slices_published_s: Option<f64>,
     pods_created_s: f64,
+    claims_created_s: Option<f64>,
+    claims_allocated_s: Option<f64>,
     pods_bound_s: f64,
     pods_running_s: f64,
     unschedulable: u32,
@@ -359,7 +384,24 @@ async fn measure(
     };
     let observe =
         tokio::time::timeout(opts.timeout, observe(&client, opts.pods, expected, pending));
-    let (created, observed) = tokio::join!(create, observe);
+    let claims = async {
+        if !opts.dra {
+            return Ok(None);
+        }
+        let watched = tokio::time::timeout(
+            opts.timeout,
+            super::bench_dra::observe_claims(&client, opts.pods, expected),
+        )
+        .await
+        .map_err(|_| KwokError::Timeout {
+            what: format!("{} ResourceClaims created, {expected} allocated", opts.pods),
+            after: opts.timeout,
+            detail: "kube-controller-manager creates them, the scheduler allocates: read logs/kube-controller-manager.log and logs/kube-scheduler.log in the cluster folder".into(),
+        })??;
+        Ok::<_, KwokError>(Some(watched))
+    };
+    let (created, observed, claims) = tokio::join!(create, observe, claims);
+    let claims = claims?;
     let pods_created_s = created?;
     let observed = observed.map_err(|_| KwokError::Timeout {
         what: format!("{expected} pods bound and Running"),
@@ -371,6 +413,8 @@ async fn measure(
         nodes_ready_s,
         slices_published_s,
         pods_created_s,
+        claims_created_s: claims.map(|(c, _)| (c - t1).as_secs_f64()),
+        claims_allocated_s: claims.map(|(_, a)| (a - t1).as_secs_f64()),
         pods_bound_s: (observed.all_bound - t1).as_secs_f64(),
         pods_running_s: (observed.all_running - t1).as_secs_f64(),
         unschedulable: observed.unschedulable,
@@ -554,7 +598,7 @@ async fn observe(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -596,9 +640,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn report_prints_a_table() {
-        let r = BenchReport {
+    /// A report of a small run (device-plugin path), for formatting tests.
+    pub(crate) fn sample_report() -> BenchReport {
+        BenchReport {
             gpu_api: "device-plugin",
             gpu_nodes: 2,
             gpus_per_node: 8,
@@ -612,12 +656,19 @@ mod tests {
             nodes_ready_s: 1.0,
             slices_published_s: None,
             pods_created_s: 2.0,
+            claims_created_s: None,
+            claims_allocated_s: None,
             pods_bound_s: 4.0,
             pods_running_s: 8.0,
             unschedulable: 4,
             teardown_s: 1.0,
             processes: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn report_prints_a_table() {
+        let r = sample_report();
         let s = r.to_string();
         assert!(s.contains("16 pods bound"), "{s}");
         assert!(s.contains("4 pods left Pending"), "{s}");

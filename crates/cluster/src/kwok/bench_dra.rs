@@ -6,14 +6,18 @@
 //! makes a ResourceClaim per pod and the scheduler allocates each from the
 //! slices; kwok marks the pods Running (no kubelet prepares anything).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{
     Container, Pod, PodResourceClaim, ResourceClaim as ContainerClaim,
 };
-use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaimTemplate, ResourceSlice};
+use k8s_openapi::api::resource::v1::{
+    DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice,
+};
 use kube::api::PostParams;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -148,6 +152,52 @@ pub async fn publish(
     Ok(())
 }
 
+/// When every pod's claim existed (kube-controller-manager made it from the
+/// template) and when `expected` of them were allocated (the scheduler),
+/// watched.
+pub async fn observe_claims(
+    client: &Client,
+    total: u32,
+    expected: u32,
+) -> Result<(Instant, Instant), KwokError> {
+    let api: Api<ResourceClaim> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut stream = watcher(api, watcher::Config::default()).boxed();
+    let (mut created, mut allocated) = (HashSet::new(), HashSet::new());
+    let (mut all_created, mut all_allocated) = (None, None);
+    while let Some(ev) = stream.next().await {
+        let claim = match ev {
+            Ok(watcher::Event::Apply(c)) | Ok(watcher::Event::InitApply(c)) => c,
+            _ => continue,
+        };
+        let Some(name) = claim.metadata.name.clone() else {
+            continue;
+        };
+        if claim
+            .status
+            .as_ref()
+            .is_some_and(|s| s.allocation.is_some())
+        {
+            allocated.insert(name.clone());
+        }
+        created.insert(name);
+        let now = Instant::now();
+        if all_created.is_none() && created.len() as u32 >= total {
+            all_created = Some(now);
+        }
+        if all_allocated.is_none() && allocated.len() as u32 >= expected {
+            all_allocated = Some(now);
+        }
+        if let (Some(c), Some(a)) = (all_created, all_allocated) {
+            return Ok((c, a));
+        }
+    }
+    Err(KwokError::Timeout {
+        what: "watching the benchmark's ResourceClaims".into(),
+        after: std::time::Duration::ZERO,
+        detail: "the watch ended".into(),
+    })
+}
+
 /// The device-plugin and DRA runs side by side: seconds per step, pods per
 /// second, and the control plane's peak memory.
 pub fn compare(plugin: &BenchReport, dra: &BenchReport) -> String {
@@ -162,7 +212,7 @@ pub fn compare(plugin: &BenchReport, dra: &BenchReport) -> String {
         "DRA",
         "DRA/dp"
     );
-    let mut row = |name: &str, a: f64, b: f64, unit: &str| {
+    let row = |out: &mut String, name: &str, a: f64, b: f64, unit: &str| {
         let ratio = if a > 0.0 {
             format!("{:.2}x", b / a)
         } else {
@@ -174,27 +224,54 @@ pub fn compare(plugin: &BenchReport, dra: &BenchReport) -> String {
             format!("{b:.1}{unit}")
         ));
     };
-    row("nodes Ready", plugin.nodes_ready_s, dra.nodes_ready_s, " s");
     row(
+        &mut out,
+        "nodes Ready",
+        plugin.nodes_ready_s,
+        dra.nodes_ready_s,
+        " s",
+    );
+    row(
+        &mut out,
         "slices published",
         plugin.slices_published_s.unwrap_or(0.0),
         dra.slices_published_s.unwrap_or(0.0),
         " s",
     );
     row(
+        &mut out,
         "pods created",
         plugin.pods_created_s,
         dra.pods_created_s,
         " s",
     );
-    row("pods bound", plugin.pods_bound_s, dra.pods_bound_s, " s");
+    if let (Some(c), Some(a)) = (dra.claims_created_s, dra.claims_allocated_s) {
+        out.push_str(&format!(
+            "{:<34} {:>14} {:>14}\n{:<34} {:>14} {:>14}\n",
+            "claims created (controller)",
+            "",
+            format!("{c:.1} s"),
+            "claims allocated (scheduler)",
+            "",
+            format!("{a:.1} s")
+        ));
+    }
     row(
+        &mut out,
+        "pods bound",
+        plugin.pods_bound_s,
+        dra.pods_bound_s,
+        " s",
+    );
+    row(
+        &mut out,
         "pods Running",
         plugin.pods_running_s,
         dra.pods_running_s,
         " s",
     );
     row(
+        &mut out,
         "pods bound per second",
         plugin.bind_rate(),
         dra.bind_rate(),
@@ -213,6 +290,7 @@ pub fn compare(plugin: &BenchReport, dra: &BenchReport) -> String {
         "kube-controller-manager",
     ] {
         row(
+            &mut out,
             &format!("{who} peak RSS"),
             rss(plugin, who),
             rss(dra, who),
@@ -265,5 +343,23 @@ mod tests {
         assert_eq!(res.claims.expect("claims")[0].name, "gpu");
         assert!(spec.tolerations.is_some() && spec.node_selector.is_some());
         assert_eq!(device_class().metadata.name.as_deref(), Some(DRIVER));
+    }
+
+    #[test]
+    fn compare_puts_both_paths_side_by_side() {
+        let plugin = crate::kwok::bench::tests::sample_report();
+        let dra = BenchReport {
+            gpu_api: "dra",
+            slices_published_s: Some(0.5),
+            claims_created_s: Some(3.0),
+            claims_allocated_s: Some(10.0),
+            pods_bound_s: 12.0,
+            ..plugin.clone()
+        };
+        let s = compare(&plugin, &dra);
+        assert!(s.contains("pods bound"), "{s}");
+        assert!(s.contains("3.00x"), "{s}");
+        assert!(s.contains("claims allocated (scheduler)"), "{s}");
+        assert!(dra.to_string().contains("16 claims allocated (scheduler)"));
     }
 }

@@ -16,9 +16,14 @@ pub enum Capability {
     GpuFakes,
     /// The GPU pool has real NVIDIA GPUs.
     RealGpus,
-    /// GPUs can be claimed through DRA: ResourceSlices of driver
-    /// `gpu.nvidia.com` list devices (`cargo xtask up --gpu-api dra|both`).
+    /// Whole GPUs can be claimed through DRA: ResourceSlices of driver
+    /// `gpu.nvidia.com` list devices of type `gpu` (`cargo xtask up
+    /// --gpu-api dra|both`, the default on kind).
     Dra,
+    /// The GPUs are partitioned with MIG and the partitions can be claimed
+    /// through DRA (`cargo xtask up --mig PROFILE:N`): ResourceSlices list
+    /// `gpu.nvidia.com` devices of type `mig`.
+    Mig,
     /// The serving stack is inferbench's mock server and honours its knobs
     /// (model load time, CPU per token, memory per request byte, failure
     /// injection, the `x-inference-version` header).
@@ -31,11 +36,12 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Containers,
         Capability::GpuFakes,
         Capability::RealGpus,
         Capability::Dra,
+        Capability::Mig,
         Capability::MockServer,
         Capability::HealthBeforeLoad,
     ];
@@ -47,6 +53,7 @@ impl Capability {
             Capability::GpuFakes => "gpu-fakes",
             Capability::RealGpus => "real-gpus",
             Capability::Dra => "dra",
+            Capability::Mig => "mig",
             Capability::MockServer => "mock-server",
             Capability::HealthBeforeLoad => "health-before-load",
         }
