@@ -133,6 +133,8 @@ pub struct UpReport {
     pub mock_server_image: Option<String>,
     /// The gpu-fakes image, when the fake GPUs were installed.
     pub gpu_fakes_image: Option<String>,
+    /// The kubelet API the fake GPUs are offered through.
+    pub gpu_api: GpuApi,
     pub nodes: Vec<NodeInfo>,
     /// Seconds per step, in order.
     pub timings: Vec<(String, f64)>,
@@ -169,9 +171,19 @@ impl UpReport {
             ));
         }
         if self.gpu_fakes_image.is_some() {
-            s.push_str(
-                "Fake GPUs: the gpu-fakes DaemonSet (namespace gpu-fakes) advertises nvidia.com/gpu on the GPU pool.\n",
-            );
+            let mut how = Vec::new();
+            if self.gpu_api.device_plugin() {
+                how.push("advertises nvidia.com/gpu (device plugin)");
+            }
+            if self.gpu_api.dra() {
+                how.push(
+                    "publishes gpu.nvidia.com ResourceSlices for DRA claims (`kubectl get resourceslices`)",
+                );
+            }
+            s.push_str(&format!(
+                "Fake GPUs: the gpu-fakes DaemonSet (namespace gpu-fakes) {} on the GPU pool.\n",
+                how.join(" and ")
+            ));
         }
         let provider = match self.provider {
             Provider::Kind => String::new(),
@@ -286,6 +298,7 @@ fn up_with<P: ClusterProvider>(opts: &UpOptions) -> Result<UpReport, ClusterErro
         addons: installed,
         mock_server_image,
         gpu_fakes_image,
+        gpu_api: opts.gpu_api(),
         nodes,
         timings: steps.into_timings(),
     })
@@ -351,6 +364,7 @@ mod tests {
             addons: Vec::new(),
             mock_server_image: None,
             gpu_fakes_image: None,
+            gpu_api: GpuApi::DevicePlugin,
             nodes: Vec::new(),
             timings: vec![("tools".into(), 1.2), ("cluster".into(), 30.0)],
         }
