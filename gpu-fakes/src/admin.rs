@@ -7,6 +7,8 @@
 //!   `DCGM_FI_DEV_XID_ERRORS`, and critical XIDs make the GPU Unhealthy
 //!   (NVIDIA's device plugin rule)
 //! - `GET  /healthz`
+//! - `GET  /readyz` (from `main`): 503 until the kubelet has registered the
+//!   DRA plugin, when it runs
 
 use std::sync::Arc;
 

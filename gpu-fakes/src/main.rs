@@ -244,6 +244,25 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
     } else {
         app = app.route("/healthz", axum::routing::get(|| async { "ok" }));
     }
+    // Ready once the kubelet has registered the DRA plugin (the device
+    // plugin registers before serving anything), so a rollout of the agent
+    // ends when claims can be prepared on its node.
+    let dra_service = dra_driver.as_ref().map(|(service, _, _)| service.clone());
+    app = app.route(
+        "/readyz",
+        axum::routing::get(move || {
+            let dra = dra_service.clone();
+            async move {
+                match dra {
+                    Some(d) if !d.registered() => (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "the kubelet has not registered the DRA plugin yet\n",
+                    ),
+                    _ => (axum::http::StatusCode::OK, "ok\n"),
+                }
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;

@@ -110,7 +110,7 @@ pub fn objects(o: &ManifestOptions) -> Vec<Value> {
                             "ports": [{ "name": "metrics", "containerPort": o.port }],
                             // Root to create sockets in the kubelet's hostPath directories.
                             "securityContext": { "runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true },
-                            "readinessProbe": { "httpGet": { "path": "/healthz", "port": "metrics" }, "periodSeconds": 5 },
+                            "readinessProbe": { "httpGet": { "path": "/readyz", "port": "metrics" }, "periodSeconds": 2 },
                             "resources": {
                                 "requests": { "cpu": "10m", "memory": "32Mi" },
                                 "limits": { "memory": "128Mi" },

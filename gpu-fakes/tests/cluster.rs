@@ -396,7 +396,7 @@ async fn a_restarted_kubelet_finds_both_plugins_again() {
     let pods: Api<Pod> = Api::namespaced(c.clone(), NS);
     // Prepared by the DRA plugin before the restart...
     recreate(&pods, claim_pod(&c, "dra-before", &node).await).await;
-    running(&pods, "dra-before", Duration::from_secs(60)).await;
+    running(&pods, "dra-before", Duration::from_secs(120)).await;
     // kind's nodes are containers of the same name; the kubelet is a unit.
     let out = std::process::Command::new("docker")
         .args(["exec", &node, "systemctl", "restart", "kubelet"])

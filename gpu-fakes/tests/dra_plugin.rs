@@ -115,12 +115,14 @@ async fn registers_prepares_and_unprepares_over_unix_sockets() {
     assert_eq!(info.name, "gpu.nvidia.com");
     assert_eq!(info.endpoint, opts.endpoint().display().to_string());
     assert_eq!(info.supported_versions, ["v1.DRAPlugin"]);
+    assert!(!service.registered(), "not before the kubelet says so");
     reg.notify_registration_status(RegistrationStatus {
         plugin_registered: true,
         error: String::new(),
     })
     .await
     .expect("NotifyRegistrationStatus");
+    assert!(service.registered());
 
     // What the kubelet asks before starting a pod with claims.
     wait_for(&opts.endpoint()).await;

@@ -53,6 +53,8 @@ pub struct DraService {
     claims: Arc<dyn ClaimSource>,
     cdi_dir: PathBuf,
     prepared: Arc<Mutex<BTreeMap<String, PreparedClaim>>>,
+    /// Set when the kubelet says it registered the plugin.
+    registered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DraService {
@@ -63,7 +65,15 @@ impl DraService {
             claims,
             cdi_dir: cdi_dir.to_path_buf(),
             prepared: Arc::default(),
+            registered: Arc::default(),
         }
+    }
+
+    /// Whether the kubelet has registered the plugin (its
+    /// `NotifyRegistrationStatus`); until then it prepares no claim, so the
+    /// agent's readiness waits for it.
+    pub fn registered(&self) -> bool {
+        self.registered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Which containers hold which GPUs through prepared claims, by GPU
@@ -212,10 +222,11 @@ pub struct RegistrationService {
 }
 
 impl RegistrationService {
-    pub fn new(endpoint: &Path) -> Self {
+    /// `registered` is set by what the kubelet reports.
+    pub fn new(endpoint: &Path, registered: Arc<std::sync::atomic::AtomicBool>) -> Self {
         Self {
             endpoint: endpoint.to_path_buf(),
-            registered: Arc::default(),
+            registered,
         }
     }
 
@@ -317,7 +328,7 @@ fn bind(path: &Path) -> Result<UnixListener, DraError> {
 pub async fn run(service: DraService, opts: DraOptions) -> Result<(), DraError> {
     let endpoint = opts.endpoint();
     let reg_socket = opts.registration_socket();
-    let registration = RegistrationService::new(&endpoint);
+    let registration = RegistrationService::new(&endpoint, service.registered.clone());
     loop {
         let plugin_listener = bind(&endpoint)?;
         let reg_listener = bind(&reg_socket)?;
