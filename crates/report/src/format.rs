@@ -59,6 +59,30 @@ pub fn share(count: u64, total: u64) -> String {
     format!("{:.1}%", count as f64 * 100.0 / total as f64)
 }
 
+/// GPU memory: `40,812 MiB`, `-` when none was read.
+pub fn mib(value: Option<f64>) -> String {
+    let Some(v) = value else {
+        return "-".to_string();
+    };
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out} MiB")
+}
+
+/// A mean and a peak percentage: `42% / 75%`, `-` when none was read.
+pub fn mean_peak_pct(value: Option<(f64, f64)>) -> String {
+    value.map_or_else(
+        || "-".to_string(),
+        |(mean, peak)| format!("{mean:.0}% / {peak:.0}%"),
+    )
+}
+
 /// Requests per second: `93.05`.
 pub fn rate(rps: f64) -> String {
     format!("{rps:.2}")
@@ -114,6 +138,12 @@ mod tests {
         assert_eq!(percent(0.000806), "0.08%");
         assert_eq!(share(1, 3), "33.3%");
         assert_eq!(share(1, 0), "-");
+        assert_eq!(mib(Some(81559.4)), "81,559 MiB");
+        assert_eq!(mib(Some(512.0)), "512 MiB");
+        assert_eq!(mib(Some(1_000_000.0)), "1,000,000 MiB");
+        assert_eq!(mib(None), "-");
+        assert_eq!(mean_peak_pct(Some((41.6, 75.0))), "42% / 75%");
+        assert_eq!(mean_peak_pct(None), "-");
     }
 
     #[test]

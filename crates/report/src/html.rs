@@ -29,6 +29,8 @@ use super::{
     LoadReport, Outcome, RunReport, ScenarioReport, StepReport, TimelineEntry, TimelineSource,
 };
 
+mod gpus;
+
 const STYLE: &str = include_str!("html/style.css");
 const SCRIPT: &str = include_str!("html/script.js");
 /// Set before anything else runs, so that errors in the main script show.
@@ -139,6 +141,7 @@ struct Charts<'a> {
     markers: bool,
     loads: Vec<LoadView<'a>>,
     series: Vec<SeriesChart<'a>>,
+    gpus: Option<gpus::GpuPanel<'a>>,
 }
 
 struct LoadView<'a> {
@@ -200,11 +203,13 @@ impl<'a> Charts<'a> {
                 chart: series_chart(series, &axis, &markers),
             })
             .collect();
+        let gpus = gpus::GpuPanel::new(&s.name, &s.gpus, &axis, &markers);
         Some(Charts {
             timeline,
             markers: !markers.is_empty(),
             loads,
             series,
+            gpus,
         })
     }
 }
@@ -318,8 +323,12 @@ fn scenario_axis(s: &ScenarioReport) -> Option<TimeAxis> {
     let bounds = [s.started, s.finished].into_iter();
     let loads = s.loads.iter().flat_map(|l| [l.started, l.finished]);
     let points = s.series.iter().flat_map(|x| x.points.iter().map(|p| p.at));
+    let gpus = s
+        .gpus
+        .iter()
+        .flat_map(|g| (g.memory_used_mib.iter().chain(&g.utilization_pct)).map(|p| p.at));
     let events = s.timeline.iter().map(|e| e.at);
-    TimeAxis::covering(bounds.chain(loads).chain(points).chain(events))
+    TimeAxis::covering(bounds.chain(loads).chain(points).chain(gpus).chain(events))
 }
 
 fn timeline_lanes(s: &ScenarioReport, axis: &TimeAxis) -> Vec<Lane> {

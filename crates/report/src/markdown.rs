@@ -10,6 +10,7 @@ use super::format::{block_label, duration, first_line, seconds_between, utc};
 use super::junit::PASSED_UNEXPECTEDLY;
 use super::{OperationReport, Outcome, ReportError, RunReport, ScenarioReport, StepReport};
 
+mod gpus;
 mod loads;
 
 use loads::write_loads;
@@ -28,6 +29,7 @@ pub fn render(report: &RunReport) -> String {
     write_scenario_table(&mut out, report);
     write_failures(&mut out, report);
     write_loads(&mut out, report);
+    gpus::write_gpus(&mut out, report);
     out
 }
 

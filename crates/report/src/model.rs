@@ -189,6 +189,10 @@ pub struct ScenarioReport {
     /// Values over time, e.g. replicas of a Deployment or an HPA.
     #[serde(default)]
     pub series: Vec<Series>,
+    /// GPU memory and utilization of each pod holding GPUs, read from the
+    /// dcgm-exporter while loads ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<PodGpu>,
     /// Kubernetes events, rollout steps, injected faults and load phases.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -547,6 +551,37 @@ pub struct Series {
     /// e.g. `replicas`.
     pub unit: String,
     pub points: Vec<SeriesPoint>,
+}
+
+/// One pod's GPUs as the dcgm-exporter reported them while loads ran
+/// (series attributed to the pod by its `pod` and `namespace` labels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodGpu {
+    pub pod: String,
+    /// The UUIDs of the GPUs (or MIG devices) attributed to the pod.
+    pub gpus: Vec<String>,
+    /// `DCGM_FI_DEV_FB_USED` summed over the pod's GPUs, in MiB.
+    pub memory_used_mib: Vec<SeriesPoint>,
+    /// `DCGM_FI_DEV_GPU_UTIL` averaged over the pod's GPUs, in percent.
+    pub utilization_pct: Vec<SeriesPoint>,
+}
+
+impl PodGpu {
+    /// The highest memory used, in MiB.
+    pub fn peak_memory_mib(&self) -> Option<f64> {
+        self.memory_used_mib
+            .iter()
+            .map(|p| p.value)
+            .reduce(f64::max)
+    }
+
+    /// The mean and the highest utilization, in percent.
+    pub fn utilization_mean_peak(&self) -> Option<(f64, f64)> {
+        let values: Vec<f64> = self.utilization_pct.iter().map(|p| p.value).collect();
+        let peak = values.iter().copied().reduce(f64::max)?;
+        Some((values.iter().sum::<f64>() / values.len() as f64, peak))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -111,8 +111,32 @@ pub fn line_chart(
     lines: &[Line],
     markers: &[Marker],
 ) -> String {
+    chart_on(name, caption, axis, lines, markers, YScale::fitting(lines))
+}
+
+/// A [`line_chart`] of percentages: the value axis runs from 0 to 100.
+pub fn percent_chart(
+    name: &str,
+    caption: &str,
+    axis: &TimeAxis,
+    lines: &[Line],
+    markers: &[Marker],
+) -> String {
+    let y = YScale {
+        step: 100.0 / f64::from(YScale::TICKS),
+    };
+    chart_on(name, caption, axis, lines, markers, y)
+}
+
+fn chart_on(
+    name: &str,
+    caption: &str,
+    axis: &TimeAxis,
+    lines: &[Line],
+    markers: &[Marker],
+    y: YScale,
+) -> String {
     let height = TOP + PLOT_HEIGHT + BOTTOM;
-    let y = YScale::fitting(lines);
     let mut svg = open_svg(name, caption, axis, height);
     write_time_grid(&mut svg, axis, TOP, TOP + PLOT_HEIGHT);
     write_value_grid(&mut svg, &y);

@@ -75,7 +75,7 @@ fn expected_charts(report: &RunReport) -> usize {
     report
         .scenarios
         .iter()
-        .map(|s| 1 + 2 * s.loads.len() + s.series.len())
+        .map(|s| 1 + 2 * s.loads.len() + s.series.len() + if s.gpus.is_empty() { 0 } else { 2 })
         .sum()
 }
 

@@ -45,6 +45,8 @@ pub struct BackgroundLoad {
     pub(crate) progress: JoinHandle<()>,
     /// Scrapes the serving pods' metrics while the load runs.
     pub(crate) scraper: crate::server_metrics::ScrapeTask,
+    /// Reads the dcgm-exporters for the GPUs of the namespace's pods.
+    pub(crate) gpu_scraper: crate::server_metrics::ScrapeTask,
     /// The serving pods' metrics just before the load began.
     pub(crate) baseline: Option<crate::server_metrics::Snapshot>,
     /// The step that started it: its errors fail that step.

@@ -78,6 +78,9 @@ pub struct Ctx {
     pub load_image: Option<String>,
     /// The serving pods' metrics scraped while loads ran.
     pub scraped: crate::server_metrics::Scraped,
+    /// The GPUs of the scenario's pods, read from the dcgm-exporter while
+    /// loads ran.
+    pub gpu_scraped: crate::gpu_metrics::GpuScraped,
 }
 
 impl Ctx {

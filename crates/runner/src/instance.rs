@@ -75,6 +75,7 @@ pub(crate) async fn run_instance(
         node_exec: opts.node_exec.clone(),
         load_image: opts.load_image.clone(),
         scraped: Default::default(),
+        gpu_scraped: Default::default(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -223,6 +224,7 @@ pub(crate) async fn run_instance(
     report.loads = std::mem::take(&mut ctx.loads);
     report.timeline = timeline;
     report.series = series;
+    report.gpus = ctx.gpu_scraped.pods();
     if let Some(own) = &ctx.own_template {
         for d in &mut diagnoses {
             own.link_findings(d);
@@ -285,6 +287,7 @@ pub(crate) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
         steps: Vec::new(),
         loads: Vec::new(),
         series: Vec::new(),
+        gpus: Vec::new(),
         timeline: Vec::new(),
         diagnoses: Vec::new(),
         artifacts: Vec::new(),

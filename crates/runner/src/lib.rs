@@ -59,6 +59,7 @@ pub mod diagnose;
 pub mod evidence;
 pub mod expect;
 pub mod forwarder;
+pub mod gpu_metrics;
 pub mod hpa;
 pub mod inject;
 mod instance;

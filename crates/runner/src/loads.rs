@@ -312,9 +312,16 @@ async fn start(ctx: &Ctx, l: &Load, timeout: Duration) -> Result<BackgroundLoad,
         target.port,
         ctx.scraped.clone(),
     );
+    let gpu_scraper = crate::gpu_metrics::start(
+        ctx.admin.clone(),
+        ctx.namespace.clone(),
+        ctx.gpu_scraped.clone(),
+        ctx.scraped.clone(),
+    );
     Ok(BackgroundLoad {
         running,
         scraper,
+        gpu_scraper,
         baseline,
         spec: l.clone(),
         slo: request_slo(l),
@@ -341,6 +348,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         deadline,
         progress,
         scraper,
+        gpu_scraper,
         baseline,
         step: _,
     } = bg;
@@ -366,6 +374,7 @@ async fn finish(ctx: &mut Ctx, bg: BackgroundLoad) -> Result<LoadReport, OpError
         }
     };
     drop(scraper);
+    drop(gpu_scraper);
     let target = ServiceTarget::parse(&spec.target).map_err(OpError::bad)?;
     let after = crate::server_metrics::scrape_once(
         &ctx.admin,

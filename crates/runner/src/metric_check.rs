@@ -1,8 +1,11 @@
 //! `expect: { metric: { name, max: "> 4" } }`: a server metric scraped
 //! from the serving pods while loads ran (summed over the pods), judged on
-//! its highest, lowest or last value. A name no scrape saw is not met, with
-//! the names that were seen, so a misspelled metric
-//! (`vllm_num_requests_waiting`) is caught rather than read as zero.
+//! its highest, lowest or last value. The dcgm-exporter's
+//! `DCGM_FI_DEV_GPU_UTIL` and `DCGM_FI_DEV_FB_USED` are there too, summed
+//! over the namespace's pods that hold GPUs ([`crate::gpu_metrics`]). A
+//! name no scrape saw is not met, with the names that were seen, so a
+//! misspelled metric (`vllm_num_requests_waiting`) is caught rather than
+//! read as zero.
 
 use serde_json::json;
 

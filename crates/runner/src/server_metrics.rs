@@ -35,7 +35,7 @@ pub const CHARTED: [(&str, &str); 4] = [
 pub struct Scraped(Arc<Mutex<BTreeMap<String, Vec<SeriesPoint>>>>);
 
 impl Scraped {
-    fn add(&self, at: Timestamp, sums: BTreeMap<String, f64>) {
+    pub(crate) fn add(&self, at: Timestamp, sums: BTreeMap<String, f64>) {
         if let Ok(mut m) = self.0.lock() {
             for (name, value) in sums {
                 m.entry(name).or_default().push(SeriesPoint { at, value });
@@ -200,6 +200,12 @@ async fn scrape_pod(client: &Client, namespace: &str, pod: &str, port: i32) -> O
 /// A running scrape; it stops when dropped.
 pub struct ScrapeTask(JoinHandle<()>);
 
+impl ScrapeTask {
+    pub(crate) fn spawn(work: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        ScrapeTask(tokio::spawn(work))
+    }
+}
+
 impl Drop for ScrapeTask {
     fn drop(&mut self) {
         self.0.abort();
@@ -241,14 +247,14 @@ pub fn start(
     port: u16,
     scraped: Scraped,
 ) -> ScrapeTask {
-    ScrapeTask(tokio::spawn(async move {
+    ScrapeTask::spawn(async move {
         loop {
             if let Some(snap) = scrape_once(&client, &namespace, &service, port).await {
                 scraped.add(Timestamp::now(), snap.sums);
             }
             tokio::time::sleep(EVERY).await;
         }
-    }))
+    })
 }
 
 #[cfg(test)]
