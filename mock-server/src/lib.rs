@@ -21,6 +21,7 @@
 
 pub mod app;
 pub mod config;
+pub mod devices;
 pub mod exposition;
 pub mod inference;
 pub mod load;

@@ -12,6 +12,7 @@ use mock_server::{Admin, App, Config, Identity};
 /// `mock-server train --help`: a training process for Jobs instead;
 /// `mock-server score --help`: one shard of a batch scoring Job;
 /// `mock-server probe --help`: a client that reports what answered;
+/// `mock-server devices --help`: the GPUs the container was given;
 /// `mock-server load --help`: inferbench's in-cluster load generator.
 #[derive(Debug, Parser)]
 #[command(name = "mock-server", version, about, long_about = None)]
@@ -80,6 +81,12 @@ async fn main() -> anyhow::Result<()> {
             mock_server::load::run(&args)
                 .await
                 .map_err(|e| anyhow::anyhow!("load: {e}"))?;
+            return Ok(());
+        }
+        Some("devices") => {
+            let args = mock_server::devices::DevicesArgs::parse_from(&rest);
+            mock_server::devices::run(&args)
+                .with_context(|| format!("writing {}", args.summary.display()))?;
             return Ok(());
         }
         Some("probe") => {

@@ -53,6 +53,7 @@ pub(super) fn node_base(
         for cmd in ["kubeadm", "kubelet", "kubectl"] {
             copy(&k8s.join(cmd), &ctx.join(cmd))?;
         }
+        super::containerd::overlay(&ctx.join("containerd"))?;
         write_file(
             &ctx.join("Dockerfile"),
             &NODE_DOCKERFILE.replace("@ROOTFS_IMAGE@", &rootfs_image),

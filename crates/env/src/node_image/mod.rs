@@ -6,10 +6,11 @@
 //!
 //! * a Debian root filesystem from `debootstrap` with systemd, containerd
 //!   1.6, runc, the CNI plugins, iptables, conntrack and the rest of what
-//!   kind's base image carries;
+//!   kind's base image carries; on amd64, containerd 1.7 from Debian 13's
+//!   package over 1.6 (`containerd`: CDI, for DRA claims);
 //! * kind's base-image files (entrypoint, systemd units, kubelet drop-ins)
 //!   copied at build time from kind's source in the Go module cache, and our
-//!   own containerd configuration for containerd 1.6;
+//!   own containerd configuration (format version 2, CDI enabled);
 //! * the Kubernetes binaries built by [`crate::tools`];
 //! * preloaded images, built locally and tagged exactly as kubeadm v1.34
 //!   expects: control plane and etcd/CoreDNS/pause/metrics-server from
@@ -29,6 +30,7 @@
 mod base;
 mod build;
 mod components;
+mod containerd;
 mod error;
 mod files;
 mod preload;

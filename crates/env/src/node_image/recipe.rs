@@ -65,10 +65,11 @@ pub fn recipe_hash() -> String {
         versions::METRICS_SERVER,
         versions::KUBE_ROUTER,
         versions::DEBIAN_SUITE,
+        versions::CONTAINERD_DEB_AMD64.0,
         &NODE_PACKAGES.join(","),
         &SMALL_PACKAGES.join(","),
         NODE_DOCKERFILE,
-        "recipe-1",
+        "recipe-2",
     ];
     for part in parts {
         for b in part.bytes().chain(std::iter::once(0u8)) {
@@ -155,6 +156,7 @@ COPY files/kind/ /kind/
 COPY files/etc/ /etc/
 COPY containerd-config.toml /etc/containerd/config.toml
 COPY kubeadm kubelet kubectl /usr/bin/
+COPY containerd/ /usr/
 COPY version /kind/version
 COPY default-cni.yaml /kind/manifests/default-cni.yaml
 COPY default-storage.yaml /kind/manifests/default-storage.yaml
@@ -202,6 +204,7 @@ mod tests {
         assert!(c.contains("sandbox_image = \"registry.k8s.io/pause:3.10.1\""));
         assert!(c.contains("SystemdCgroup = true"));
         assert!(c.starts_with("# containerd") && c.contains("\nversion = 2\n"));
+        assert!(c.contains("enable_cdi = true"));
     }
 
     #[test]

@@ -260,6 +260,35 @@ pub fn kwok(dir: &Path, version: &str) -> Result<PathBuf, ToolError> {
     Ok(dest)
 }
 
+/// A Debian package from the archive (`INFERBENCH_DEBIAN_MIRROR`, else
+/// deb.debian.org) into `dir`, checked against its pinned SHA-256, unless
+/// already there.
+pub fn debian_package(dir: &Path, pool_path: &str, sha256: &str) -> Result<PathBuf, ToolError> {
+    let name = pool_path.rsplit('/').next().unwrap_or(pool_path);
+    let dest = dir.join(name);
+    if dest.is_file() {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let mirror = std::env::var("INFERBENCH_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let url = format!("{}/{pool_path}", mirror.trim_end_matches('/'));
+    eprintln!("inferbench: downloading {url}");
+    let tmp = dest.with_extension("download");
+    curl(&url, &tmp)?;
+    let actual = sha256_of(&url, &tmp)?;
+    if actual != sha256 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ToolError::Checksum {
+            url,
+            expected: sha256.to_string(),
+            actual,
+        });
+    }
+    std::fs::rename(&tmp, &dest).map_err(io_err(format!("renaming {}", tmp.display())))?;
+    Ok(dest)
+}
+
 fn curl(url: &str, out: &Path) -> Result<(), ToolError> {
     Cmd::new("curl")
         .args(["-fsSL", "--retry", "3", "--max-time", "600", "-o"])

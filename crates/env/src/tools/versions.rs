@@ -105,6 +105,14 @@ pub const KWOK: &str = "v0.8.0";
 pub const KUBE_ROUTER: &str = "v2.1.0";
 /// The Debian release the locally built node image is made of.
 pub const DEBIAN_SUITE: &str = "bookworm";
+/// containerd from Debian 13 (trixie), laid over the node root
+/// filesystem's 1.6 from bookworm (amd64 nodes): 1.7 hands the container
+/// the CDI devices a DRA driver prepared (`enable_cdi`); 1.6 ignores them.
+/// Its path in the Debian archive and SHA-256, from trixie's `Packages`.
+pub const CONTAINERD_DEB_AMD64: (&str, &str) = (
+    "pool/main/c/containerd/containerd_1.7.24~ds1-6+deb13u1_amd64.deb",
+    "ed708deb96fe476a3bce4efa5c0538dfbcf717ab9a7c7944ba7260342c25899c",
+);
 /// actionlint, the GitHub Actions workflow linter (`crates/env/tests/workflows.rs`).
 /// v1.7.11 is the newest release whose go.mod asks for no more than Go 1.24
 /// (v1.7.12 needs Go 1.25), the oldest Go this project supports.
