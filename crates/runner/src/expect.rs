@@ -1,29 +1,27 @@
-//! The `expect` action: Kubernetes evidence (events, container states,
-//! restarts, endpoints), watched until it appears or the timeout passes;
-//! the results of loads ([`crate::load_checks`]); autoscalers
+//! The `expect` action: Kubernetes evidence (events, in
+//! [`crate::expect_event`]; container states, restarts, endpoints), watched
+//! until it appears or the timeout passes; the results of loads ([`crate::load_checks`]); autoscalers
 //! ([`crate::hpa`]) and replaced pods ([`crate::replaced`]). Each check
 //! records what it observed, as text and as data twins match on.
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::ListParams;
+use kube::Api;
 use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
 use report::CheckKind;
 use serde_json::json;
 
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
 use crate::terminations::{self, Terminations};
-use crate::watch::{Seen, Watched};
-use crate::{access, hpa, load_checks, loads, recorder, replaced, termination_message, watch};
-use scenario::model::{Expect, ExpectEvent};
+use crate::watch::Seen;
+use crate::{access, hpa, load_checks, loads, replaced, termination_message, watch};
+use scenario::model::Expect;
 
 pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     if let Some(e) = &x.event {
-        return event(ctx, e, timeout).await;
+        return crate::expect_event::event(ctx, e, timeout).await;
     }
     if x.container_terminated.is_some() || x.min_restarts.is_some() {
         return containers(ctx, x, timeout).await;
@@ -86,163 +84,6 @@ async fn settle(
                 scenario::model::format_duration(timeout)
             ))
         })?
-}
-
-async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
-    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let cfg = watcher::Config::default().fields(&format!("reason={}", e.reason));
-    let want = e.message_contains.clone();
-    let object = e.involved_object.clone();
-    let expected = format!(
-        "a {} event{}{}",
-        e.reason,
-        object
-            .as_ref()
-            .map(|o| format!(" for {o}"))
-            .unwrap_or_default(),
-        want.as_ref()
-            .map(|m| format!(" whose message contains {m:?}"))
-            .unwrap_or_default()
-    );
-    let check = Check::new(CheckKind::Event, expected);
-    let w = watch::until(
-        api,
-        cfg,
-        &format!("{} events", e.reason),
-        timeout,
-        |events: &[Event]| {
-            let mut seen = Vec::new();
-            for ev in events {
-                let obj = recorder::event_object(ev);
-                if let Some(o) = &object
-                    && !obj
-                        .to_ascii_lowercase()
-                        .starts_with(&o.to_ascii_lowercase())
-                {
-                    continue;
-                }
-                let msg = ev.message.clone().unwrap_or_default();
-                if want.as_ref().is_none_or(|w| msg.contains(w)) {
-                    return Seen::Held(Observed::new(
-                        format!("{} {obj}: {msg}", e.reason),
-                        json!({"reason": e.reason, "matching": 1, "object": obj, "message": msg}),
-                    ));
-                }
-                seen.push(msg);
-            }
-            let text = if seen.is_empty() {
-                format!("no {} event", e.reason)
-            } else {
-                format!(
-                    "{} {} events, none containing {:?}: {}",
-                    seen.len(),
-                    e.reason,
-                    want.clone().unwrap_or_default(),
-                    seen.join(" | ")
-                )
-            };
-            Seen::NotYet(Observed::new(
-                text,
-                json!({"reason": e.reason, "matching": 0, "events": seen.len(), "messages": seen}),
-            ))
-        },
-    )
-    .await?;
-    let Watched::NotMet(mut observed) = w else {
-        return Ok(w.judged(check));
-    };
-    // Say whether the pod the event would be about was placed after all:
-    // a twin proves the scheduler placed it, not just that no event came.
-    if let Some(prefix) = object.as_deref().and_then(|o| o.strip_prefix("Pod/")) {
-        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let list = pods
-            .list(&ListParams::default())
-            .await
-            .map_err(OpError::api("listing pods"))?;
-        let ours: Vec<&Pod> = list
-            .items
-            .iter()
-            .filter(|p| p.name_any().starts_with(prefix))
-            .collect();
-        let scheduled: Vec<String> = ours
-            .iter()
-            .filter(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
-                    })
-            })
-            .map(|p| {
-                format!(
-                    "pod/{} on {}",
-                    p.name_any(),
-                    p.spec
-                        .as_ref()
-                        .and_then(|s| s.node_name.clone())
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        if let Some(v) = observed.value.as_object_mut() {
-            v.insert("pods".into(), json!(ours.len()));
-            v.insert("podScheduled".into(), json!(!scheduled.is_empty()));
-        }
-        observed.text = format!(
-            "{}; {}",
-            observed.text,
-            if scheduled.is_empty() {
-                format!("{} pods of {prefix}, none scheduled", ours.len())
-            } else {
-                format!("scheduled: {}", scheduled.join(", "))
-            }
-        );
-    }
-    if let Some(prefix) = object
-        .as_deref()
-        .and_then(|o| o.strip_prefix("ReplicaSet/"))
-    {
-        replica_sets_created(ctx, prefix, &mut observed).await?;
-    }
-    Ok(check.not_met(observed))
-}
-
-/// Says whether the ReplicaSets the event would be about created every pod
-/// they want (`status.replicas` up to `spec.replicas`): a twin proves
-/// admission let the pods in, not just that no event came.
-async fn replica_sets_created(
-    ctx: &Ctx,
-    prefix: &str,
-    observed: &mut Observed,
-) -> Result<(), OpError> {
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(OpError::api("listing replicasets"))?;
-    let counts: Vec<(String, i32, i32)> = list
-        .items
-        .iter()
-        .filter(|rs| rs.name_any().starts_with(prefix))
-        .map(|rs| {
-            let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let have = rs.status.as_ref().map_or(0, |s| s.replicas);
-            (rs.name_any(), have, want)
-        })
-        .collect();
-    let all_created = !counts.is_empty() && counts.iter().all(|(_, have, want)| have >= want);
-    if let Some(v) = observed.value.as_object_mut() {
-        v.insert("replicaSets".into(), json!(counts.len()));
-        v.insert("podsCreated".into(), json!(all_created));
-    }
-    let each: Vec<String> = counts
-        .iter()
-        .map(|(name, have, want)| format!("replicaset/{name} created {have} of {want} pods"))
-        .collect();
-    observed.text = format!("{}; {}", observed.text, each.join(", "));
-    Ok(())
 }
 
 async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {

@@ -58,6 +58,7 @@ pub mod context;
 pub mod diagnose;
 pub mod evidence;
 pub mod expect;
+pub mod expect_event;
 pub mod forwarder;
 pub mod gpu_metrics;
 pub mod hpa;

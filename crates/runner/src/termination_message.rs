@@ -5,10 +5,14 @@
 //! shows it as `Message`). The check watches the Job's pods until one
 //! ended with a message that parses as JSON and matches the pattern; the
 //! observation is the newest such message, so a negative twin matches on
-//! the values the pod reported (`startEpoch: 0`), not on words.
+//! the values the pod reported (`startEpoch: 0`), not on words. Once the
+//! Job has finished (Complete or Failed) no pod will say anything new, so
+//! a message that does not match is the verdict at once, not at the
+//! deadline.
 
 use std::time::Duration;
 
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -143,11 +147,39 @@ pub async fn termination_message(
             x.job, x.matches
         ),
     );
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let finished = jobs
+        .get_opt(&x.job)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|j| finished_as(&j));
     let w = watch::until(api, cfg, "pods", timeout, |pods: &[Pod]| {
-        judge(&x.job, &x.matches, pods)
+        settle(judge(&x.job, &x.matches, pods), &x.job, finished)
     })
     .await?;
     Ok(w.judged(check))
+}
+
+/// `Complete` or `Failed`, when the Job has finished.
+fn finished_as(job: &Job) -> Option<&'static str> {
+    let conditions = job.status.as_ref()?.conditions.as_ref()?;
+    ["Complete", "Failed"].into_iter().find(|kind| {
+        conditions
+            .iter()
+            .any(|c| c.type_ == *kind && c.status == "True")
+    })
+}
+
+/// A judgement that no longer can change, once the Job has finished.
+fn settle(seen: Seen, job: &str, finished: Option<&'static str>) -> Seen {
+    match (seen, finished) {
+        (Seen::NotYet(o), Some(how)) => Seen::Settled(Observed::new(
+            format!("{} (job/{job} is {how}: no pod will say more)", o.text),
+            o.value,
+        )),
+        (seen, _) => seen,
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +259,58 @@ mod tests {
         assert_eq!(
             (state, line.as_str()),
             ("absent", "job/trainer has no pods")
+        );
+    }
+
+    #[test]
+    fn a_finished_job_settles_a_message_that_does_not_match() {
+        let p = pod(
+            "trainer-a",
+            "2026-12-02T10:00:01Z",
+            r#"{"startEpoch": 0}"#,
+            0,
+        );
+        let pattern = json!({"startEpoch": {"gte": 2}});
+        let seen = || judge("trainer", &pattern, std::slice::from_ref(&p));
+        assert_eq!(text(&settle(seen(), "trainer", None)).0, "not yet");
+        let (state, line, value) = text(&settle(seen(), "trainer", Some("Complete")));
+        assert_eq!(state, "settled");
+        assert!(
+            line.ends_with("(job/trainer is Complete: no pod will say more)"),
+            "{line}"
+        );
+        assert_eq!(value["startEpoch"], 0);
+        // A match stays a match, and a Job without pods stays absent.
+        let held = judge(
+            "trainer",
+            &json!({"startEpoch": 0}),
+            std::slice::from_ref(&p),
+        );
+        assert_eq!(text(&settle(held, "trainer", Some("Complete"))).0, "held");
+        let none = judge("trainer", &pattern, &[]);
+        assert_eq!(text(&settle(none, "trainer", Some("Failed"))).0, "absent");
+    }
+
+    #[test]
+    fn only_a_true_complete_or_failed_condition_finishes_a_job() {
+        let job = |conditions: Value| -> Job {
+            serde_json::from_value(
+                json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}}),
+            )
+            .unwrap()
+        };
+        assert_eq!(finished_as(&job(json!([]))), None);
+        assert_eq!(
+            finished_as(&job(json!([{"type": "Complete", "status": "False"}]))),
+            None
+        );
+        assert_eq!(
+            finished_as(&job(json!([{"type": "Complete", "status": "True"}]))),
+            Some("Complete")
+        );
+        assert_eq!(
+            finished_as(&job(json!([{"type": "Failed", "status": "True"}]))),
+            Some("Failed")
         );
     }
 }
