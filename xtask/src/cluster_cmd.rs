@@ -119,6 +119,11 @@ pub struct UpArgs {
     /// and MIG devices of DeviceClass mig.nvidia.com under DRA).
     #[arg(long, value_name = "PROFILE:N")]
     pub mig: Option<String>,
+    /// Optional components, comma-separated: `prometheus` (namespace
+    /// monitoring, scraping pods annotated prometheus.io/scrape; built from
+    /// the Go module proxy, cold about 6 min).
+    #[arg(long, value_name = "COMPONENT,...", value_delimiter = ',')]
+    pub with: Vec<cluster::Component>,
 }
 
 /// `--gpu-api`.
@@ -183,6 +188,7 @@ fn up_options(args: &UpArgs) -> anyhow::Result<UpOptions> {
         skip_gpu_fakes: args.skip_gpu_fakes,
         gpu_api: args.gpu_api.map(Into::into),
         gpu_partitioning,
+        with: args.with.clone(),
         ready_timeout: Duration::from_secs(args.ready_timeout),
     })
 }
@@ -272,6 +278,11 @@ mod tests {
         );
         let dra_on_kwok = parse(&["--provider", "kwok", "--gpu-api", "dra"]);
         assert!(dra_on_kwok.validate().is_err());
+        let with = parse(&["--with", "prometheus"]);
+        assert_eq!(with.with, [cluster::Component::Prometheus]);
+        assert!(with.validate().is_ok());
+        let with_on_kwok = parse(&["--provider", "kwok", "--with", "prometheus"]);
+        assert!(with_on_kwok.validate().is_err());
         let shared = parse(&["--gpu-sharing", "time-slicing:4"]);
         assert_eq!(
             shared.gpu_partitioning,

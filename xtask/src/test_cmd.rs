@@ -75,6 +75,9 @@ impl SharedCluster {
         eprintln!("==> cluster {name}: bringing it up (reused if it is up already)");
         let opts = cluster::UpOptions {
             name: name.to_string(),
+            // The cluster tests check Prometheus' scrapes (in the
+            // background lane: its cold build overlaps the test build).
+            with: vec![cluster::Component::Prometheus],
             ..Default::default()
         };
         let report =

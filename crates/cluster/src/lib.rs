@@ -15,6 +15,7 @@
 //! crates.
 
 pub mod addons;
+mod component;
 pub mod describe;
 pub mod device_plugins;
 mod down;
@@ -35,6 +36,7 @@ use environment::node_image::NodeImageError;
 use environment::tools::ToolError;
 use environment::tools::exec::ExecError;
 
+pub use component::Component;
 pub use describe::{ClusterDescription, GpuKind, PoolDescription, describe};
 pub use down::{DownReport, down, exists};
 pub use gpu_api::{GpuApi, GpuPartitioning};

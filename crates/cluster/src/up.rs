@@ -47,6 +47,8 @@ pub struct UpOptions {
     pub gpu_api: Option<GpuApi>,
     /// How each fake GPU is shared or partitioned.
     pub gpu_partitioning: GpuPartitioning,
+    /// Optional components (`--with`), installed after the default add-ons.
+    pub with: Vec<crate::Component>,
     /// How long nodes and add-ons may take to become ready.
     pub ready_timeout: Duration,
 }
@@ -65,6 +67,7 @@ impl Default for UpOptions {
             skip_gpu_fakes: false,
             gpu_api: None,
             gpu_partitioning: GpuPartitioning::Whole,
+            with: Vec::new(),
             ready_timeout: Duration::from_secs(600),
         }
     }
@@ -104,6 +107,14 @@ impl UpOptions {
         if self.gpus == GpuMode::Real && !self.provider.supports_real_gpus() {
             return Err(ClusterError::Unsupported(format!(
                 "--gpus real needs kind: {}'s nodes are fake and run no containers",
+                self.provider
+            )));
+        }
+        if let Some(c) = self.with.first()
+            && !self.provider.runs_containers()
+        {
+            return Err(ClusterError::Unsupported(format!(
+                "--with {c} needs kind: {}'s nodes run no containers",
                 self.provider
             )));
         }
@@ -184,6 +195,12 @@ impl UpReport {
                 "Fake GPUs: the gpu-fakes DaemonSet (namespace gpu-fakes) {} on the GPU pool.\n",
                 how.join(" and ")
             ));
+        }
+        if self.addons.contains(&crate::addons::Prometheus::NAME) {
+            s.push_str(
+                "Prometheus (namespace monitoring) scrapes pods annotated prometheus.io/scrape; \
+                 its API: kubectl -n monitoring port-forward svc/prometheus 9090\n",
+            );
         }
         let provider = match self.provider {
             Provider::Kind => String::new(),

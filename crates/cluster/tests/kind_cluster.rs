@@ -1,6 +1,7 @@
 //! A real kind cluster, end to end: up, nodes Ready with the GPU pool,
 //! the mock server behind a Service answering HTTP, the metrics API
-//! returning numbers, down with no containers left.
+//! returning numbers, Prometheus scraping the mock's vLLM metrics, down
+//! with no containers left.
 //!
 //! `cargo xtask test` brings one cluster up for all its cluster tests and
 //! names it in `INFERBENCH_TEST_CLUSTER`; this test then runs `up` against
@@ -86,7 +87,8 @@ spec:
     matchLabels: {{app: mock-server}}
   template:
     metadata:
-      labels: {{app: mock-server}}
+      labels: {{app: mock-server, app.kubernetes.io/name: mock-server}}
+      annotations: {{prometheus.io/scrape: "true", prometheus.io/port: "8000"}}
     spec:
       containers:
         - name: mock-server
@@ -134,6 +136,7 @@ fn kind_cluster_end_to_end() {
     let shared = shared_cluster();
     let opts = UpOptions {
         name: shared.clone().unwrap_or_else(|| OWN_CLUSTER.to_string()),
+        with: vec![cluster::Component::Prometheus],
         ..UpOptions::default()
     };
     let mut teardown = Teardown {
@@ -203,7 +206,68 @@ fn kind_cluster_end_to_end() {
         s.spawn(|| mock_server_serves_and_has_metrics(&k, &image));
         s.spawn(|| fixture_deploys_through_kube_rs(&report.kubeconfig, &image));
         s.spawn(|| reuse_rolls_pods_of_a_rebuilt_image(&opts, &k, &report));
+        s.spawn(|| prometheus_scrapes_the_mock_servers_vllm_metrics(&k));
     });
+}
+
+/// Prometheus (`--with prometheus`) finds the annotated mock-server pod
+/// and scrapes its vLLM metrics under their own names, labelled with the
+/// pod, its namespace and app; a misspelled name is simply no series (what
+/// a scaler pointed at it would read).
+fn prometheus_scrapes_the_mock_servers_vllm_metrics(k: &Kubectl) {
+    let query = |promql: &str| -> Result<serde_json::Value, cluster::ClusterError> {
+        let path = format!(
+            "/api/v1/namespaces/{}/services/{}:{}/proxy/api/v1/query?query={}",
+            cluster::addons::PROMETHEUS_NAMESPACE,
+            cluster::addons::PROMETHEUS_NAME,
+            cluster::addons::PROMETHEUS_PORT,
+            promql
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+                .replace('=', "%3D")
+        );
+        let out = k
+            .cmd()
+            .args(["get", "--raw"])
+            .arg(path)
+            .timeout(Duration::from_secs(20))
+            .run()?;
+        Ok(serde_json::from_str(&out.stdout).unwrap_or_default())
+    };
+    let wanted = format!("vllm:num_requests_running{{namespace=\"{NAMESPACE}\"}}");
+    let series = k
+        .poll(
+            "Prometheus to scrape the mock server's vllm:num_requests_running",
+            Duration::from_secs(240),
+            |_| {
+                let answer = query(&wanted)?;
+                Ok(answer["data"]["result"]
+                    .as_array()
+                    .filter(|r| !r.is_empty())
+                    .cloned())
+            },
+        )
+        .expect("the mock server's metrics in Prometheus");
+    let labels = &series[0]["metric"];
+    assert_eq!(labels["namespace"], NAMESPACE, "{series:?}");
+    assert_eq!(labels["app"], "mock-server", "{series:?}");
+    assert!(
+        labels["pod"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("mock-server-")),
+        "{series:?}"
+    );
+    let misspelled = query(&format!(
+        "vllm_num_requests_running{{namespace=\"{NAMESPACE}\"}}"
+    ))
+    .expect("Prometheus answers");
+    assert_eq!(misspelled["status"], "success", "{misspelled}");
+    assert_eq!(
+        misspelled["data"]["result"],
+        serde_json::json!([]),
+        "no series under a misspelled name"
+    );
 }
 
 /// The mock server (with a volume from the default StorageClass),

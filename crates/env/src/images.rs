@@ -274,6 +274,47 @@ fn source_digest(
 /// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in
 /// the cache and builds `image`; `name`'s lock is held (the folder is
 /// cleared and refilled).
+/// A `FROM scratch` image of a static Go program built by [`crate::tools`]
+/// (Prometheus), tagged `reference`, unless Docker already holds that tag
+/// (the tag carries the version): the binary at `/bin/NAME`, run as
+/// `nobody` and as the entrypoint.
+pub fn build_tool_image(
+    docker: &Docker,
+    name: &str,
+    binary: &Path,
+    reference: &str,
+) -> Result<(), ImageError> {
+    let docker_err = |source| ImageError::Docker {
+        image: reference.to_string(),
+        source,
+    };
+    if docker.image_exists(reference).map_err(docker_err)? {
+        return Ok(());
+    }
+    let lock = cache_dir().join("images").join(format!("{name}.lock"));
+    let _lock = crate::lock::exclusive(&lock, reference)
+        .map_err(io(format!("locking {}", lock.display())))?;
+    let ctx = cache_dir().join("images").join(name);
+    if ctx.exists() {
+        std::fs::remove_dir_all(&ctx).map_err(io(format!("clearing {}", ctx.display())))?;
+    }
+    std::fs::create_dir_all(&ctx).map_err(io(format!("creating {}", ctx.display())))?;
+    std::fs::copy(binary, ctx.join(name)).map_err(io(format!("copying {}", binary.display())))?;
+    std::fs::write(ctx.join("Dockerfile"), tool_dockerfile(name))
+        .map_err(io(format!("writing {}", ctx.join("Dockerfile").display())))?;
+    eprintln!("inferbench: building image {reference}");
+    docker
+        .build_image(&ctx, reference, None, Duration::from_secs(600))
+        .map_err(docker_err)
+}
+
+/// The Dockerfile of [`build_tool_image`].
+pub fn tool_dockerfile(name: &str) -> String {
+    format!(
+        "FROM scratch\nCOPY {name} /bin/{name}\nUSER 65534:65534\nENTRYPOINT [\"/bin/{name}\"]\n"
+    )
+}
+
 fn build_scratch_image_locked(
     docker: &Docker,
     image: &str,
@@ -300,6 +341,14 @@ fn build_scratch_image_locked(
 #[cfg(test)]
 mod tests {
     use super::inherited_from_calling_package as inherited;
+
+    #[test]
+    fn a_tool_image_is_its_binary_run_as_nobody() {
+        assert_eq!(
+            super::tool_dockerfile("prometheus"),
+            "FROM scratch\nCOPY prometheus /bin/prometheus\nUSER 65534:65534\nENTRYPOINT [\"/bin/prometheus\"]\n"
+        );
+    }
 
     #[test]
     fn only_the_calling_packages_variables_are_dropped() {

@@ -11,6 +11,7 @@
 //! | [`NvidiaGpus`] | `--gpus real` (the host's GPUs were dealt to the nodes) |
 //! | [`FakeRuntimeClass`] | kind, fake GPUs, a GPU pool, unless `skip_gpu_fakes` |
 //! | [`GpuFakes`] | as [`FakeRuntimeClass`] |
+//! | [`Prometheus`] | kind, `--with prometheus` |
 //!
 //! kwok has none: its post-create work (the fake Node objects, GPU
 //! capacity included, and kwok's stages) is what its provider's `create`
@@ -21,6 +22,7 @@ mod metrics_server;
 mod mock_server;
 mod network_policies;
 mod nvidia_gpus;
+mod prometheus;
 mod runtime_class;
 
 pub use gpu_fakes::{
@@ -30,6 +32,10 @@ pub use metrics_server::{MetricsServer, ensure_metrics_api, metrics_server_manif
 pub use mock_server::MockServerImage;
 pub use network_policies::{NetworkPolicies, network_policy_manifest};
 pub use nvidia_gpus::NvidiaGpus;
+pub use prometheus::{
+    PROMETHEUS_NAME, PROMETHEUS_NAMESPACE, PROMETHEUS_PORT, Prometheus, prometheus_image,
+    prometheus_manifest,
+};
 pub use runtime_class::{FAKE_NVIDIA_RUNTIME_CLASS, FakeRuntimeClass};
 
 use crate::kubectl::Kubectl;
@@ -108,6 +114,7 @@ pub fn all() -> Vec<Box<dyn AddOn>> {
         Box::new(NvidiaGpus),
         Box::new(FakeRuntimeClass),
         Box::new(GpuFakes),
+        Box::new(Prometheus),
     ]
 }
 
@@ -127,6 +134,7 @@ mod tests {
                 "nvidia-gpus",
                 "fake-nvidia-runtime-class",
                 "gpu-fakes",
+                "prometheus",
             ]
         );
     }

@@ -26,6 +26,7 @@ pub struct GoBuild {
     ldflags: String,
     renames: Vec<(String, String)>,
     own_main: Option<(String, String)>,
+    tags: String,
     expected_minutes: u32,
 }
 
@@ -39,6 +40,7 @@ impl GoBuild {
             ldflags: String::new(),
             renames: Vec::new(),
             own_main: None,
+            tags: String::new(),
             expected_minutes: 2,
         }
     }
@@ -60,6 +62,12 @@ impl GoBuild {
     /// Extra `-ldflags` (after `-s -w`).
     pub fn ldflags(mut self, flags: impl Into<String>) -> GoBuild {
         self.ldflags = flags.into();
+        self
+    }
+
+    /// Go build tags (`-tags`, comma-separated).
+    pub fn tags(mut self, tags: impl Into<String>) -> GoBuild {
+        self.tags = tags.into();
         self
     }
 
@@ -203,8 +211,12 @@ impl GoBuild {
         } else {
             Cmd::new(&go)
         };
+        cmd = cmd.args(["build", "-trimpath", "-ldflags", &ldflags]);
+        if !self.tags.is_empty() {
+            cmd = cmd.args(["-tags", &self.tags]);
+        }
         cmd = cmd
-            .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
+            .arg("-o")
             .arg(out)
             .args(targets)
             .current_dir(&src)

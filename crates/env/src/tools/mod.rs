@@ -223,6 +223,25 @@ impl Toolchain {
             .ensure(&self.tool_dir("kube-router", v))
     }
 
+    /// The `prometheus` binary (see [`versions::PROMETHEUS`]), built from
+    /// the Go module proxy whatever the tool source: the harness puts it in
+    /// a `FROM scratch` image, for which the release tarball's binary would
+    /// do as well, but the proxy is what every machine here reaches.
+    pub fn prometheus(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::PROMETHEUS;
+        let bin = gobuild::GoBuild::new("prometheus", v)
+            .package("github.com/prometheus/prometheus/cmd/prometheus", v)
+            .tags(versions::PROMETHEUS_BUILD_TAGS)
+            .ldflags(format!(
+                "-X github.com/prometheus/common/version.Version={} \
+                 -X github.com/prometheus/common/version.Branch=inferbench",
+                prometheus_release(v)
+            ))
+            .expected_minutes(6)
+            .ensure(&self.tool_dir("prometheus", v))?;
+        Ok(bin.join("prometheus"))
+    }
+
     /// The folder holding `local-path-provisioner`.
     pub fn local_path_provisioner(&self) -> Result<PathBuf, ToolError> {
         let v = versions::LOCAL_PATH_PROVISIONER;
@@ -294,6 +313,23 @@ impl Toolchain {
     /// (the node image build reads its base-image files from there).
     pub fn kind_source(&self) -> Result<PathBuf, ToolError> {
         gobuild::module_dir("sigs.k8s.io/kind", versions::KIND)
+    }
+}
+
+/// The Prometheus release a module version is: `v0.316.0` is 3.16.0.
+pub fn prometheus_release(module_version: &str) -> String {
+    let v = module_version.trim_start_matches('v');
+    let mut parts = v.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("0"), Some(minor), Some(patch)) if minor.len() == 3 => {
+            let (major, minor) = minor.split_at(1);
+            let minor = minor.trim_start_matches('0');
+            format!(
+                "{major}.{}.{patch}",
+                if minor.is_empty() { "0" } else { minor }
+            )
+        }
+        _ => v.to_string(),
     }
 }
 
@@ -398,6 +434,14 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ToolError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_module_versions_are_its_releases() {
+        assert_eq!(prometheus_release("v0.316.0"), "3.16.0");
+        assert_eq!(prometheus_release("v0.303.1"), "3.3.1");
+        assert_eq!(prometheus_release("v0.300.0"), "3.0.0");
+        assert_eq!(prometheus_release("v2.53.0"), "2.53.0");
+    }
 
     #[test]
     fn coredns_main_imports_the_chosen_plugins() {

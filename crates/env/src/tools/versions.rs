@@ -118,6 +118,16 @@ pub const CONTAINERD_DEB_AMD64: (&str, &str) = (
 /// (v1.7.12 needs Go 1.25), the oldest Go this project supports.
 pub const ACTIONLINT: &str = "v1.7.11";
 
+/// Prometheus (module `github.com/prometheus/prometheus`, whose `v0.3XX.Y`
+/// tags are Prometheus 3.XX.Y), for `up --with prometheus`: built from the
+/// Go module proxy with Kubernetes service discovery only
+/// ([`PROMETHEUS_BUILD_TAGS`]) and no web UI assets (the HTTP API is all
+/// the harness and KEDA use).
+pub const PROMETHEUS: &str = "v0.316.0";
+/// Prometheus' own build tags: every optional service discovery left out
+/// but Kubernetes' (a smaller, faster cold build).
+pub const PROMETHEUS_BUILD_TAGS: &str = "remove_all_sd,enable_kubernetes_sd";
+
 /// Helm, which renders and installs a team's chart (`--chart`): the newest
 /// v3 release the Go module proxy serves (chart-testing and most teams'
 /// pipelines are on v3). Its go.mod asks for Go 1.26.
