@@ -219,6 +219,17 @@ pub trait ClusterProvider {
     /// Makes a local image available on every node.
     fn load_image(&self, name: &str, image: &str) -> Result<(), ClusterError>;
 
+    /// Makes a local image available on the nodes named (where only they
+    /// run it); by default on every node.
+    fn load_image_on(
+        &self,
+        name: &str,
+        image: &str,
+        _nodes: &[String],
+    ) -> Result<(), ClusterError> {
+        self.load_image(name, image)
+    }
+
     /// The cluster's nodes.
     fn nodes(&self, name: &str) -> Result<Vec<NodeInfo>, ClusterError>;
 

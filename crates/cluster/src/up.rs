@@ -110,6 +110,12 @@ impl UpOptions {
                 self.provider
             )));
         }
+        if !self.with.is_empty() && self.cpu_workers == 0 {
+            return Err(ClusterError::Unsupported(
+                "--with runs its components on the CPU pool: --cpu-workers must be 1 or more"
+                    .into(),
+            ));
+        }
         if let Some(c) = self.with.first()
             && !self.provider.runs_containers()
         {

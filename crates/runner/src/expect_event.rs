@@ -90,15 +90,7 @@ pub async fn event(ctx: &Ctx, e: &ExpectEvent, timeout: Duration) -> OpResult {
             .collect();
         let scheduled: Vec<String> = ours
             .iter()
-            .filter(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
-                    })
-            })
+            .filter(|p| is_placed(p))
             .map(|p| {
                 format!(
                     "pod/{} on {}",

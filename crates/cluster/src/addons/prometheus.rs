@@ -1,5 +1,5 @@
 //! Prometheus (`up --with prometheus`): built from the Go module proxy,
-//! put in a `FROM scratch` image, loaded onto the nodes and run in
+//! put in a `FROM scratch` image, loaded onto the CPU pool's nodes and run in
 //! namespace `monitoring`, scraping the pods annotated for it (the serving
 //! fixtures are). KEDA's Prometheus scaler and `status` read it.
 
@@ -59,7 +59,29 @@ impl AddOn for Prometheus {
         let binary = Toolchain::new(ctx.host.tool_source).prometheus()?;
         let image = prometheus_image();
         environment::images::build_tool_image(docker, "prometheus", &binary, &image)?;
-        ctx.provider.load_image(ctx.cluster, &image)?;
+        // It runs on the CPU pool (its nodeSelector): the image goes there only.
+        let cpu_nodes: Vec<String> = ctx
+            .kubectl
+            .run(&[
+                "get",
+                "nodes",
+                "-l",
+                &format!("{}=cpu", crate::POOL_LABEL),
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])?
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if cpu_nodes.is_empty() {
+            return Err(ClusterError::Unsupported(
+                "--with prometheus runs on the CPU pool, and this cluster has no CPU worker \
+                 (--cpu-workers 1 or more)"
+                    .into(),
+            ));
+        }
+        ctx.provider
+            .load_image_on(ctx.cluster, &image, &cpu_nodes)?;
         ctx.kubectl.apply(&prometheus_manifest())?;
         ctx.kubectl.wait_rollout_of(
             PROMETHEUS_NAMESPACE,

@@ -290,12 +290,26 @@ impl ClusterProvider for KindProvider {
     fn load_image(&self, name: &str, image: &str) -> Result<(), ClusterError> {
         // kind asks crictl whether a node has the image; our nodes have no
         // crictl, so kind would copy it to every node on every `up`.
-        if self.on_every_node(name, image)? {
+        if self.on_nodes(name, image, None)? {
             eprintln!("inferbench: {image} is on every node already");
             return Ok(());
         }
         self.cmd()?
             .args(["load", "docker-image", image, "--name", name])
+            .timeout(Duration::from_secs(900))
+            .progress("kind load")
+            .run()?;
+        Ok(())
+    }
+
+    fn load_image_on(&self, name: &str, image: &str, nodes: &[String]) -> Result<(), ClusterError> {
+        if self.on_nodes(name, image, Some(nodes))? {
+            eprintln!("inferbench: {image} is on {} already", nodes.join(", "));
+            return Ok(());
+        }
+        self.cmd()?
+            .args(["load", "docker-image", image, "--name", name, "--nodes"])
+            .arg(nodes.join(","))
             .timeout(Duration::from_secs(900))
             .progress("kind load")
             .run()?;
@@ -338,13 +352,22 @@ impl KindProvider {
     /// Whether every node of cluster `name` holds `image` with the ID the
     /// local engine has for it (containerd's manifest names the config
     /// digest, which is Docker's image ID).
-    fn on_every_node(&self, name: &str, image: &str) -> Result<bool, ClusterError> {
+    /// Whether the image is on each of `nodes` (every node: `None`).
+    fn on_nodes(
+        &self,
+        name: &str,
+        image: &str,
+        nodes: Option<&[String]>,
+    ) -> Result<bool, ClusterError> {
         let Ok(id) = self.docker.image_id(image) else {
             return Ok(false);
         };
         let script = r#"d=$(ctr -n k8s.io images ls "name==$1" | awk 'NR==2{print $3}'); [ -n "$d" ] && ctr -n k8s.io content get "$d""#;
         let reference = containerd_reference(image);
         for node in self.nodes(name)? {
+            if nodes.is_some_and(|n| !n.contains(&node.name)) {
+                continue;
+            }
             let out = self
                 .docker
                 .cmd()
