@@ -2,23 +2,24 @@
 //! reason. On the shared kind cluster of `cargo xtask test`
 //! (`INFERBENCH_TEST_CLUSTER`):
 //!
-//! - with metrics-server scaled to zero, the autoscaling twin (capped at 2
-//!   replicas) ends in an error (timed out: the autoscaler has no metrics),
-//!   not failed as expected; metrics-server is scaled back afterwards;
+//! - with its autoscaler scaling on a metric no API serves (a per-pod
+//!   custom metric, and the cluster has no custom metrics adapter), the
+//!   autoscaling twin (capped at 2 replicas) ends in an error (timed out:
+//!   the autoscaler has no metrics), not failed as expected. The sabotage is
+//!   the scenario's own: the shared cluster's metrics-server is untouched;
 //! - the GPU twin run under a ServiceAccount that cannot list events ends
 //!   in an error (forbidden), not failed as expected.
 //!
 //! Each takes about a minute. Without `INFERBENCH_TEST_CLUSTER` they say so
-//! and pass: they need a cluster with metrics-server, the mock-server image
-//! and fake GPUs, which `cargo xtask test` brings up.
+//! and pass: they need a cluster with the mock-server image and fake GPUs,
+//! which `cargo xtask test` brings up.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use report::{ClusterInfo, FailureKind, Outcome, RunReport, ScenarioReport};
 use runner::{Cancel, RunOptions};
@@ -97,15 +98,12 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// The autoscaling scenario's twin, shortened: the HPA capped at 2 must be
-/// seen at 2 and limited.
+/// seen at 2 and limited. `{{ hpa }}` is the sabotaged autoscaler's file.
 const AUTOSCALING_TWIN: &str = r#"
 apiVersion: inferbench.dev/v1alpha1
 kind: Scenario
 metadata: { name: sabotaged-autoscaling }
 spec:
-  # A namespace of the test's own: the runner leaves it, and the test
-  # deletes it once metrics-server is back (without the metrics API,
-  # namespace deletion waits for discovery).
   namespace: ib-honest-metrics
   bindings: { replicas: 1, modelLoadMs: 500, cpuRequest: 50m, cpuUsPerToken: 400, hpaMax: 2 }
   matrix:
@@ -119,36 +117,43 @@ spec:
     - name: deploy
       try:
         - apply: { file: "{{ servingTemplate }}" }
-        - apply: { file: fixtures/mock-server/hpa.yaml }
+        - apply: { file: "HPA_FILE" }
         - wait: { rollout: "deployment/{{ server }}" }
     - name: scale-up
       try:
-        - load: { name: pressure, target: "service/{{ server }}:{{ port }}", users: 2, duration: 40s, background: true }
+        - load: { name: pressure, target: "service/{{ server }}:{{ port }}", users: 2, duration: 30s, background: true }
         - expect: { hpaReplicas: { hpa: "{{ server }}", min: 3, max: 4 } }
-          timeout: 45s
+          timeout: 30s
 "#;
 
-async fn scale(client: &Client, replicas: i32) {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), "kube-system");
-    api.patch_scale(
-        "metrics-server",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"replicas": replicas}})),
-    )
-    .await
-    .expect("scaling metrics-server");
-}
-
-async fn metrics_server_pods(client: &Client) -> usize {
-    Api::<Pod>::namespaced(client.clone(), "kube-system")
-        .list(&ListParams::default().labels("k8s-app=metrics-server"))
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(usize::MAX)
-}
+/// The fixture's autoscaler (`fixtures/mock-server/hpa.yaml`) with its CPU
+/// metric swapped for a per-pod custom metric: no `custom.metrics.k8s.io`
+/// API is registered on the test cluster, so the autoscaler reports
+/// `ScalingActive` False (`FailedGetPodsMetric`), as it would with a broken
+/// metrics pipeline.
+const SABOTAGED_HPA: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ server }}
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: "{{ server }}" }
+  minReplicas: 1
+  maxReplicas: {{ hpaMax }}
+  metrics:
+    - type: Pods
+      pods:
+        metric: { name: vllm_num_requests_waiting }
+        target: { type: AverageValue, averageValue: "1" }
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 0
+      policies:
+        - { type: Pods, value: 4, periodSeconds: 15 }
+"#;
 
 #[test]
-#[ignore = "needs the shared kind cluster (INFERBENCH_TEST_CLUSTER); scales metrics-server to zero"]
+#[ignore = "needs the shared kind cluster (INFERBENCH_TEST_CLUSTER) with the mock-server image"]
 fn without_metrics_the_autoscaling_twin_is_an_error() {
     let Some(cluster) = shared_cluster() else {
         eprintln!("INFERBENCH_TEST_CLUSTER is not set: nothing to sabotage");
@@ -156,41 +161,23 @@ fn without_metrics_the_autoscaling_twin_is_an_error() {
     };
     let kubeconfig = cluster::cluster_dir(&cluster).join("kubeconfig");
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(dir.path(), "autoscaling.yaml", AUTOSCALING_TWIN);
+    let hpa = write(dir.path(), "hpa.yaml", SABOTAGED_HPA);
+    let file = write(
+        dir.path(),
+        "autoscaling.yaml",
+        &AUTOSCALING_TWIN.replace("HPA_FILE", &hpa.to_string_lossy()),
+    );
     let rt = runtime();
     let report = rt.block_on(async {
         let client = k8s::connect(&kubeconfig).await.expect("connect");
-        let before = Api::<Deployment>::namespaced(client.clone(), "kube-system")
-            .get("metrics-server")
-            .await
-            .expect("metrics-server is installed")
-            .spec
-            .and_then(|s| s.replicas)
-            .unwrap_or(1);
-        scale(&client, 0).await;
-        for _ in 0..60 {
-            if metrics_server_pods(&client).await == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        // A namespace of the test's own: gone before (an earlier run's may
+        // still be terminating) and after.
+        let gone = || k8s::delete_namespace(&client, "ib-honest-metrics", Duration::from_secs(120));
+        gone().await.expect("an earlier run's namespace is deleted");
         let report = run(&file, &kubeconfig, &cluster).await;
-        scale(&client, before.max(1)).await;
-        let _ = Api::<Namespace>::all(client.clone())
-            .delete("ib-honest-metrics", &DeleteParams::default())
-            .await;
+        let _ = gone().await;
         report
     });
-    // Leave the shared cluster as found: the metrics API answering again
-    // (kube-apiserver restarted if its discovery of metrics-server went stale).
-    // Discovery that still fails 15 s after metrics-server is back is the
-    // stale connection (a fresh pod serves within seconds of its first scrape).
-    cluster::kind::status::heal_metrics_api(
-        &cluster,
-        Duration::from_secs(15),
-        Duration::from_secs(180),
-    )
-    .expect("the metrics API answers again");
     let s = only(&report);
     assert_eq!(s.outcome, Outcome::Failed, "{:?}", s.error);
     assert_eq!(
@@ -202,6 +189,7 @@ fn without_metrics_the_autoscaling_twin_is_an_error() {
     let error = s.error.clone().unwrap_or_default();
     assert!(error.contains("ended in an error"), "{error}");
     assert!(error.contains("no metrics"), "{error}");
+    assert!(error.contains("FailedGetPodsMetric"), "{error}");
 }
 
 /// The GPU scenario's first twin, in a namespace of the test's own.

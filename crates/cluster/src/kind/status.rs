@@ -19,23 +19,6 @@ pub fn is_present(name: &str) -> bool {
         .is_ok_and(|c| !c.is_empty())
 }
 
-/// Makes sure kind cluster `name`'s metrics API answers, restarting
-/// kube-apiserver if its discovery of metrics-server went stale (see
-/// [`crate::addons::ensure_metrics_api`]): what a test that scaled
-/// metrics-server away calls to leave the shared cluster as it found it.
-/// `grace`: how long discovery may fail before kube-apiserver is restarted.
-pub fn heal_metrics_api(
-    name: &str,
-    grace: std::time::Duration,
-    timeout: std::time::Duration,
-) -> Result<(), ClusterError> {
-    let tools = Toolchain::new(ToolSource::from_env()?);
-    let kubectl = tools.kubectl()?;
-    let provider = KindProvider::new(tools.kind()?, Docker::detect()).with_kubectl(kubectl.clone());
-    let k = crate::kubectl::Kubectl::new(kubectl, KindProvider::kubeconfig_path(name));
-    crate::addons::ensure_metrics_api(&provider, name, &k, grace, timeout)
-}
-
 /// Deletes the cluster `name` and checks that none of its containers is
 /// left. Starts no engine and builds nothing when there is nothing to do.
 pub fn tear_down(name: &str) -> Result<DownReport, ClusterError> {
