@@ -146,9 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 "NVIDIA_VISIBLE_DEVICES={}",
                 std::env::var("NVIDIA_VISIBLE_DEVICES").unwrap_or_default()
             );
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            }
+            stopped().await
         }
         Cmd::RenderManifests {
             pool,
@@ -269,7 +267,10 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
     tracing::info!(listen = %a.listen, resource = %cfg.resource_name(), gpu_api = a.gpu_api.as_str(), "serving");
     let http = async { axum::serve(listener, app).await.context("HTTP server") };
     if !with_plugin {
-        return http.await;
+        return tokio::select! {
+            r = http => r,
+            r = stopped() => r,
+        };
     }
     let device_plugin = async {
         if !a.gpu_api.device_plugin() {
@@ -302,5 +303,20 @@ async fn agent(a: AgentArgs, with_plugin: bool, with_metrics: bool) -> anyhow::R
         r = http => r,
         r = device_plugin => r,
         r = dra_driver => r,
+        r = stopped() => r,
     }
+}
+
+/// Resolves when the process is asked to stop: SIGTERM (the kubelet
+/// stopping the pod) or Ctrl-C. As a container's PID 1 the agent has no
+/// default handler for SIGTERM, so without this every rollout of the
+/// DaemonSet waited out the pod's grace period (30 s a node).
+async fn stopped() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+    }
+    Ok(())
 }
