@@ -121,7 +121,9 @@ pub struct UpArgs {
     pub mig: Option<String>,
     /// Optional components, comma-separated: `prometheus` (namespace
     /// monitoring, scraping pods annotated prometheus.io/scrape; built from
-    /// the Go module proxy, cold about 6 min).
+    /// the Go module proxy, cold about 6 min), `vpa` (the Vertical Pod
+    /// Autoscaler's recommender, recommending requests for each
+    /// VerticalPodAutoscaler's target; cold about 4 min).
     #[arg(long, value_name = "COMPONENT,...", value_delimiter = ',')]
     pub with: Vec<cluster::Component>,
 }

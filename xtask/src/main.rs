@@ -6,6 +6,7 @@ mod bench_mock;
 mod bench_pacing;
 mod check_cmd;
 mod cluster_cmd;
+mod components;
 mod ctrl_c;
 mod evidence_cmd;
 mod exit;

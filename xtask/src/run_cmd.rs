@@ -172,6 +172,9 @@ fn cluster_capabilities(d: &ClusterDescription) -> BTreeSet<Capability> {
     if d.dra_mig_devices > 0 {
         caps.insert(Capability::Mig);
     }
+    if d.vpa_recommender {
+        caps.insert(Capability::Vpa);
+    }
     caps
 }
 
@@ -471,6 +474,16 @@ pub fn e2e(args: &E2eArgs) -> anyhow::Result<()> {
         tool_source: args.source.map(Into::into),
         gpus: args.gpus.into(),
         ..UpOptions::default()
+    };
+    // The optional components the scenarios need come up with the cluster
+    // (kind only: on kwok those scenarios are skipped with the reason).
+    let opts = UpOptions {
+        with: if opts.provider == Provider::Kind {
+            crate::components::components_for(&scenarios)
+        } else {
+            Vec::new()
+        },
+        ..opts
     };
     opts.validate()?;
     let name = opts.cluster_name();

@@ -75,9 +75,11 @@ impl SharedCluster {
         eprintln!("==> cluster {name}: bringing it up (reused if it is up already)");
         let opts = cluster::UpOptions {
             name: name.to_string(),
-            // The cluster tests check Prometheus' scrapes (in the
-            // background lane: its cold build overlaps the test build).
-            with: vec![cluster::Component::Prometheus],
+            // The cluster tests check Prometheus' scrapes, and `e2e`
+            // reuses the cluster with the VPA recommender its
+            // vertical-sizing scenario needs (brought up here, in the
+            // background lane: the cold builds overlap the test build).
+            with: vec![cluster::Component::Prometheus, cluster::Component::Vpa],
             ..Default::default()
         };
         let report =

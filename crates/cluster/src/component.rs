@@ -10,15 +10,20 @@ pub enum Component {
     /// Prometheus in `monitoring`, scraping the pods annotated
     /// `prometheus.io/scrape` ([`crate::addons::Prometheus`]).
     Prometheus,
+    /// The Vertical Pod Autoscaler's recommender in `kube-system`,
+    /// recommending requests for the workloads a VerticalPodAutoscaler
+    /// names ([`crate::addons::Vpa`]).
+    Vpa,
 }
 
 impl Component {
-    pub const ALL: [Component; 1] = [Component::Prometheus];
+    pub const ALL: [Component; 2] = [Component::Prometheus, Component::Vpa];
 
     /// The name `--with` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Component::Prometheus => "prometheus",
+            Component::Vpa => "vpa",
         }
     }
 }
@@ -53,7 +58,8 @@ mod tests {
     #[test]
     fn components_parse_by_name_and_say_what_exists() {
         assert_eq!("prometheus".parse(), Ok(Component::Prometheus));
+        assert_eq!(" vpa".parse(), Ok(Component::Vpa));
         let err = "prometheous".parse::<Component>().unwrap_err();
-        assert!(err.contains("expected one of: prometheus"), "{err}");
+        assert!(err.contains("expected one of: prometheus, vpa"), "{err}");
     }
 }

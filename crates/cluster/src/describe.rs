@@ -161,6 +161,10 @@ pub struct ClusterDescription {
     pub dra_gpu_devices: u32,
     /// MIG partitions (attribute `type` = `mig`) of the same driver.
     pub dra_mig_devices: u32,
+    /// The VerticalPodAutoscaler API is served and its recommender
+    /// (Deployment `kube-system/vpa-recommender`, as upstream and `up
+    /// --with vpa` name it) has a replica available.
+    pub vpa_recommender: bool,
 }
 
 impl ClusterDescription {
@@ -213,6 +217,7 @@ pub async fn describe(
     } else {
         (0, 0)
     };
+    let vpa_recommender = vpa_recommender(client.clone()).await;
     Ok(ClusterDescription {
         provider,
         kubernetes_version,
@@ -220,7 +225,31 @@ pub async fn describe(
         gpu_kind,
         dra_gpu_devices,
         dra_mig_devices,
+        vpa_recommender,
     })
+}
+
+/// Whether VerticalPodAutoscalers get recommendations here: their API is
+/// served and `kube-system/vpa-recommender` has a replica available
+/// (false when either cannot be read).
+async fn vpa_recommender(client: kube::Client) -> bool {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let served = client
+        .list_api_group_resources("autoscaling.k8s.io/v1")
+        .await
+        .is_ok_and(|r| {
+            r.resources
+                .iter()
+                .any(|r| r.name == "verticalpodautoscalers")
+        });
+    served
+        && Api::<Deployment>::namespaced(client, "kube-system")
+            .get_opt(crate::addons::VPA_RECOMMENDER)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.status?.available_replicas)
+            .is_some_and(|n| n > 0)
 }
 
 /// The whole GPUs and the MIG partitions of driver `gpu.nvidia.com` in all
@@ -383,6 +412,7 @@ mod tests {
             gpu_kind: GpuKind::None,
             dra_gpu_devices: 0,
             dra_mig_devices: 0,
+            vpa_recommender: false,
         };
         assert!(d(None).runs_containers());
         assert!(d(Some(Provider::Kind)).runs_containers());

@@ -208,6 +208,12 @@ impl UpReport {
                  its API: kubectl -n monitoring port-forward svc/prometheus 9090\n",
             );
         }
+        if self.addons.contains(&crate::addons::Vpa::NAME) {
+            s.push_str(
+                "The VPA recommender (kube-system) writes status.recommendation on each \
+                 VerticalPodAutoscaler: kubectl get vpa -A\n",
+            );
+        }
         let provider = match self.provider {
             Provider::Kind => String::new(),
             p => format!("--provider {p} "),

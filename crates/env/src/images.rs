@@ -226,13 +226,10 @@ fn build_package_image(docker: &Docker, package: &str, image: &str) -> Result<()
         return Ok(());
     }
     let binary = build_static_binary_for(package, package, &target)?;
-    build_scratch_image_locked(
-        docker,
-        image,
-        &binary,
-        package,
-        &package_dir.join("Dockerfile"),
-    )?;
+    let dockerfile = package_dir.join("Dockerfile");
+    let dockerfile = std::fs::read_to_string(&dockerfile)
+        .map_err(io(format!("reading {}", dockerfile.display())))?;
+    build_scratch_image_locked(docker, image, &binary, package, &dockerfile)?;
     let image_id = docker
         .image_id(image)
         .map_err(|source| ImageError::Docker {
@@ -271,9 +268,6 @@ fn source_digest(
     .digest()
 }
 
-/// Puts `binary` (as `name`) and `dockerfile` in a fresh context folder in
-/// the cache and builds `image`; `name`'s lock is held (the folder is
-/// cleared and refilled).
 /// A `FROM scratch` image of a static Go program built by [`crate::tools`]
 /// (Prometheus), tagged `reference`, unless Docker already holds that tag
 /// (the tag carries the version): the binary at `/bin/NAME`, run as
@@ -294,18 +288,8 @@ pub fn build_tool_image(
     let lock = cache_dir().join("images").join(format!("{name}.lock"));
     let _lock = crate::lock::exclusive(&lock, reference)
         .map_err(io(format!("locking {}", lock.display())))?;
-    let ctx = cache_dir().join("images").join(name);
-    if ctx.exists() {
-        std::fs::remove_dir_all(&ctx).map_err(io(format!("clearing {}", ctx.display())))?;
-    }
-    std::fs::create_dir_all(&ctx).map_err(io(format!("creating {}", ctx.display())))?;
-    std::fs::copy(binary, ctx.join(name)).map_err(io(format!("copying {}", binary.display())))?;
-    std::fs::write(ctx.join("Dockerfile"), tool_dockerfile(name))
-        .map_err(io(format!("writing {}", ctx.join("Dockerfile").display())))?;
     eprintln!("inferbench: building image {reference}");
-    docker
-        .build_image(&ctx, reference, None, Duration::from_secs(600))
-        .map_err(docker_err)
+    build_scratch_image_locked(docker, reference, binary, name, &tool_dockerfile(name))
 }
 
 /// The Dockerfile of [`build_tool_image`].
@@ -315,12 +299,15 @@ pub fn tool_dockerfile(name: &str) -> String {
     )
 }
 
+/// Puts `binary` (as `name`) and `dockerfile` (its text) in a fresh
+/// context folder in the cache and builds `image`; the caller holds
+/// `name`'s lock (the folder is cleared and refilled).
 fn build_scratch_image_locked(
     docker: &Docker,
     image: &str,
     binary: &Path,
     name: &str,
-    dockerfile: &Path,
+    dockerfile: &str,
 ) -> Result<(), ImageError> {
     let ctx = cache_dir().join("images").join(name);
     if ctx.exists() {
@@ -328,8 +315,8 @@ fn build_scratch_image_locked(
     }
     std::fs::create_dir_all(&ctx).map_err(io(format!("creating {}", ctx.display())))?;
     std::fs::copy(binary, ctx.join(name)).map_err(io(format!("copying {}", binary.display())))?;
-    std::fs::copy(dockerfile, ctx.join("Dockerfile"))
-        .map_err(io(format!("copying {}", dockerfile.display())))?;
+    std::fs::write(ctx.join("Dockerfile"), dockerfile)
+        .map_err(io(format!("writing {}", ctx.join("Dockerfile").display())))?;
     docker
         .build_image(&ctx, image, None, Duration::from_secs(600))
         .map_err(|source| ImageError::Docker {

@@ -8,6 +8,7 @@
 //! It must not depend on the scenario, runner or report crates: bringing a
 //! machine up knows nothing of what will run on it.
 
+pub mod digest;
 pub mod docker;
 pub mod images;
 pub mod lock;

@@ -12,6 +12,7 @@ use super::{OperationReport, Outcome, ReportError, RunReport, ScenarioReport, St
 
 mod gpus;
 mod loads;
+mod sizing;
 
 use loads::write_loads;
 
@@ -30,6 +31,7 @@ pub fn render(report: &RunReport) -> String {
     write_failures(&mut out, report);
     write_loads(&mut out, report);
     gpus::write_gpus(&mut out, report);
+    sizing::write_sizing(&mut out, report);
     out
 }
 

@@ -193,6 +193,10 @@ pub struct ScenarioReport {
     /// dcgm-exporter while loads ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<PodGpu>,
+    /// What each VerticalPodAutoscaler of the namespace recommended at the
+    /// end, beside what its target's pod template asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizing: Vec<ContainerSizing>,
     /// Kubernetes events, rollout steps, injected faults and load phases.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -565,6 +569,65 @@ pub struct PodGpu {
     pub memory_used_mib: Vec<SeriesPoint>,
     /// `DCGM_FI_DEV_GPU_UTIL` averaged over the pod's GPUs, in percent.
     pub utilization_pct: Vec<SeriesPoint>,
+}
+
+/// One container as a VerticalPodAutoscaler saw it: the requests and
+/// limits its target's pod template gives it, and the recommender's
+/// recommendation (absent before the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSizing {
+    pub vpa: String,
+    /// The VPA's target, `Deployment/NAME`.
+    pub target: String,
+    pub container: String,
+    pub requests: Resources,
+    pub limits: Resources,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Recommendation>,
+    /// The memory limit is below the recommendation's upper bound: at the
+    /// peak the recommender allows for, the container would be OOM-killed.
+    #[serde(default)]
+    pub memory_limit_below_upper_bound: bool,
+}
+
+/// CPU and memory quantities as Kubernetes writes them (`250m`, `128Mi`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+impl Resources {
+    /// `cpu 50m, memory 32Mi`, or `-` when neither is given; memory the
+    /// VPA writes in bytes (`89128960`) reads in MiB (`85Mi`).
+    pub fn text(&self) -> String {
+        let memory = self.memory.as_ref().map(|m| match m.parse::<u64>() {
+            Ok(bytes) => format!("{}Mi", (bytes as f64 / 104_857.6).round() / 10.0),
+            Err(_) => m.clone(),
+        });
+        let parts: Vec<String> = [("cpu", &self.cpu), ("memory", &memory)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect();
+        if parts.is_empty() {
+            "-".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A VPA recommendation for one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    pub target: Resources,
+    pub lower_bound: Resources,
+    pub upper_bound: Resources,
 }
 
 impl PodGpu {

@@ -76,6 +76,9 @@ pub enum CheckKind {
     Slo,
     /// `expect: { metric }`: a server metric scraped while loads ran.
     Metric,
+    /// `expect: { vpaRecommendation }`: a container's memory limit against
+    /// a VerticalPodAutoscaler's recommendation.
+    VpaRecommendation,
     /// `load` (in the background: its requests could not run).
     Load,
     /// `script`: its exit status.
@@ -84,7 +87,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [CheckKind; 17] = [
+    pub const ALL: [CheckKind; 18] = [
         CheckKind::Assert,
         CheckKind::Rollout,
         CheckKind::Condition,
@@ -100,6 +103,7 @@ impl CheckKind {
         CheckKind::Access,
         CheckKind::Slo,
         CheckKind::Metric,
+        CheckKind::VpaRecommendation,
         CheckKind::Load,
         CheckKind::Script,
     ];
@@ -122,6 +126,7 @@ impl CheckKind {
             CheckKind::Access => "access",
             CheckKind::Slo => "slo",
             CheckKind::Metric => "metric",
+            CheckKind::VpaRecommendation => "vpaRecommendation",
             CheckKind::Load => "load",
             CheckKind::Script => "script",
         }

@@ -81,6 +81,9 @@ pub struct Ctx {
     /// The GPUs of the scenario's pods, read from the dcgm-exporter while
     /// loads ran.
     pub gpu_scraped: crate::gpu_metrics::GpuScraped,
+    /// Every container termination the scenario's `containerTerminated`
+    /// checks have seen, kept from one check to the next.
+    pub terminations: crate::terminations::Terminations,
 }
 
 impl Ctx {

@@ -4,17 +4,18 @@
 //! ([`crate::hpa`]) and replaced pods ([`crate::replaced`]). Each check
 //! records what it observed, as text and as data twins match on.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::Api;
 use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
 use report::CheckKind;
 use serde_json::json;
 
 use crate::context::{Check, Ctx, Observed, OpError, OpResult};
-use crate::terminations::{self, Terminations};
+use crate::terminations;
 use crate::watch::Seen;
 use crate::{access, hpa, load_checks, loads, replaced, termination_message, watch};
 use scenario::model::Expect;
@@ -28,6 +29,9 @@ pub async fn expect(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     }
     if let Some(h) = &x.hpa_replicas {
         return hpa::replicas(ctx, h, timeout).await;
+    }
+    if let Some(v) = &x.vpa_recommendation {
+        return crate::vpa::recommendation(ctx, v, timeout).await;
     }
     if let Some(r) = &x.zero_failed_requests {
         let report = settle(ctx, &r.load, timeout).await?;
@@ -86,7 +90,7 @@ async fn settle(
         })?
 }
 
-async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
+async fn containers(ctx: &mut Ctx, x: &Expect, timeout: Duration) -> OpResult {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut cfg = watcher::Config::default();
     if let Some(sel) = &x.selector {
@@ -107,10 +111,16 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
                 .unwrap_or_default()
         ),
     );
-    let mut history = Terminations::default();
+    // What earlier checks of the scenario saw stays: a pod status keeps
+    // only its last termination, and even that can be gone by the next
+    // check (the kubelet has reported `lastState` empty after a restart).
+    let mut history = std::mem::take(&mut ctx.terminations);
+    // The pods this check is about (its selector's, over the watch).
+    let mut watched: BTreeSet<String> = BTreeSet::new();
     let node_exec = ctx.node_exec.clone();
     let w = watch::until(api, cfg, "pods", timeout, |pods: &[Pod]| {
         history.record(pods);
+        watched.extend(pods.iter().map(|p| p.name_any()));
         // An exit code 137 the kubelet did not call OOMKilled: the node's
         // kernel log says whether it was one (a short read, once per
         // termination).
@@ -142,8 +152,8 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
         if count == 0 {
             return Seen::Absent("no pod with a container status".into());
         }
-        let seen = history.to_json();
-        let oom = history.oom_killed();
+        let seen = history.to_json(&watched);
+        let oom = history.oom_killed(&watched);
         let mut value = json!({
             "containers": count,
             "terminations": seen,
@@ -159,8 +169,9 @@ async fn containers(ctx: &Ctx, x: &Expect, timeout: Duration) -> OpResult {
             None => Seen::NotYet(Observed::new(states.join("; "), value)),
         }
     })
-    .await?;
-    Ok(w.judged(check))
+    .await;
+    ctx.terminations = history;
+    Ok(w?.judged(check))
 }
 
 async fn endpoints(

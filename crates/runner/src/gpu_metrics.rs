@@ -52,7 +52,7 @@ pub type Attributed = BTreeMap<String, BTreeMap<String, Reading>>;
 pub fn attributed(text: &str, namespace: &str, into: &mut Attributed) {
     for line in text.lines() {
         let line = line.trim();
-        let Some((name, labels, value)) = sample(line) else {
+        let Some((name, labels, value)) = crate::exposition::sample(line) else {
             continue;
         };
         if name != FB_USED && name != GPU_UTIL {
@@ -82,48 +82,6 @@ pub fn attributed(text: &str, namespace: &str, into: &mut Attributed) {
             reading.util_pct = Some(value);
         }
     }
-}
-
-/// A sample's labels, in the order written.
-type Labels = Vec<(String, String)>;
-
-/// A sample line's name, labels and value; `None` for comments and lines
-/// that are not samples.
-fn sample(line: &str) -> Option<(&str, Labels, f64)> {
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line.find(['{', ' '])?;
-    let name = &line[..name_end];
-    let mut labels = Vec::new();
-    let mut rest = &line[name_end..];
-    if let Some(mut inner) = rest.strip_prefix('{') {
-        loop {
-            inner = inner.trim_start_matches([',', ' ']);
-            if let Some(after) = inner.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let (key, after_key) = inner.split_once("=\"")?;
-            let mut value = String::new();
-            let mut chars = after_key.char_indices();
-            let end = loop {
-                let (i, c) = chars.next()?;
-                match c {
-                    '\\' => match chars.next()?.1 {
-                        'n' => value.push('\n'),
-                        other => value.push(other),
-                    },
-                    '"' => break i + 1,
-                    other => value.push(other),
-                }
-            };
-            labels.push((key.trim().to_string(), value));
-            inner = &after_key[end..];
-        }
-    }
-    let value = rest.split_whitespace().next()?.parse::<f64>().ok()?;
-    Some((name, labels, value))
 }
 
 /// Each pod's memory (summed over its GPUs) and utilization (their mean).

@@ -76,6 +76,7 @@ pub(crate) async fn run_instance(
         load_image: opts.load_image.clone(),
         scraped: Default::default(),
         gpu_scraped: Default::default(),
+        terminations: Default::default(),
     };
     let artifacts_root = opts.report_dir.join("artifacts").join(slug(&name));
     let mut failure: Option<Failure> = None;
@@ -211,6 +212,8 @@ pub(crate) async fn run_instance(
     let created_here = inst.scenario.spec.namespace.is_none();
     let (timeline, mut series) = ctx.recorder.finish();
     series.extend(ctx.scraped.series());
+    // Read before the namespace goes.
+    report.sizing = crate::vpa::sizing(client, &namespace).await;
     if opts.keep {
         console.info(&format!("kept namespace {namespace} (--keep)"));
     } else if created_here
@@ -288,6 +291,7 @@ pub(crate) fn skipped(inst: &Instance<'_>, why: &str) -> ScenarioReport {
         loads: Vec::new(),
         series: Vec::new(),
         gpus: Vec::new(),
+        sizing: Vec::new(),
         timeline: Vec::new(),
         diagnoses: Vec::new(),
         artifacts: Vec::new(),

@@ -59,6 +59,7 @@ pub mod diagnose;
 pub mod evidence;
 pub mod expect;
 pub mod expect_event;
+pub mod exposition;
 pub mod forwarder;
 pub mod gpu_metrics;
 pub mod hpa;
@@ -90,6 +91,7 @@ pub mod terminations;
 pub mod timeouts;
 pub mod undo;
 pub mod verdict;
+pub mod vpa;
 pub mod watch;
 
 pub use cancel::Cancel;

@@ -1,6 +1,11 @@
 //! `expect: { podReplaced }`: the pods the last `kill-pod` or `evict`
 //! removed are gone (by UID, not by name), and pods that did not exist
 //! when the fault was injected are Ready in their place.
+//!
+//! When the API server refused the eviction of every pod the fault meant to
+//! remove (a PodDisruptionBudget allowing none) and each is still there,
+//! not terminating, nothing the fault started will remove them: the check
+//! is not met at once instead of at its deadline.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -68,8 +73,19 @@ pub(crate) fn judge(kill: &Kill, want: u32, pods: &[Pod]) -> Seen {
             "replacements": new_ready,
         }),
     );
+    let all_refused = !kill.killed.is_empty()
+        && kill
+            .killed
+            .iter()
+            .all(|(n, _)| kill.refused.iter().any(|(r, _)| r == n));
+    let none_terminating = pods
+        .iter()
+        .filter(|p| p.uid().is_some_and(|u| killed.contains(u.as_str())))
+        .all(|p| p.metadata.deletion_timestamp.is_none());
     if still.is_empty() && new_ready.len() as u32 >= want {
         Seen::Held(o)
+    } else if all_refused && still.len() == kill.killed.len() && none_terminating {
+        Seen::Settled(o)
     } else {
         Seen::NotYet(o)
     }
@@ -163,7 +179,9 @@ mod tests {
             "m-a".into(),
             "Cannot evict pod as it would violate the pod's disruption budget.".into(),
         )];
-        let Seen::NotYet(o) = judge(
+        // Every eviction refused and the pod still there: nothing will
+        // remove it, so the check is not met now.
+        let Seen::Settled(o) = judge(
             &k,
             1,
             &[
@@ -171,7 +189,7 @@ mod tests {
                 pod("m-b", "uid-b", true, false),
             ],
         ) else {
-            panic!("not yet: the pod was never evicted");
+            panic!("settled: the pod was never evicted");
         };
         assert_eq!(o.value["killedGone"], false);
         assert_eq!(o.value["evictionRefused"], true);
@@ -181,6 +199,11 @@ mod tests {
             "{}",
             o.text
         );
+        // Terminating after all (something else deletes it): wait.
+        assert!(matches!(
+            judge(&k, 1, &[pod("m-a", "uid-a", true, true)]),
+            Seen::NotYet(_)
+        ));
         // A kill that went through says so too.
         let Seen::Held(o) = judge(&kill(), 1, &[pod("m-c", "uid-c", true, false)]) else {
             panic!("replaced");

@@ -120,28 +120,12 @@ fn interval_means(sums: &[SeriesPoint], counts: &[SeriesPoint]) -> Vec<SeriesPoi
 /// `vllm:`, summed over label sets (histogram buckets left out).
 pub fn sum_vllm(text: &str) -> BTreeMap<String, f64> {
     let mut sums = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if !line.starts_with("vllm:") {
-            continue;
-        }
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let name = &line[..name_end];
-        if name.ends_with("_bucket") {
-            continue;
-        }
-        // The value follows the labels (which may hold spaces in quotes).
-        let rest = match line[name_end..].strip_prefix('{') {
-            Some(labels) => labels.rsplit_once('}').map_or("", |(_, r)| r),
-            None => &line[name_end..],
-        };
-        if let Some(v) = rest
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-        {
-            *sums.entry(name.to_string()).or_insert(0.0) += v;
-        }
+    for (name, _, value) in text
+        .lines()
+        .filter_map(|l| crate::exposition::sample(l.trim()))
+        .filter(|(name, _, _)| name.starts_with("vllm:") && !name.ends_with("_bucket"))
+    {
+        *sums.entry(name.to_string()).or_insert(0.0) += value;
     }
     sums
 }

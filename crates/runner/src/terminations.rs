@@ -215,16 +215,20 @@ impl Terminations {
             .count()
     }
 
-    /// Whether any container seen was OOM-killed (as the kubelet said, or
-    /// as only the kernel logged).
-    pub fn oom_killed(&self) -> bool {
-        self.containers.values().any(|h| h.any("OOMKilled"))
-    }
-
-    /// Every termination seen, as data twins match on.
-    pub fn to_json(&self) -> Vec<Value> {
+    /// Whether any container of `pods` was OOM-killed (as the kubelet
+    /// said, or as only the kernel logged).
+    pub fn oom_killed(&self, pods: &BTreeSet<String>) -> bool {
         self.containers
             .iter()
+            .any(|((pod, _), h)| pods.contains(pod) && h.any("OOMKilled"))
+    }
+
+    /// Every termination seen of the containers of `pods`, as data twins
+    /// match on.
+    pub fn to_json(&self, pods: &BTreeSet<String>) -> Vec<Value> {
+        self.containers
+            .iter()
+            .filter(|((pod, _), _)| pods.contains(pod))
             .flat_map(|((pod, container), h)| {
                 h.terminations.iter().map(move |(restart, t)| {
                     json!({
@@ -282,6 +286,12 @@ fn record_status(h: &mut ContainerHistory, c: &ContainerStatus) {
 
 #[cfg(test)]
 mod tests {
+    impl Terminations {
+        fn pods(&self) -> BTreeSet<String> {
+            self.containers.keys().map(|(p, _)| p.clone()).collect()
+        }
+    }
+
     use super::*;
 
     fn pod(restarts: i32, last: Option<(&str, i32)>, now: Option<(&str, i32)>) -> Pod {
@@ -322,7 +332,26 @@ mod tests {
                 "pod/mock-server-abc container server: terminated OOMKilled (137), Error (137), 2 restarts"
             ]
         );
-        assert_eq!(t.to_json().len(), 2);
+        assert_eq!(t.to_json(&t.pods()).len(), 2);
+    }
+
+    #[test]
+    fn a_termination_the_status_later_forgets_is_kept_for_those_pods_only() {
+        let mut t = Terminations::default();
+        t.record(&[pod(1, Some(("OOMKilled", 137)), None)]);
+        // The kubelet's next status has the restart but no lastState.
+        let later = [pod(1, None, None)];
+        t.record(&later);
+        assert_eq!(
+            seen(&t, &later),
+            [
+                "pod/mock-server-abc container server: last terminated OOMKilled (exit code 137), 1 restarts"
+            ]
+        );
+        assert!(t.oom_killed(&t.pods()));
+        let other: BTreeSet<String> = ["another-pod".to_string()].into();
+        assert!(!t.oom_killed(&other));
+        assert!(t.to_json(&other).is_empty());
     }
 
     #[test]
@@ -421,7 +450,7 @@ mod tests {
                 "pod/mock-server-abc container server: terminated Error (137), Error (137, OOM kill in the kernel's log), 2 restarts"
             ]
         );
-        let json = t.to_json();
+        let json = t.to_json(&t.pods());
         assert_eq!(json[0]["kernelOomKill"], false);
         assert_eq!(json[1]["kernelOomKill"], true);
         assert_eq!(t.kernel_json(), json!({"mock-server-abc": ["bbb2"]}));
@@ -438,7 +467,7 @@ mod tests {
         t.kernel_answer("mock-server-abc", Err("dmesg: not permitted".into()));
         let (_, _, h) = t.current(&pods).next().unwrap();
         assert!(h.any("OOMKilled"), "the first kill was labelled");
-        assert_eq!(t.to_json()[1]["kernelOomKill"], false);
+        assert_eq!(t.to_json(&t.pods())[1]["kernelOomKill"], false);
         assert_eq!(
             t.kernel_json(),
             json!({"mock-server-abc": "dmesg: not permitted"})
@@ -451,6 +480,6 @@ mod tests {
         t.record(&[killed_pod(1, "Error", "aaa1")]);
         t.kernel_answer("mock-server-abc", ids(&["aaa1"]));
         t.record(&[killed_pod(1, "Error", "aaa1")]);
-        assert_eq!(t.to_json()[0]["kernelOomKill"], true);
+        assert_eq!(t.to_json(&t.pods())[0]["kernelOomKill"], true);
     }
 }

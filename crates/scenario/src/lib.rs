@@ -288,13 +288,14 @@ fn check_action(a: &Action) -> Result<(), String> {
                 x.access.is_some(),
                 x.slo.is_some(),
                 x.metric.is_some(),
+                x.vpa_recommendation.is_some(),
             ]
             .iter()
             .filter(|b| **b)
             .count();
             if n != 1 {
                 return Err(format!(
-                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access, slo, metric"
+                    "expects {n} things: give exactly one of event, containerTerminated/minRestarts, hpaReplicas, zeroFailedRequests, failedRequests, servedBy, endpoints, podReplaced, terminationMessage, access, slo, metric, vpaRecommendation"
                 ));
             }
             if x.selector.is_some() && x.container_terminated.is_none() && x.min_restarts.is_none()

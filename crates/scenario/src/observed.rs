@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 /// The check names a twin may give (`check:`), as the runner reports them.
-pub const CHECKS: [&str; 17] = [
+pub const CHECKS: [&str; 18] = [
     "assert",
     "rollout",
     "condition",
@@ -28,6 +28,7 @@ pub const CHECKS: [&str; 17] = [
     "access",
     "slo",
     "metric",
+    "vpaRecommendation",
     "load",
     "script",
 ];

@@ -12,6 +12,7 @@
 //! | [`FakeRuntimeClass`] | kind, fake GPUs, a GPU pool, unless `skip_gpu_fakes` |
 //! | [`GpuFakes`] | as [`FakeRuntimeClass`] |
 //! | [`Prometheus`] | kind, `--with prometheus` |
+//! | [`Vpa`] | kind, `--with vpa` |
 //!
 //! kwok has none: its post-create work (the fake Node objects, GPU
 //! capacity included, and kwok's stages) is what its provider's `create`
@@ -24,6 +25,7 @@ mod network_policies;
 mod nvidia_gpus;
 mod prometheus;
 mod runtime_class;
+mod vpa;
 
 pub use gpu_fakes::{
     GpuFakes, IMAGE_ID_ANNOTATION, annotate_pod_template, gpu_fakes_manifest_path,
@@ -37,6 +39,7 @@ pub use prometheus::{
     prometheus_manifest,
 };
 pub use runtime_class::{FAKE_NVIDIA_RUNTIME_CLASS, FakeRuntimeClass};
+pub use vpa::{VPA_CRD, VPA_RECOMMENDER, Vpa, vpa_recommender_image, vpa_recommender_manifest};
 
 use crate::kubectl::Kubectl;
 use crate::{ClusterError, ClusterProvider, GpuMode, HostSetup, UpOptions};
@@ -77,6 +80,32 @@ impl AddOnContext<'_> {
             && self.docker().is_some()
     }
 
+    /// The CPU pool's nodes, where the harness's own components run (their
+    /// images are loaded there only); an error naming `component` when the
+    /// cluster has no CPU worker.
+    pub(crate) fn cpu_nodes(&self, component: &str) -> Result<Vec<String>, ClusterError> {
+        let nodes: Vec<String> = self
+            .kubectl
+            .run(&[
+                "get",
+                "nodes",
+                "-l",
+                &format!("{}=cpu", crate::POOL_LABEL),
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])?
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if nodes.is_empty() {
+            return Err(ClusterError::Unsupported(format!(
+                "--with {component} runs on the CPU pool, and this cluster has no CPU worker \
+                 (--cpu-workers 1 or more)"
+            )));
+        }
+        Ok(nodes)
+    }
+
     /// The Docker engine, for an add-on that needs one.
     pub(crate) fn require_docker(&self, addon: &str) -> Result<&Docker, ClusterError> {
         self.docker().ok_or_else(|| {
@@ -115,6 +144,7 @@ pub fn all() -> Vec<Box<dyn AddOn>> {
         Box::new(FakeRuntimeClass),
         Box::new(GpuFakes),
         Box::new(Prometheus),
+        Box::new(Vpa),
     ]
 }
 
@@ -135,6 +165,7 @@ mod tests {
                 "fake-nvidia-runtime-class",
                 "gpu-fakes",
                 "prometheus",
+                "vpa",
             ]
         );
     }

@@ -24,14 +24,10 @@ pub fn prometheus_image() -> String {
 
 /// The manifest `up` applies.
 pub fn prometheus_manifest() -> String {
-    let config_digest = {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in MANIFEST.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")
-    };
+    let config_digest = format!(
+        "{:016x}",
+        environment::digest::fnv1a_64(MANIFEST.as_bytes())
+    );
     MANIFEST
         .replace("@IMAGE@", &prometheus_image())
         .replace("@CONFIG_DIGEST@", &config_digest)
@@ -60,26 +56,7 @@ impl AddOn for Prometheus {
         let image = prometheus_image();
         environment::images::build_tool_image(docker, "prometheus", &binary, &image)?;
         // It runs on the CPU pool (its nodeSelector): the image goes there only.
-        let cpu_nodes: Vec<String> = ctx
-            .kubectl
-            .run(&[
-                "get",
-                "nodes",
-                "-l",
-                &format!("{}=cpu", crate::POOL_LABEL),
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ])?
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        if cpu_nodes.is_empty() {
-            return Err(ClusterError::Unsupported(
-                "--with prometheus runs on the CPU pool, and this cluster has no CPU worker \
-                 (--cpu-workers 1 or more)"
-                    .into(),
-            ));
-        }
+        let cpu_nodes = ctx.cpu_nodes(Self::NAME)?;
         ctx.provider
             .load_image_on(ctx.cluster, &image, &cpu_nodes)?;
         ctx.kubectl.apply(&prometheus_manifest())?;

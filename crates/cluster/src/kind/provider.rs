@@ -31,6 +31,28 @@ pub struct KindProvider {
 }
 
 impl KindProvider {
+    /// `kind load docker-image` onto `nodes` (every node when None), unless
+    /// they hold the image already: kind asks crictl whether a node has it,
+    /// and our nodes have no crictl, so kind would copy it on every `up`.
+    fn load(&self, name: &str, image: &str, nodes: Option<&[String]>) -> Result<(), ClusterError> {
+        if self.on_nodes(name, image, nodes)? {
+            match nodes {
+                None => eprintln!("inferbench: {image} is on every node already"),
+                Some(n) => eprintln!("inferbench: {image} is on {} already", n.join(", ")),
+            }
+            return Ok(());
+        }
+        let mut cmd = self.cmd()?;
+        cmd = cmd.args(["load", "docker-image", image, "--name", name]);
+        if let Some(n) = nodes {
+            cmd = cmd.arg("--nodes").arg(n.join(","));
+        }
+        cmd.timeout(Duration::from_secs(900))
+            .progress("kind load")
+            .run()?;
+        Ok(())
+    }
+
     /// A provider using the `kind` binary at `kind` and the engine behind
     /// `docker`.
     pub fn new(kind: PathBuf, docker: Docker) -> KindProvider {
@@ -288,32 +310,11 @@ impl ClusterProvider for KindProvider {
     }
 
     fn load_image(&self, name: &str, image: &str) -> Result<(), ClusterError> {
-        // kind asks crictl whether a node has the image; our nodes have no
-        // crictl, so kind would copy it to every node on every `up`.
-        if self.on_nodes(name, image, None)? {
-            eprintln!("inferbench: {image} is on every node already");
-            return Ok(());
-        }
-        self.cmd()?
-            .args(["load", "docker-image", image, "--name", name])
-            .timeout(Duration::from_secs(900))
-            .progress("kind load")
-            .run()?;
-        Ok(())
+        self.load(name, image, None)
     }
 
     fn load_image_on(&self, name: &str, image: &str, nodes: &[String]) -> Result<(), ClusterError> {
-        if self.on_nodes(name, image, Some(nodes))? {
-            eprintln!("inferbench: {image} is on {} already", nodes.join(", "));
-            return Ok(());
-        }
-        self.cmd()?
-            .args(["load", "docker-image", image, "--name", name, "--nodes"])
-            .arg(nodes.join(","))
-            .timeout(Duration::from_secs(900))
-            .progress("kind load")
-            .run()?;
-        Ok(())
+        self.load(name, image, Some(nodes))
     }
 
     fn restart_api_server(&self, name: &str) -> Result<(), ClusterError> {

@@ -47,7 +47,6 @@ pub const SMALL_PACKAGES: &[&str] = &["iptables", "conntrack", "ipset", "kmod", 
 
 /// A short, stable hash of everything that shapes the node image.
 pub fn recipe_hash() -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let parts: &[&str] = &[
         CONTAINERD_CONFIG,
         PAUSE_GO,
@@ -71,13 +70,7 @@ pub fn recipe_hash() -> String {
         NODE_DOCKERFILE,
         "recipe-2",
     ];
-    for part in parts {
-        for b in part.bytes().chain(std::iter::once(0u8)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{:08x}", h >> 32)
+    format!("{:08x}", crate::digest::fnv1a_64_parts(parts) >> 32)
 }
 
 /// The locally built node image's reference.

@@ -76,12 +76,10 @@ pub(super) fn ensure_rootfs(name: &str, packages: &[&str]) -> Result<PathBuf, No
 }
 
 fn packages_hash(packages: &[&str]) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in packages.join(",").bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
+    format!(
+        "{:08x}",
+        crate::digest::fnv1a_32(packages.join(",").as_bytes())
+    )
 }
 
 /// `docker import` of a root filesystem folder, unless the image exists.

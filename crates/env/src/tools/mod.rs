@@ -242,6 +242,19 @@ impl Toolchain {
         Ok(bin.join("prometheus"))
     }
 
+    /// The VPA recommender (see [`versions::VPA`]), built from the Go
+    /// module proxy whatever the tool source, for the image `up --with vpa`
+    /// loads.
+    pub fn vpa_recommender(&self) -> Result<PathBuf, ToolError> {
+        let v = versions::VPA;
+        let bin = gobuild::GoBuild::new("vpa-recommender", v)
+            .package(&format!("{}/pkg/recommender", versions::VPA_MODULE), v)
+            .rename("recommender", "vpa-recommender")
+            .expected_minutes(4)
+            .ensure(&self.tool_dir("vpa-recommender", v))?;
+        Ok(bin.join("vpa-recommender"))
+    }
+
     /// The folder holding `local-path-provisioner`.
     pub fn local_path_provisioner(&self) -> Result<PathBuf, ToolError> {
         let v = versions::LOCAL_PATH_PROVISIONER;
@@ -316,6 +329,18 @@ impl Toolchain {
     }
 }
 
+/// The VPA's CustomResourceDefinitions (VerticalPodAutoscaler and its
+/// checkpoints) as its module at [`versions::VPA`] ships them, read from
+/// the Go module cache (downloaded when missing).
+pub fn vpa_crds() -> Result<String, ToolError> {
+    let dir = gobuild::module_dir(versions::VPA_MODULE, versions::VPA)?;
+    let path = dir.join("deploy").join("vpa-v1-crd-gen.yaml");
+    std::fs::read_to_string(&path).map_err(|source| ToolError::Io {
+        what: format!("reading {}", path.display()),
+        source,
+    })
+}
+
 /// The Prometheus release a module version is: `v0.316.0` is 3.16.0.
 pub fn prometheus_release(module_version: &str) -> String {
     let v = module_version.trim_start_matches('v');
@@ -355,12 +380,7 @@ pub fn coredns_main_go() -> String {
 
 /// Eight hex digits of an FNV-1a hash: a cache key for generated sources.
 pub fn short_digest(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:08x}", h >> 32)
+    format!("{:08x}", crate::digest::fnv1a_64(text.as_bytes()) >> 32)
 }
 
 /// `-X` flags stamping the Kubernetes version into the binaries, as

@@ -128,6 +128,15 @@ pub const PROMETHEUS: &str = "v0.316.0";
 /// but Kubernetes' (a smaller, faster cold build).
 pub const PROMETHEUS_BUILD_TAGS: &str = "remove_all_sd,enable_kubernetes_sd";
 
+/// The Vertical Pod Autoscaler (module [`VPA_MODULE`]), for `up --with
+/// vpa`: its recommender only, built from the Go module proxy (the updater
+/// and the admission controller act on pods; the harness reads the
+/// recommendation). Its CRDs come from the same module
+/// (`deploy/vpa-v1-crd-gen.yaml`).
+pub const VPA: &str = "v1.8.1";
+/// The VPA's Go module.
+pub const VPA_MODULE: &str = "k8s.io/autoscaler/vertical-pod-autoscaler";
+
 /// Helm, which renders and installs a team's chart (`--chart`): the newest
 /// v3 release the Go module proxy serves (chart-testing and most teams'
 /// pipelines are on v3). Its go.mod asks for Go 1.26.

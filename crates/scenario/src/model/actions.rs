@@ -396,6 +396,10 @@ pub struct Expect {
     /// A server metric scraped from the serving pods while loads ran.
     #[serde(default)]
     pub metric: Option<Box<super::slo::ExpectMetric>>,
+    /// A VerticalPodAutoscaler's recommendation for a container of its
+    /// target, against that container's memory limit (`up --with vpa`).
+    #[serde(default)]
+    pub vpa_recommendation: Option<ExpectVpaRecommendation>,
 }
 
 /// The fewest requests a load expectation needs to judge anything.
@@ -550,6 +554,44 @@ pub struct ExpectReplicas {
     pub min: u32,
     #[serde(default)]
     pub max: Option<u32>,
+}
+
+/// `expect: { vpaRecommendation }`: once the recommender has recommended
+/// for the container, its memory limit must be at least the bound named
+/// (the upper bound by default: what the recommender thinks the container
+/// may need at its peak, with its safety margin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectVpaRecommendation {
+    /// The VerticalPodAutoscaler's name.
+    pub vpa: String,
+    /// The container (default: the first of the target's pod template).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The bound the memory limit must cover.
+    #[serde(default)]
+    pub memory_limit_covers: VpaBound,
+}
+
+/// A bound of a VPA recommendation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum VpaBound {
+    /// `upperBound`.
+    #[default]
+    UpperBound,
+    /// `target`.
+    Target,
+}
+
+impl VpaBound {
+    /// The recommendation's field (`upperBound`).
+    pub fn field(self) -> &'static str {
+        match self {
+            VpaBound::UpperBound => "upperBound",
+            VpaBound::Target => "target",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -24,6 +24,9 @@ pub enum Capability {
     /// through DRA (`cargo xtask up --mig PROFILE:N`): ResourceSlices list
     /// `gpu.nvidia.com` devices of type `mig`.
     Mig,
+    /// VerticalPodAutoscalers get recommendations: the VPA recommender
+    /// runs (`cargo xtask up --with vpa`).
+    Vpa,
     /// The serving stack is inferbench's mock server and honours its knobs
     /// (model load time, CPU per token, memory per request byte, failure
     /// injection, the `x-inference-version` header).
@@ -36,12 +39,13 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Containers,
         Capability::GpuFakes,
         Capability::RealGpus,
         Capability::Dra,
         Capability::Mig,
+        Capability::Vpa,
         Capability::MockServer,
         Capability::HealthBeforeLoad,
     ];
@@ -54,6 +58,7 @@ impl Capability {
             Capability::RealGpus => "real-gpus",
             Capability::Dra => "dra",
             Capability::Mig => "mig",
+            Capability::Vpa => "vpa",
             Capability::MockServer => "mock-server",
             Capability::HealthBeforeLoad => "health-before-load",
         }

@@ -48,8 +48,9 @@ use duration::opt_duration;
 pub use actions::{
     ACTIONS, AccessRequest, Action, Apply, Assert, DEFAULT_MIN_REQUESTS, Expect, ExpectAccess,
     ExpectEndpoints, ExpectEvent, ExpectFailedRequests, ExpectPodReplaced, ExpectReplicas,
-    ExpectServedBy, ExpectTerminationMessage, Inject, Load, LoadArrival, LoadLengths, LoadMixEntry,
-    LoadRef, LoadStage, LoadSweep, LoadVia, Rollback, Rollout, Scale, Script, Sleep, Wait,
+    ExpectServedBy, ExpectTerminationMessage, ExpectVpaRecommendation, Inject, Load, LoadArrival,
+    LoadLengths, LoadMixEntry, LoadRef, LoadStage, LoadSweep, LoadVia, Rollback, Rollout, Scale,
+    Script, Sleep, VpaBound, Wait,
 };
 pub use canary::{Canary, CanaryAnalysis, CanaryDecision};
 pub use capability::Capability;
