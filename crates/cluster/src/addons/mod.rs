@@ -106,6 +106,25 @@ impl AddOnContext<'_> {
         Ok(nodes)
     }
 
+    /// Builds the `FROM scratch` image `image` of one of our tools' static
+    /// `binary` (see [`environment::images::build_tool_image`]) and loads it
+    /// onto the CPU pool, where the component's manifest places it.
+    pub(crate) fn load_tool_image_on_cpu_pool(
+        &self,
+        component: &str,
+        binary: &std::path::Path,
+        image: &str,
+    ) -> Result<(), ClusterError> {
+        let docker = self.require_docker(component)?;
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| component.to_string());
+        environment::images::build_tool_image(docker, &name, binary, image)?;
+        let cpu_nodes = self.cpu_nodes(component)?;
+        self.provider.load_image_on(self.cluster, image, &cpu_nodes)
+    }
+
     /// The Docker engine, for an add-on that needs one.
     pub(crate) fn require_docker(&self, addon: &str) -> Result<&Docker, ClusterError> {
         self.docker().ok_or_else(|| {
@@ -115,6 +134,19 @@ impl AddOnContext<'_> {
             ))
         })
     }
+}
+
+/// A component's manifest template with its image (`@IMAGE@`) and the
+/// template's own digest (`@CONFIG_DIGEST@`, a pod-template annotation: a
+/// changed manifest rolls the pod).
+pub(crate) fn fill_manifest(template: &str, image: &str) -> String {
+    let digest = format!(
+        "{:016x}",
+        environment::digest::fnv1a_64(template.as_bytes())
+    );
+    template
+        .replace("@IMAGE@", image)
+        .replace("@CONFIG_DIGEST@", &digest)
 }
 
 /// What an add-on installed that `up` reports.

@@ -24,13 +24,7 @@ pub fn prometheus_image() -> String {
 
 /// The manifest `up` applies.
 pub fn prometheus_manifest() -> String {
-    let config_digest = format!(
-        "{:016x}",
-        environment::digest::fnv1a_64(MANIFEST.as_bytes())
-    );
-    MANIFEST
-        .replace("@IMAGE@", &prometheus_image())
-        .replace("@CONFIG_DIGEST@", &config_digest)
+    super::fill_manifest(MANIFEST, &prometheus_image())
 }
 
 /// Prometheus in `monitoring`, ready (its `/-/ready`) when `up` returns.
@@ -51,14 +45,10 @@ impl AddOn for Prometheus {
     }
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {
-        let docker = ctx.require_docker(Self::NAME)?;
         let binary = Toolchain::new(ctx.host.tool_source).prometheus()?;
         let image = prometheus_image();
-        environment::images::build_tool_image(docker, "prometheus", &binary, &image)?;
         // It runs on the CPU pool (its nodeSelector): the image goes there only.
-        let cpu_nodes = ctx.cpu_nodes(Self::NAME)?;
-        ctx.provider
-            .load_image_on(ctx.cluster, &image, &cpu_nodes)?;
+        ctx.load_tool_image_on_cpu_pool(Self::NAME, &binary, &image)?;
         ctx.kubectl.apply(&prometheus_manifest())?;
         ctx.kubectl.wait_rollout_of(
             PROMETHEUS_NAMESPACE,

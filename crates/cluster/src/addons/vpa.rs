@@ -28,13 +28,7 @@ pub fn vpa_recommender_image() -> String {
 
 /// The recommender's manifest (RBAC, Deployment) `up` applies.
 pub fn vpa_recommender_manifest() -> String {
-    let digest = format!(
-        "{:016x}",
-        environment::digest::fnv1a_64(MANIFEST.as_bytes())
-    );
-    MANIFEST
-        .replace("@IMAGE@", &vpa_recommender_image())
-        .replace("@CONFIG_DIGEST@", &digest)
+    super::fill_manifest(MANIFEST, &vpa_recommender_image())
 }
 
 /// The VPA recommender in `kube-system`, ready when `up` returns.
@@ -55,13 +49,9 @@ impl AddOn for Vpa {
     }
 
     fn install(&self, ctx: &AddOnContext) -> Result<Installed, ClusterError> {
-        let docker = ctx.require_docker(Self::NAME)?;
         let binary = Toolchain::new(ctx.host.tool_source).vpa_recommender()?;
         let image = vpa_recommender_image();
-        environment::images::build_tool_image(docker, VPA_RECOMMENDER, &binary, &image)?;
-        let cpu_nodes = ctx.cpu_nodes(Self::NAME)?;
-        ctx.provider
-            .load_image_on(ctx.cluster, &image, &cpu_nodes)?;
+        ctx.load_tool_image_on_cpu_pool(Self::NAME, &binary, &image)?;
         ctx.kubectl.apply(&vpa_crds()?)?;
         ctx.kubectl.run(&[
             "wait",
