@@ -99,14 +99,13 @@ fn containers_of(workload: &Value) -> Vec<Container> {
     } else {
         &spec["jobTemplate"]["spec"]["template"]
     };
-    template["spec"]["containers"]
-        .as_array()
+    check::workload::containers(&template["spec"])
         .into_iter()
-        .flatten()
+        .filter(|c| !c.init)
         .map(|c| Container {
-            name: c["name"].as_str().unwrap_or_default().to_string(),
-            requests: resources(&c["resources"]["requests"]),
-            limits: resources(&c["resources"]["limits"]),
+            name: c.name.to_string(),
+            requests: resources(&c.value["resources"]["requests"]),
+            limits: resources(&c.value["resources"]["limits"]),
         })
         .collect()
 }
